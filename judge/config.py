@@ -1,0 +1,233 @@
+"""Run configuration: YAML validated by pydantic, with one-line errors naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from judge.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Cfg):
+    """A model reached through litellm, with its own limits."""
+
+    model: str = Field(description="litellm model string: sim/..., openai/..., anthropic/..., "
+                                   "hosted_vllm/..., ollama/...")
+    name: str | None = Field(None, description="Label used in records and reports.")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="Sampling params passed to litellm.")
+    api_base: str | None = Field(None, description="Base URL for OpenAI-compatible servers.")
+    api_key_env: str | None = Field(None, description="Env var holding the key (name only).")
+    concurrency: int = Field(16, ge=1, description="Max calls in flight for this model.")
+    timeout: float = Field(60.0, gt=0, description="Seconds per call.")
+    retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, connection errors.")
+    budget_usd: float | None = Field(None, ge=0, description="Stop scheduling calls past this.")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0] if "/" in self.model else "openai"
+
+    @field_validator("model")
+    @classmethod
+    def _has_provider(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("model string is empty")
+        return v
+
+
+class GeneratorSpec(ModelSpec):
+    samples: int = Field(1, ge=1, description="Samples per query.")
+
+
+class JudgeSpec(ModelSpec):
+    repeats: int = Field(1, ge=1, description="Independent repeats (bypass the cache).")
+    repair_attempts: int = Field(2, ge=0, description="Re-asks after invalid output.")
+    structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+
+
+class DesignSpec(_Cfg):
+    kind: Literal["counterfactual", "full_factorial", "single_swap", "intersectional",
+                  "sampled"] = "counterfactual"
+    max_cells: int | None = Field(None, ge=1)
+    budget_queries: int | None = Field(None, ge=1)
+
+
+class QueriesConfig(_Cfg):
+    """Where queries come from: scenario YAML files and/or an imported JSONL of queries."""
+
+    scenarios: list[str] = Field(default_factory=list, description="Scenario files or globs.")
+    path: str | None = Field(None, description="A queries JSONL (e.g. from `judge datasets "
+                                               "import`).")
+    design: DesignSpec = Field(default_factory=DesignSpec)
+    limit: int | None = Field(None, ge=1, description="Keep only the first N counterfactual "
+                                                      "groups.")
+    axes: list[str] | None = Field(None, description="Restrict to these sensitive axes.")
+
+
+class SimHumansConfig(_Cfg):
+    raters: int = Field(3, ge=1)
+    items: int = Field(300, ge=1, description="Generations to label (stratified by group).")
+    criteria: list[str] | None = None
+
+
+class HumanLabelsConfig(_Cfg):
+    path: str | None = Field(None, description="JSONL or CSV of human labels.")
+    simulate: SimHumansConfig | None = Field(None, description="Write labels from sim raters.")
+
+
+class CacheConfig(_Cfg):
+    enabled: bool = True
+    dir: str = ".cache/llm"
+
+
+class ReportConfig(_Cfg):
+    bootstrap: int = Field(1000, ge=100)
+    min_cell: int = Field(30, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    reference: dict[str, str] = Field(default_factory=dict,
+                                      description="Reference level per attribute.")
+
+
+class ExecutorConfig(_Cfg):
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    shards: int = Field(4, ge=1)
+
+
+class RunConfig(_Cfg):
+    """A whole run: queries × generators × judges × rubrics, then calibration and report."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    output_dir: str = "runs"
+    seed: int = 0
+    queries: QueriesConfig
+    generators: list[GeneratorSpec] = Field(min_length=1)
+    judges: list[JudgeSpec] = Field(default_factory=list)
+    rubrics: list[str] = Field(default_factory=list, description="id or id@version.")
+    probes: list[str] = Field(default_factory=list,
+                              description="attribute_swap, position_swap, verbosity.")
+    human_labels: HumanLabelsConfig | None = None
+    sim_profile: str = Field("datasets/sim/default.yaml",
+                             description="Planted truth for sim/ models.")
+    budget_usd: float | None = Field(None, ge=0, description="Whole-run budget cap.")
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    flush_every: int = Field(64, ge=1, description="Records per JSONL flush.")
+
+    # Set by load_config, not by users.
+    source_path: str | None = Field(None, exclude=True)
+
+    @property
+    def run_dir(self) -> Path:
+        return resolve_path(self.output_dir) / self.name
+
+    def all_models(self) -> list[ModelSpec]:
+        return [*self.generators, *self.judges]
+
+
+def resolve_path(p: str | Path, base: Path | None = None) -> Path:
+    """Resolve a relative path against the working directory, then the project root."""
+    path = Path(p)
+    if path.is_absolute():
+        return path
+    for root in (base, Path.cwd(), PROJECT_ROOT):
+        if root is not None and (root / path).exists():
+            return root / path
+    return Path.cwd() / path
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def yaml_line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort 1-based line of a field path in YAML text (via the composed node tree)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if node is None:
+            break
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    line, nxt = k.start_mark.line + 1, v
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def load_yaml(path: Path) -> tuple[Any, str]:
+    """Read and parse a YAML file, turning every failure into a one-line ConfigError."""
+    if not path.exists():
+        raise ConfigError("file not found", path=path, hint="check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", path=path,
+                          hint="save the file as UTF-8") from err
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"invalid YAML: {problem}", path=path,
+                          line=mark.line + 1 if mark else None,
+                          col=mark.column + 1 if mark else None) from err
+
+
+def validation_error(err: ValidationError, path: Path, text: str | None) -> ConfigError:
+    """The first pydantic error as a one-line ConfigError naming file, line and field."""
+    e = err.errors()[0]
+    loc = tuple(e["loc"])
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in e and e["type"] not in ("missing",):
+        msg = f"{msg} (got {e['input']!r})"[:300]
+    more = len(err.errors()) - 1
+    if more:
+        msg += f"; and {more} more error(s)"
+    line = yaml_line_of(text, loc) if text else None
+    return ConfigError(msg, path=path, line=line, field=_field_path(loc))
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load and validate a run config. Raises ConfigError (exit code 2) on any problem."""
+    p = Path(path)
+    data, text = load_yaml(p)
+    if not isinstance(data, dict):
+        raise ConfigError("a run config must be a YAML mapping", path=p)
+    if overrides:
+        data = {**data, **overrides}
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise validation_error(err, p, text) from err
+    cfg.source_path = str(p)
+    return cfg
