@@ -15,6 +15,8 @@ class RunContext:
     store: RunStore
     progress: bool = False
     retry_errors: bool = False
+    shard: tuple[int, int] | None = None  # (index, count): only ids with shard_of(id) == index
+    sink_factory: Any = None  # stage -> writer-like object; default: the run store's JSONL
     _clients: dict[str, Any] = field(default_factory=dict)
     _budget: Any = None
     _cache: Any = None
@@ -50,6 +52,20 @@ class RunContext:
         if key not in self._clients:
             self._clients[key] = ModelClient(spec, budget=self.budget, cache=self.cache)
         return self._clients[key]
+
+    def in_shard(self, record_id: str) -> bool:
+        """True if this context's shard owns ``record_id`` (always, when unsharded)."""
+        if self.shard is None:
+            return True
+        from judge.ids import shard_of
+
+        return shard_of(record_id, self.shard[1]) == self.shard[0]
+
+    def writer(self, stage: str) -> Any:
+        """Where a stage's records go: the run store, or a sink (e.g. a Ray task's buffer)."""
+        if self.sink_factory is not None:
+            return self.sink_factory(stage)
+        return self.store.writer(stage, self.cfg.flush_every)
 
     def model_stats(self) -> dict[str, dict[str, Any]]:
         return {k: c.stats.as_dict() for k, c in self._clients.items()}

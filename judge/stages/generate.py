@@ -89,6 +89,8 @@ def generate(ctx: RunContext) -> StageResult:
                     if gid in done:
                         res.skipped += 1
                         continue
+                    if not ctx.in_shard(gid):
+                        continue
                     yield q, spec, s, params, gid
 
     async def work(item: tuple[Query, GeneratorSpec, int, dict[str, Any], str]) -> Generation:
@@ -107,7 +109,7 @@ def generate(ctx: RunContext) -> StageResult:
     progress = Progress("generate", res.planned, ctx.progress, lambda: ctx.budget.spent)
     workers = sum(g.concurrency for g in cfg.generators)
     try:
-        with ctx.store.writer("generations", cfg.flush_every) as w:
+        with ctx.writer("generations") as w:
             asyncio.run(run_pool(items(), work, w, workers=workers, result=res,
                                  progress=progress, is_error=lambda r: r.status != "ok"))
     finally:

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from judge.llm.client import BudgetExhausted
 from judge.records import Record
-from judge.store import JsonlWriter
 
 T = TypeVar("T")
 
@@ -68,7 +67,7 @@ class Progress:
 
 
 async def run_pool(items: Iterable[T], work: Callable[[T], Awaitable[Record | list[Record] | None]],
-                   writer: JsonlWriter, *, workers: int, result: StageResult,
+                   writer: Any, *, workers: int, result: StageResult,
                    progress: Progress, is_error: Callable[[Record], bool]) -> StageResult:
     """Run ``work`` over a stream with ``workers`` tasks; write records as they finish.
 

@@ -159,6 +159,8 @@ def score(ctx: RunContext) -> StageResult:
                 if task.judgment_id in done:
                     res.skipped += 1
                     continue
+                if not ctx.in_shard(task.judgment_id):
+                    continue
                 done.add(task.judgment_id)
                 yield task
 
@@ -168,7 +170,7 @@ def score(ctx: RunContext) -> StageResult:
     progress = Progress("score", None, ctx.progress, lambda: ctx.budget.spent)
     workers = sum(j.concurrency for j in cfg.judges)
     try:
-        with ctx.store.writer("judgments", cfg.flush_every) as w:
+        with ctx.writer("judgments") as w:
             asyncio.run(run_pool(items(), work, w, workers=workers, result=res,
                                  progress=progress,
                                  is_error=lambda r: r.parse_status not in ("ok",)))
