@@ -5,8 +5,15 @@ import pytest
 
 from judge.config import ModelSpec
 from judge.llm.cache import ResponseCache
-from judge.llm.client import (Budget, BudgetExhausted, ModelClient, check_credentials,
-                              is_retryable, redact, retry_after_s)
+from judge.llm.client import (
+    Budget,
+    BudgetExhausted,
+    ModelClient,
+    check_credentials,
+    is_retryable,
+    redact,
+    retry_after_s,
+)
 from judge.llm.litellm_env import get_litellm
 from judge.llm.sim import register
 
