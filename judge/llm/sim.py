@@ -114,8 +114,12 @@ def complete_sync(model: str, messages: list[dict], params: dict | None = None,
 _REGISTERED: dict[str, Any] = {}
 
 
-def register(profile: str | Path | None = None) -> SimWorld:
-    """Register the ``sim`` custom provider with litellm (idempotent per profile)."""
+def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWorld:
+    """Register the ``sim`` custom provider with litellm, and simulated prices for ``models``.
+
+    Prices come from the profile's ``prices`` section (USD per million tokens), so budget
+    caps and cost accounting are exercised offline through litellm's own cost functions.
+    """
     litellm = get_litellm()
     from litellm import CustomLLM, ModelResponse
 
@@ -153,6 +157,16 @@ def register(profile: str | Path | None = None) -> SimWorld:
     # litellm reads custom_provider_map into its routing table on demand.
     from litellm.utils import custom_llm_setup
     custom_llm_setup()
+    prices = {}
+    for m in models:
+        name = m.split("/", 1)[-1]
+        p = w.deep_merge(world.profile.prices.get("default", {}),
+                         world.profile.prices.get("models", {}).get(name, {}))
+        prices[f"sim/{name}"] = {"input_cost_per_token": p.get("input_per_mtok", 0.0) / 1e6,
+                                 "output_cost_per_token": p.get("output_per_mtok", 0.0) / 1e6,
+                                 "litellm_provider": "sim", "mode": "chat"}
+    if prices:
+        litellm.register_model(prices)
     _REGISTERED["world"] = world
     return world
 
