@@ -79,6 +79,9 @@ CASES: dict[str, list[str]] = {
         "16:11: prompt.user: template reaches Python internals ('__class__'); only the documented variables may be used",
         "16:21: prompt.user: template reaches Python internals ('__mro__'); only the documented variables may be used",
     ],
+    'shadowed_variable.yaml': [
+        "15:5: prompt.vars.query: prompt.vars entry 'query' clashes with the built-in template variable of that name; rename it",
+    ],
     'template_syntax.yaml': [
         "16:5: prompt.user: template syntax error: Unexpected end of template. Jinja was looking for the following tags: 'endfor' or 'else'. The innermost block that needs to be closed is 'for'.",
     ],

@@ -118,8 +118,12 @@ def _prompt(data: dict[str, Any]) -> list[Problem]:
             not any(p.message.startswith("template syntax") for p in out):
         out.append(Problem(("prompt",), "the prompt never shows the criteria or the output "
                            "format; add {{ output_format }} (and usually {{ criteria }})"))
+    builtin = template_variables(mode if mode in MODES else "pointwise") | {"response"}
     for name in tvars:
-        if name not in used and not any(p.message.startswith("template syntax") for p in out):
+        if name in builtin:
+            out.append(Problem(("prompt", "vars", name), f"prompt.vars entry {name!r} clashes "
+                               "with the built-in template variable of that name; rename it"))
+        elif name not in used and not any(p.message.startswith("template syntax") for p in out):
             out.append(Problem(("prompt", "vars", name), f"template variable {name!r} is "
                                "defined in prompt.vars but never used"))
     return out

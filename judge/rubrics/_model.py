@@ -6,7 +6,15 @@ import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from judge.ids import digest
 from judge.rubrics._semver import is_semver
@@ -227,6 +235,8 @@ class Rubric(_Strict):
     instructions: str = Field("", description="Extra guidance shown to the judge.")
     criteria: list[Criterion] = Field(default_factory=list)
     prompt: PromptSpec | None = None
+    #: Per-instance memo of derived, input-independent prompt parts (not part of the rubric).
+    _memo: dict[Any, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -269,6 +279,14 @@ class Rubric(_Strict):
         if problems:
             raise ValueError(problems[0].message)
         return self
+
+    def __eq__(self, other: object) -> bool:
+        """Rubrics are equal when their content is (the prompt memo does not count)."""
+        if not isinstance(other, Rubric):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  # dict fields: not hashable
 
     @property
     def ref(self) -> str:

@@ -137,23 +137,34 @@ def render_context(rubric: Rubric, query: str, responses: list[str],
                    attributes: dict[str, str] | None) -> dict[str, Any]:
     """The variables a template sees."""
     labels = response_labels(len(responses))
-    fields = output_fields(rubric, len(responses))
     ctx: dict[str, Any] = {
-        "rubric": {"id": rubric.id, "version": rubric.version, "title": rubric.title,
-                   "description": rubric.description, "mode": rubric.mode},
+        **_static_context(rubric, len(responses)),
         "query": query,
-        "responses": [{"label": lab, "text": txt} for lab, txt in zip(labels, responses, strict=True)],
+        "responses": [{"label": lab, "text": txt}
+                      for lab, txt in zip(labels, responses, strict=True)],
         "labels": labels,
-        "n": len(responses),
-        "criteria": [{"id": f.id, "question": f.question, "allowed": f.allowed(),
-                      "options": list(f.options)} for f in fields],
-        "output_format": format_instructions(rubric, len(responses)),
         "attributes": dict(attributes or {}),
-        "instructions": rubric.instructions,
     }
     if rubric.mode == "pointwise":
         ctx["response"] = responses[0]
     return ctx
+
+
+def _static_context(rubric: Rubric, n: int) -> dict[str, Any]:
+    """The input-independent variables, memoised on the rubric instance."""
+    key = ("context", n)
+    if key not in rubric._memo:
+        fields = output_fields(rubric, n)
+        rubric._memo[key] = {
+            "rubric": {"id": rubric.id, "version": rubric.version, "title": rubric.title,
+                       "description": rubric.description, "mode": rubric.mode},
+            "n": n,
+            "criteria": [{"id": f.id, "question": f.question, "allowed": f.allowed(),
+                          "options": list(f.options)} for f in fields],
+            "output_format": format_instructions(rubric, n),
+            "instructions": rubric.instructions,
+        }
+    return rubric._memo[key]
 
 
 def _check_count(rubric: Rubric, n: int) -> None:
@@ -169,7 +180,8 @@ def render_messages(rubric: Rubric, *, query: str, responses: list[str],
                     attributes: dict[str, str] | None = None) -> list[dict[str, str]]:
     """System and user messages for the judge."""
     _check_count(rubric, len(responses))
-    prompt = effective_prompt(rubric)
+    prompt = rubric._memo.get("prompt") or rubric._memo.setdefault("prompt",
+                                                                     effective_prompt(rubric))
     ctx = {**prompt.vars, **render_context(rubric, query, responses, attributes)}
     out = []
     for role, source in (("system", prompt.system), ("user", prompt.user)):
