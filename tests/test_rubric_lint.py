@@ -98,6 +98,9 @@ CASES: dict[str, list[str]] = {
     'unknown_mode.yaml': [
         "8:7: mode: 'listwise' is not allowed; expected 'pointwise', 'pairwise' or 'counterfactual_set'",
     ],
+    'unknown_positive_choice.yaml': [
+        "14:17: criteria[0].scale.positive: 'hire' is not one of the choices (advance, reject, unclear)",
+    ],
     'unknown_scale_type.yaml': [
         "11:12: criteria[0].scale: unknown scale type 'stars'; use likert, binary or categorical",
     ],

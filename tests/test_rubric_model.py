@@ -164,7 +164,11 @@ def test_criterion_numeric_never_coerces() -> None:
         [1.0, 5.0, 4.0, None, None, None, None, None, None]
     assert [binary.numeric(v) for v in ("yes", "no", "maybe", True, None)] == \
         [1.0, 0.0, None, None, None]
-    assert cat.numeric("advance") is None
+    assert [cat.numeric(v) for v in ("advance", "reject", "unclear", None)] == \
+        [1.0, 0.0, None, None]
+    assert (cat.labels, cat.favourable, cat.unfavourable) == (
+        ("advance", "reject", "unclear"), ["advance"], ["reject"])
+    assert (likert.labels, likert.favourable, binary.favourable) == ((), None, None)
 
 
 def test_public_api_also_under_judge_rubric() -> None:

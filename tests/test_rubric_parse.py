@@ -172,4 +172,7 @@ def test_every_library_rubric_renders_and_parses(ref: str) -> None:
     assert (res.status, res.scores) == ("ok", answer)
     for c in r.criteria:
         expected = {"likert": answer[c.id], "binary": 0.0}.get(c.scale.type)  # last value
+        if c.scale.type == "categorical":
+            expected = 0.0 if answer[c.id] in c.scale.negative else (
+                1.0 if answer[c.id] in c.scale.positive else None)
         assert c.numeric(res.scores[c.id]) == expected

@@ -120,7 +120,7 @@ def test_output_schema_requires_every_criterion() -> None:
     assert schema["required"] == ["helpfulness", "decision"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["helpfulness"] == {
-        "type": "integer", "enum": [1, 2, 3], "description": "How helpful is it?"}
+        "type": "integer", "minimum": 1, "maximum": 3, "description": "How helpful is it?"}
     assert schema["properties"]["decision"]["enum"] == ["advance", "reject"]
     assert schema["properties"]["explanation"]["type"] == "string"
     ok = {"helpfulness": 2, "decision": "reject"}

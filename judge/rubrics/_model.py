@@ -123,6 +123,11 @@ class CategoricalScale(_Strict):
 
     type: Literal["categorical"]
     choices: dict[str, str] = Field(description="Choice label -> what it means.")
+    positive: list[str] = Field(default_factory=list,
+                                description="Choices that score 1.0 (e.g. a favourable "
+                                            "decision); optional.")
+    negative: list[str] = Field(default_factory=list,
+                                description="Choices that score 0.0; optional.")
 
     @field_validator("choices", mode="before")
     @classmethod
@@ -147,6 +152,25 @@ class CategoricalScale(_Strict):
         if dup:
             raise ValueError(f"choices {dup[0]!r} differ only in case")
         return {_label_text(k): prose(d or "") for k, d in v.items()}
+
+    @field_validator("positive", "negative", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("positive", "negative")
+    @classmethod
+    def _known_choices(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        choices = info.data.get("choices") or {}
+        v = [_label_text(x) for x in v]
+        bad = [x for x in v if choices and x not in choices]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not one of the choices "
+                             f"({', '.join(choices)})")
+        both = set(v) & set(info.data.get("positive") or ())
+        if info.field_name == "negative" and both:
+            raise ValueError(f"{sorted(both)[0]!r} is both positive and negative")
+        return v
 
     def values(self) -> list[str]:
         return list(self.choices)
@@ -191,7 +215,8 @@ class Criterion(_Strict):
         return prose(v)
 
     def numeric(self, value: Any) -> float | None:
-        """The number a score stands for: likert value, binary 1.0/0.0, categorical None."""
+        """The number a score stands for: likert value; binary positive 1.0, negative 0.0;
+        categorical 1.0/0.0 for choices listed as positive/negative, else None."""
         s = self.scale
         if value is None or isinstance(value, bool):
             return None
@@ -202,7 +227,26 @@ class Criterion(_Strict):
             if value == s.positive:
                 return 1.0
             return 0.0 if value == s.negative else None
-        return None
+        if value in s.positive:
+            return 1.0
+        return 0.0 if value in s.negative else None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels a judge may answer (empty for likert)."""
+        return () if isinstance(self.scale, LikertScale) else tuple(self.scale.values())
+
+    @property
+    def favourable(self) -> list[str] | None:
+        """Categorical choices declared ``positive`` (favourable outcomes), or None."""
+        s = self.scale
+        return list(s.positive) if isinstance(s, CategoricalScale) and s.positive else None
+
+    @property
+    def unfavourable(self) -> list[str] | None:
+        """Categorical choices declared ``negative``, or None."""
+        s = self.scale
+        return list(s.negative) if isinstance(s, CategoricalScale) and s.negative else None
 
 
 class PromptSpec(_Strict):

@@ -108,8 +108,10 @@ def output_fields(rubric: Rubric, n_responses: int | None = None) -> list[Output
 def _field_schema(f: OutputField) -> dict[str, Any]:
     if f.kind == "boolean":
         return {"type": "boolean", "description": f.question}
-    typ = "integer" if f.kind == "integer" else "string"
-    return {"type": typ, "enum": list(f.values), "description": f.question}
+    if f.kind == "integer":
+        return {"type": "integer", "minimum": f.values[0], "maximum": f.values[-1],
+                "description": f.question}
+    return {"type": "string", "enum": list(f.values), "description": f.question}
 
 
 def output_schema(rubric: Rubric, n_responses: int | None = None) -> dict[str, Any]:
