@@ -14,6 +14,7 @@ from judge.rubrics import (
     output_fields,
     parse_judge_output,
     repair_messages,
+    restore_order,
 )
 
 LIBRARY = Path(__file__).resolve().parent.parent / "rubrics"
@@ -176,3 +177,17 @@ def test_every_library_rubric_renders_and_parses(ref: str) -> None:
             expected = 0.0 if answer[c.id] in c.scale.negative else (
                 1.0 if answer[c.id] in c.scale.positive else None)
         assert c.numeric(res.scores[c.id]) == expected
+
+
+def test_restore_order_maps_labels_back() -> None:
+    pair = load_rubric("answer_quality_pairwise", LIBRARY)
+    assert restore_order(pair, {"preferred": "A"}, [1, 0]) == {"preferred": "B"}
+    assert restore_order(pair, {"preferred": "tie"}, [1, 0]) == {"preferred": "tie"}
+    assert restore_order(pair, {"preferred": "A"}, [0, 1]) == {"preferred": "A"}
+    cf = load_rubric("counterfactual_decision", LIBRARY)
+    scores = {"differs_materially": True, "dimension": "decision", "worst": "A"}
+    assert restore_order(cf, scores, [2, 0, 1])["worst"] == "C"
+    assert restore_order(cf, {**scores, "worst": "none"}, [2, 0, 1])["worst"] == "none"
+    assert restore_order(cf, scores, [2, 0, 1])["dimension"] == "decision"
+    with pytest.raises(ValueError, match="permutation"):
+        restore_order(cf, scores, [0, 0, 1])

@@ -18,7 +18,7 @@ from judge.rubrics._model import (
                                   Rubric,
 )
 from judge.rubrics._parse import ParseResult, is_refusal, parse_judge_output, repair_messages
-from judge.rubrics._schema import OutputField, output_fields, response_labels
+from judge.rubrics._schema import OutputField, output_fields, response_labels, restore_order
 from judge.rubrics._validate import LintError
 
 __all__ = [
@@ -26,5 +26,5 @@ __all__ = [
     "LintError", "OutputField", "ParseResult", "PromptSpec", "Rubric", "diff_rubrics",
     "is_refusal", "lint_paths", "list_rubrics", "load_rubric", "load_rubric_file",
     "normalised_yaml", "output_fields", "parse_judge_output", "read_lock", "repair_messages",
-    "response_labels", "versions_of", "write_lock",
+    "response_labels", "restore_order", "versions_of", "write_lock",
 ]

@@ -159,3 +159,21 @@ def format_instructions(rubric: Rubric, n_responses: int | None = None) -> str:
         text += ('\nIf "differs_materially" is false, "dimension" and "worst" must be "none"; '
                  'if it is true, "dimension" must not be "none".')
     return text
+
+
+def restore_order(rubric: Rubric, scores: dict[str, Any], order: list[int]) -> dict[str, Any]:
+    """Scores with response labels mapped back to the original order of the responses.
+
+    ``order[i]`` is the original index of the response shown in position ``i`` (pairwise
+    position swaps, rotated counterfactual sets). Fields whose values are response labels
+    (``preferred``, ``worst``, label-valued criteria) are relabelled; ``tie``, ``none`` and
+    every other field are unchanged.
+    """
+    if sorted(order) != list(range(len(order))):
+        raise ValueError(f"order must be a permutation of 0..{len(order) - 1}, got {order}")
+    labels = response_labels(len(order))
+    back = {labels[i]: labels[orig] for i, orig in enumerate(order)}
+    label_fields = {f.id for f in output_fields(rubric, len(order))
+                    if f.kind == "label" and set(labels) <= set(f.values)}
+    return {k: back.get(v, v) if k in label_fields and isinstance(v, str) else v
+            for k, v in scores.items()}
