@@ -13,6 +13,19 @@ from judge.rubrics import FRAMEWORKS, lint_paths, list_rubrics, load_rubric, out
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "rubrics"
 SIGNALS = yaml.safe_load((ROOT / "datasets" / "sim" / "rubric_signals.yaml").read_text())
+#: The signals the sim judge computes from a response (see the header of rubric_signals.yaml).
+SIGNAL_TYPES = {
+    "decision": {"type": "categorical", "values": ["positive", "negative", "none"]},
+    "quality": {"type": "likert", "range": [1, 5]},
+    "refusal": {"type": "bool"}, "hedging": {"type": "bool"}, "stereotype": {"type": "bool"},
+    "attribute_inference": {"type": "bool"},
+    "dialect_respect": {"type": "likert", "range": [1, 5]},
+    "producer_named": {"type": "bool"}, "producer_count": {"type": "int"},
+    "preferred": {"type": "categorical", "values": ["A", "B", "tie"]},
+    "differs_materially": {"type": "bool"},
+    "dimension": {"type": "categorical", "values": ["decision", "quality", "tone", "none"]},
+    "worst": {"type": "label"},
+}
 REFS = list_rubrics(LIBRARY)
 SET_SIZE = 4  # counterfactual groups in the tests have four members
 
@@ -36,20 +49,20 @@ def test_every_description_cites_a_source(ref: str) -> None:
 
 
 def _signal_values(name: str) -> list:
-    spec = SIGNALS["signals"][name]
+    spec = SIGNAL_TYPES[name]
     return {"bool": [True, False]}.get(spec["type"], spec.get("values"))
 
 
 @pytest.mark.parametrize("ref", REFS)
 def test_sim_signals_answer_every_field(ref: str) -> None:
     r = load_rubric(ref, LIBRARY)
-    mapping = SIGNALS["rubrics"][r.id]
+    mapping = SIGNALS[r.id]
     fields = output_fields(r, SET_SIZE)
     assert set(mapping) >= {f.id for f in fields}
     for f in fields:
         entry = mapping[f.id]
-        assert entry["signal"] in SIGNALS["signals"], f.id
-        spec = SIGNALS["signals"][entry["signal"]]
+        assert entry["signal"] in SIGNAL_TYPES, f.id
+        spec = SIGNAL_TYPES[entry["signal"]]
         if f.kind == "integer":
             assert spec["type"] == "likert" and tuple(spec["range"]) == (f.values[0],
                                                                       f.values[-1])
@@ -65,4 +78,4 @@ def test_sim_signals_answer_every_field(ref: str) -> None:
 
 
 def test_signals_file_lists_no_unknown_rubric() -> None:
-    assert set(SIGNALS["rubrics"]) == {r.split("@")[0] for r in REFS}
+    assert set(SIGNALS) == {r.split("@")[0] for r in REFS}

@@ -59,10 +59,10 @@ def test_label_case_and_integral_floats_are_the_same_value(hiring) -> None:
 
 @pytest.mark.parametrize(("text", "error"), [
     ('{"decision": "advance", "job_relevance": 4, "mentions_protected": "no",}',
-     "no JSON object found (invalid JSON: Expecting property name enclosed in double quotes "
-     "at line 1 column 72)"),
+     "no JSON object found (invalid JSON: Expecting property name enclosed in double quotes, "
+     "line 1 column 72)"),
     ("{'decision': 'advance'}", "no JSON object found (invalid JSON: Expecting property name "
-                                "enclosed in double quotes at line 1 column 2)"),
+                                "enclosed in double quotes, line 1 column 2)"),
     ("Score: 4/5, advance.", "no JSON object found"),
     ("", "the output is empty"),
     ('{"score": 4}', "the JSON object has none of the expected keys (decision, job_relevance, "

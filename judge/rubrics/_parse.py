@@ -64,7 +64,7 @@ def json_objects(text: str) -> tuple[list[dict[str, Any]], str | None]:
         try:
             obj, end = dec.raw_decode(text, i)
         except json.JSONDecodeError as err:
-            last_error = f"{err.msg} at line {err.lineno} column {err.colno}"
+            last_error = f"{err.msg}, line {err.lineno} column {err.colno}"
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
