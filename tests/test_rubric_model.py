@@ -17,6 +17,7 @@ from judge.rubrics import (
     list_rubrics,
     load_rubric,
     load_rubric_file,
+    lock_status,
     read_lock,
     write_lock,
 )
@@ -263,3 +264,12 @@ def test_explicit_lock_path(root: Path, tmp_path: Path) -> None:
 
 def test_read_lock_without_a_lock_is_empty(tmp_path: Path) -> None:
     assert read_lock(tmp_path) == {}
+
+
+def test_lock_status(root: Path) -> None:
+    r = load_rubric("answer_quality@1.0.0", root)
+    assert lock_status(r, root) == "locked"
+    assert lock_status(r, root.parent) == "unlocked"  # no lock there
+    path = root / "answer_quality" / "1.0.0.yaml"
+    path.write_text(path.read_text().replace("Minimal help", "Little help"))
+    assert lock_status(load_rubric("answer_quality@1.0.0", str(root)), root) == "modified"

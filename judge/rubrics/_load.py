@@ -30,21 +30,21 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 def versions_of(rubric_id: str, root: Path | None = None) -> list[str]:
     """Versions of one rubric available under ``root``, oldest first."""
-    d = (root or default_root()) / rubric_id
+    d = Path(root or default_root()) / rubric_id
     found = [p.stem for p in d.glob("*.yaml") if is_semver(p.stem)] if d.is_dir() else []
     return sorted(found, key=semver_key)
 
 
 def list_rubrics(root: Path | None = None) -> list[str]:
     """Every ``id@version`` under ``root``, sorted by id then version."""
-    root = root or default_root()
+    root = Path(root or default_root())
     dirs = sorted(d for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
     return [f"{d.name}@{v}" for d in dirs for v in versions_of(d.name, root)]
 
 
 def rubric_path(ref: str, root: Path | None = None) -> Path:
     """The file of ``id`` (newest version) or ``id@version``; ConfigError if there is none."""
-    root = root or default_root()
+    root = Path(root or default_root())
     rid, version = split_ref(ref)
     available = versions_of(rid, root)
     if not available:

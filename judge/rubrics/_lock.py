@@ -6,6 +6,7 @@ from pathlib import Path
 
 from judge.errors import ConfigError
 from judge.rubrics._load import default_root, list_rubrics, load_rubric
+from judge.rubrics._model import Rubric
 from judge.rubrics._semver import semver_key
 
 LOCK_NAME = "rubrics.lock"
@@ -18,7 +19,7 @@ LOCK_HEADER = """\
 
 def lock_path(root: Path | None = None) -> Path:
     """``<root>/rubrics.lock``."""
-    return (root or default_root()) / LOCK_NAME
+    return Path(root or default_root()) / LOCK_NAME
 
 
 def parse_lock(text: str) -> tuple[dict[str, str], dict[str, int], list[tuple[int, str]]]:
@@ -69,7 +70,7 @@ def write_lock(root: Path | None = None, *, force: bool = False) -> dict[str, st
     An entry that exists with another hash means a released version was edited: that
     raises ConfigError unless ``force`` (only for versions that were never used).
     """
-    root = root or default_root()
+    root = Path(root or default_root())
     old = read_lock(root)
     new = dict(old)
     changed = []
@@ -85,3 +86,12 @@ def write_lock(root: Path | None = None, *, force: bool = False) -> dict[str, st
                                "that were never used in a run")
     lock_path(root).write_text(format_lock(new), encoding="utf-8")
     return new
+
+
+def lock_status(rubric: Rubric, root: Path | None = None) -> str:
+    """``"locked"``, ``"unlocked"`` (a version not released yet) or ``"modified"`` (the file
+    no longer matches its released hash): for run manifests and warnings."""
+    locked = read_lock(root).get(rubric.ref)
+    if locked is None:
+        return "unlocked"
+    return "locked" if locked == rubric.hash else "modified"
