@@ -209,11 +209,21 @@ class TemplateProblem:
 
 def position_of(source: str, name: str) -> tuple[int, int]:
     """1-based (line, col) of the first use of ``name`` in ``source`` (1, 1 if absent)."""
-    m = re.search(rf"(?<![\w.]){re.escape(name)}\b", source) or re.search(re.escape(name), source)
-    if not m:
-        return 1, 1
-    before = source[:m.start()]
-    return before.count("\n") + 1, m.start() - (before.rfind("\n") + 1) + 1
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+    start = None
+    for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.S):  # inside tags first
+        m = word.search(source, tag.start(), tag.end()) or re.compile(re.escape(name)).search(
+            source, tag.start(), tag.end())
+        if m:
+            start = m.start()
+            break
+    if start is None:
+        m = word.search(source)
+        if not m:
+            return 1, 1
+        start = m.start()
+    before = source[:start]
+    return before.count("\n") + 1, start - (before.rfind("\n") + 1) + 1
 
 
 def parse_template(source: str) -> tuple[nodes.Template | None, TemplateProblem | None]:
