@@ -22,7 +22,6 @@ from judge.stats.bootstrap import (
     DEFAULT_B,
     Estimate,
     cluster_weights,
-    mean_ci,
     nan_estimate,
     percentile_ci,
 )
@@ -43,22 +42,45 @@ def estimate_row(attribute: str, group: str, metric: str, est: Estimate, **extra
                 warning=est.warning, **extra)
 
 
-def mean_by_group(values, groups, clusters, B: int = DEFAULT_B, seed: int = 0,
+def mean_by_group(values, groups, clusters, weights=None, B: int = DEFAULT_B, seed: int = 0,
                   alpha: float = 0.05) -> dict[str, Estimate]:
-    """Mean of ``values`` per group (cluster bootstrap); NaN with a reason when undefined."""
-    values = np.asarray(values, dtype=float)
-    groups = np.asarray(groups).astype(str)
-    clusters = np.asarray(clusters).astype(str)
+    """(Weighted) mean of ``values`` per group with a cluster-bootstrap CI.
+
+    The weighted mean is ``sum(w * v) / sum(w)``; NaN values are left out. A group with
+    no values, or fewer than 2 clusters, gets NaN with a reason.
+    """
+    v = np.asarray(values, dtype=float)
+    w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=float)
+    keep = ~np.isnan(v)
+    v, w = v[keep], w[keep]
+    g = np.asarray(groups).astype(str)[keep]
+    c = np.asarray(clusters).astype(str)[keep]
+    cl, gl = pd.Index(sorted(set(c))), pd.Index(sorted(set(g)))
+    S, N, n = (np.zeros((len(cl), len(gl))) for _ in range(3))
+    idx = (cl.get_indexer(c), gl.get_indexer(g))
+    np.add.at(S, idx, w * v)
+    np.add.at(N, idx, w)
+    np.add.at(n, idx, 1.0)
+    W = cluster_weights(len(cl), B, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = S.sum(0) / N.sum(0)
+        reps = (W @ S) / (W @ N)
     out = {}
-    for g in sorted(set(groups)):
-        m = groups == g
-        out[g] = mean_ci(values[m], clusters[m], B, seed, alpha)
+    for k, name in enumerate(gl):
+        nk, nck = int(n[:, k].sum()), int((n[:, k] > 0).sum())
+        if nck < 2:
+            out[name] = Estimate(float(point[k]), math.nan, math.nan, nk, nck,
+                                 warning="fewer than 2 clusters: no interval")
+            continue
+        lo, hi = percentile_ci(reps[:, k], alpha)
+        out[name] = Estimate(float(point[k]), float(lo), float(hi), nk, nck)
     return out
 
 
-def differential_bias(d, groups, clusters, reference: str, alpha: float = 0.05
+def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: float = 0.05
                       ) -> tuple[pd.DataFrame, dict]:
-    """OLS of ``d`` on indicators of each non-reference group, cluster-robust SEs.
+    """OLS (WLS with ``weights``) of ``d`` on indicators of each non-reference group,
+    with cluster-robust SEs.
 
     Returns one row per non-reference group (``estimate`` = its mean ``d`` minus the
     reference group's, with a t-interval on ``n_clusters - 1`` df) and the joint Wald
@@ -70,8 +92,9 @@ def differential_bias(d, groups, clusters, reference: str, alpha: float = 0.05
     d = np.asarray(d, dtype=float)
     groups = np.asarray(groups).astype(str)
     clusters = np.asarray(clusters).astype(str)
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, dtype=float)
     keep = ~np.isnan(d)
-    d, groups, clusters = d[keep], groups[keep], clusters[keep]
+    d, groups, clusters, w = d[keep], groups[keep], clusters[keep], w[keep]
     levels = [g for g in sorted(set(groups)) if g != reference]
     n_cl = len(set(clusters))
     empty = {"statistic": math.nan, "df_num": len(levels), "df_denom": math.nan,
@@ -85,7 +108,8 @@ def differential_bias(d, groups, clusters, reference: str, alpha: float = 0.05
         return pd.DataFrame(rows, columns=DIFF_BIAS_COLUMNS[1:]), {**empty, "warning": reason}
     X = np.column_stack([np.ones(len(d))] + [(groups == g).astype(float) for g in levels])
     codes = pd.factorize(pd.Series(clusters))[0]
-    res = sm.OLS(d, X).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+    model = sm.OLS(d, X) if weights is None else sm.WLS(d, X, weights=w)
+    res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     ci = np.asarray(res.conf_int(alpha))
     p = np.asarray(res.pvalues)[1:]
     p_holm = multipletests(p, method="holm")[1]

@@ -76,9 +76,9 @@ def implied_lam(point: float, y, yhat, g_lab, yhat_unl, g_unl, level, reference,
     s = _cell_sums(np.asarray(y, float), np.asarray(yhat, float), np.asarray(g_lab).astype(str),
                    np.zeros(len(y)), np.asarray(yhat_unl, float),
                    np.asarray(g_unl).astype(str), np.zeros(len(yhat_unl)), [reference, level],
-                   w, w_unl)[None]
-    a = _gap_from_sums(s.sum(1), 0.0)
-    b = _gap_from_sums(s.sum(1), 1.0) - a
+                   w, w_unl).sum(0)
+    a = float(_gap_from_sums(s, 0.0))
+    b = float(_gap_from_sums(s, 1.0)) - a
     return float(np.clip((point - a) / b, 0, 1)) if b != 0 else 0.0
 
 
