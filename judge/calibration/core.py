@@ -80,13 +80,16 @@ def _est_row(key: dict, attribute: str, group: str, metric: str, e) -> dict:
 
 def _human_summary(h: pd.DataFrame, scale: ScaleSpec) -> pd.DataFrame:
     """Per item: human mean (numeric scales), majority label (ties -> None), rater count."""
-    def majority(s: pd.Series):
-        counts = s.value_counts()
-        return counts.index[0] if len(counts) == 1 or counts.iloc[0] > counts.iloc[1] else None
-
-    g = h.groupby("item_id")["score"]
-    out = pd.DataFrame({"n_raters": g.size(), "h_major": g.agg(majority)})
-    out["y"] = g.agg(lambda s: float(np.mean(s.astype(float)))) if scale.numeric else math.nan
+    c = (h.groupby(["item_id", "score"]).size().reset_index(name="k")
+         .sort_values(["item_id", "k"], ascending=[True, False], kind="stable"))
+    first = c.groupby("item_id").nth(0).set_index("item_id")
+    second = c.groupby("item_id").nth(1).set_index("item_id")["k"].reindex(first.index)
+    clear = second.isna() | (first["k"] > second)
+    out = pd.DataFrame({"n_raters": h.groupby("item_id").size()})
+    out["h_major"] = first["score"].where(clear, None).astype(object).reindex(out.index)
+    out["h_major"] = out["h_major"].where(out["h_major"].notna(), None)
+    out["y"] = (h.assign(v=h["score"].astype(float)).groupby("item_id")["v"].mean()
+                if scale.numeric else math.nan)
     return out
 
 

@@ -8,6 +8,11 @@ rectifier ``y - lam * yhat`` estimated on the labelled items, with ``lam`` tuned
 coefficient is a gap to the reference group. Inclusion weights of a stratified labelling
 sample enter as ``w = 1 / inclusion_prob`` (``ppi_py`` normalises weights to mean 1).
 
+``ppi_py`` compiles its OLS helper with numba on first use in every process (about 18 s
+on a loaded 2-core machine, no on-disk cache), so :func:`ppi_gaps` runs ``ppi_ols_ci``
+with that helper's pure-Python original (``py_func``): the same source, the same
+numbers, a few milliseconds at our sizes.
+
 ``ppi_py`` intervals assume independent items. :func:`ppi_gaps_cluster_bootstrap`
 resamples clusters instead, with ``lam`` held at the value ``ppi_py`` chose; the
 calibration report gives both.
@@ -16,6 +21,8 @@ calibration report gives both.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -45,6 +52,21 @@ def ppi_mean(y, yhat, yhat_unl, *, w=None, w_unl=None, alpha: float = 0.05
     return (lo + hi) / 2, lo, hi
 
 
+@contextmanager
+def pure_python_ols() -> Iterator[None]:
+    """Within the block, ``ppi_py.ppi_ols_*`` use the un-jitted ``_ols_get_stats``."""
+    import ppi_py.ppi as mod
+
+    orig = getattr(mod, "_ols_get_stats", None)
+    if orig is not None and hasattr(orig, "py_func"):
+        mod._ols_get_stats = orig.py_func
+    try:
+        yield
+    finally:
+        if orig is not None:
+            mod._ols_get_stats = orig
+
+
 def gap_design(groups, levels: list[str]) -> np.ndarray:
     """Intercept plus one indicator column per level in ``levels`` (the non-reference ones)."""
     groups = np.asarray(groups).astype(str)
@@ -64,8 +86,9 @@ def ppi_gaps(y, yhat, groups_lab, yhat_unl, groups_unl, reference: str, *, w=Non
     X = gap_design(groups_lab, levels)
     Xu = gap_design(groups_unl, levels)
     y, yhat, yhat_unl = (np.asarray(a, dtype=float) for a in (y, yhat, yhat_unl))
-    lo, hi = ppi_ols_ci(X, y, yhat, Xu, yhat_unl, alpha=alpha, w=_w(w, len(y)),
-                        w_unlabeled=_w(w_unl, len(yhat_unl)))
+    with pure_python_ols():
+        lo, hi = ppi_ols_ci(X, y, yhat, Xu, yhat_unl, alpha=alpha, w=_w(w, len(y)),
+                            w_unlabeled=_w(w_unl, len(yhat_unl)))
     return {g: ((lo[k] + hi[k]) / 2, float(lo[k]), float(hi[k]))
             for k, g in enumerate(levels, start=1)}
 
