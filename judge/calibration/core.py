@@ -10,15 +10,18 @@ intervals) and the differential-bias rows (cluster-robust OLS).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from judge.calibration.io import Issue, validate_inputs
 from judge.calibration.scale import ScaleSpec
+from judge.errors import DataError
 from judge.stats import bias as sb
 from judge.stats import ppi as sp
 from judge.stats.agreement import ALL, agreement_table
@@ -393,3 +396,48 @@ def _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha
                                          min_labels, folds)
         out["corrected"] += rows
         out["calibration_map"] += maps
+
+
+def write_result(result: CalibrationResult, out_dir: str | Path) -> list[Path]:
+    """Write ``calibration.json`` and one CSV per non-empty table under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "calibration.json"
+    path.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n",
+                    encoding="utf-8")
+    written = [path]
+    for name in result.TABLES:
+        df = getattr(result, name)
+        if len(df):
+            p = out / f"{name}.csv"
+            df.to_csv(p, index=False)
+            written.append(p)
+    return written
+
+
+def calibrate_files(judgments_path: str | Path, labels_path: str | Path, out_dir: str | Path,
+                    *, scale: ScaleSpec | Mapping[str, ScaleSpec] | None = None,
+                    judgments_columns: Mapping[str, str] | None = None,
+                    labels_columns: Mapping[str, str] | None = None,
+                    weights_path: str | Path | None = None, **kwargs) -> CalibrationResult:
+    """Standalone calibration: read two files, calibrate, write ``out_dir``.
+
+    ``weights_path``: a JSONL/CSV with ``item_id, inclusion_prob`` (the sample sheet has
+    them). Other keyword arguments go to :func:`calibrate_frames`.
+    """
+    from judge.calibration.io import read_judgments, read_labels, read_table
+
+    judgments = read_judgments(judgments_path, judgments_columns)
+    labels = read_labels(labels_path, labels_columns)
+    weights = None
+    if weights_path is not None:
+        wt = read_table(weights_path)
+        if not {"item_id", "inclusion_prob"} <= set(wt.columns):
+            raise DataError("weights file needs item_id and inclusion_prob columns",
+                            path=weights_path)
+        weights = wt.drop_duplicates("item_id").set_index("item_id")["inclusion_prob"].astype(float)
+    result = calibrate_frames(judgments, labels, scale=scale, weights=weights, **kwargs)
+    result.meta["inputs"] = {"judgments": str(judgments_path), "labels": str(labels_path),
+                             "weights": None if weights_path is None else str(weights_path)}
+    write_result(result, out_dir)
+    return result
