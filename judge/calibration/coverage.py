@@ -10,6 +10,7 @@ and noise, and a few noisy unbiased human raters on a random labelled subset.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import numpy as np
@@ -103,28 +104,39 @@ def coverage_study(simulate: Simulate, seeds: int, *, B: int = 1000, alpha: floa
     """
     cells: dict[str, list[tuple[bool, float, float]]] = {"differential_bias": []}
     cells.update({e: [] for e in GAP_ESTIMATORS})
-    for s in range(first_seed, first_seed + seeds):
-        judgments, labels, truth = simulate(s)
-        res = calibrate_frames(judgments, labels, scale=scale, B=B, seed=s, alpha=alpha,
-                               sections=("bias", "correction"),
-                               reference={truth["attribute"]: truth["reference"]})
-        key = ((res.differential_bias.criterion == truth["criterion"])
-               & (res.differential_bias.judge == truth["judge"])
-               & (res.differential_bias.attribute == truth["attribute"]))
-        db = res.differential_bias[key].set_index("group")
-        for g, t in truth["differential_bias"].items():
-            r = db.loc[g]
-            cells["differential_bias"].append(_cell(r.estimate, r.ci_low, r.ci_high, t))
-        c = res.corrected
-        c = c[(c.criterion == truth["criterion"]) & (c.judge == truth["judge"])
-              & (c.attribute == truth["attribute"]) & (c.quantity == "gap")]
-        for g, t in truth["group_gap"].items():
-            for est in GAP_ESTIMATORS:
-                r = c[(c.group == g) & (c.estimator == est)].iloc[0]
-                cells[est].append(_cell(r.value, r.ci_low, r.ci_high, t))
+    # statsmodels' Holm correction runs gc.collect(); freezing the heap keeps that cheap
+    gc.freeze()
+    try:
+        for s in range(first_seed, first_seed + seeds):
+            _one_seed(simulate, s, cells, B, alpha, scale)
+    finally:
+        gc.unfreeze()
     summary = {k: _summarise(v) for k, v in cells.items()}
     return {"seeds": seeds, "B": B, "alpha": alpha,
             "differential_bias": summary.pop("differential_bias"), "gap": summary}
+
+
+def _one_seed(simulate: Simulate, s: int, cells: dict, B: int, alpha: float,
+              scale: ScaleSpec | None) -> None:
+    """Run one seed and append its (covered, width, error) cells."""
+    judgments, labels, truth = simulate(s)
+    res = calibrate_frames(judgments, labels, scale=scale, B=B, seed=s, alpha=alpha,
+                           sections=("bias", "correction"),
+                           reference={truth["attribute"]: truth["reference"]})
+    key = ((res.differential_bias.criterion == truth["criterion"])
+           & (res.differential_bias.judge == truth["judge"])
+           & (res.differential_bias.attribute == truth["attribute"]))
+    db = res.differential_bias[key].set_index("group")
+    for g, t in truth["differential_bias"].items():
+        r = db.loc[g]
+        cells["differential_bias"].append(_cell(r.estimate, r.ci_low, r.ci_high, t))
+    c = res.corrected
+    c = c[(c.criterion == truth["criterion"]) & (c.judge == truth["judge"])
+          & (c.attribute == truth["attribute"]) & (c.quantity == "gap")]
+    for g, t in truth["group_gap"].items():
+        for est in GAP_ESTIMATORS:
+            r = c[(c.group == g) & (c.estimator == est)].iloc[0]
+            cells[est].append(_cell(r.value, r.ci_low, r.ci_high, t))
 
 
 def _cell(value, lo, hi, truth) -> tuple[bool, float, float]:
