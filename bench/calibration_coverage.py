@@ -6,7 +6,8 @@ biased by +0.6 against group b, 240 items labelled by 3 noisy unbiased raters) a
 how often each 95% interval covers the planted truth. Target: 93-97% for the
 differential judge bias and the PPI-corrected group gap; the judge-only gap must miss.
 
-    python bench/calibration_coverage.py [--seeds 200] [--B 1000] [--json out.json]
+    python bench/calibration_coverage.py [--seeds 200] [--B 1000] [--oversample-high 4]
+                                         [--json out.json]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -26,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--B", type=int, default=1000)
+    ap.add_argument("--oversample-high", type=float, default=1.0,
+                    help="label judge scores 4-5 this many times likelier (Poisson sample, "
+                         "weighted estimators)")
     ap.add_argument("--json", help="also write the result as JSON here")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    res = coverage_study(simulate_basic, args.seeds, B=args.B)
+    sim = partial(simulate_basic, oversample_high=args.oversample_high)
+    res = coverage_study(sim, args.seeds, B=args.B)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     print(format_coverage(res))
     print(f"({res['seconds']} s)")

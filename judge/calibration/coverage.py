@@ -44,7 +44,7 @@ def simulate_basic(seed: int, *, n_clusters: int = 60, per_group: int = 3,
                    group_effect: dict[str, float] | None = None,
                    judge_bias: dict[str, float] | None = None, n_labelled: int = 240,
                    n_raters: int = 3, cluster_sd: float = 0.5, item_sd: float = 0.8,
-                   judge_sd: float = 0.5, rater_sd: float = 0.7
+                   judge_sd: float = 0.5, rater_sd: float = 0.7, oversample_high: float = 1.0
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """A synthetic 1-5 Likert world with planted truth (see module docstring).
 
@@ -52,6 +52,9 @@ def simulate_basic(seed: int, *, n_clusters: int = 60, per_group: int = 3,
     quality ``q = 3 + cluster + group_effect[g] + item noise``; the judge scores
     ``round(clip(q + judge_bias[g] + noise, 1, 5))``; each of ``n_raters`` raters scores
     ``round(clip(q + noise, 1, 5))`` on a uniformly random subset of ``n_labelled`` items.
+    With ``oversample_high > 1`` the labelled items are a Poisson sample instead, items the
+    judge scored 4 or 5 that many times likelier to be picked (``n_labelled`` expected),
+    and ``truth["inclusion_prob"]`` holds each labelled item's inclusion probability.
     ``truth`` holds, for each group against the reference ``a``, the exact differential
     judge bias ``E[judge - human | g] - E[judge - human | a]`` and the true gap
     ``E[human | g] - E[human | a]`` (normal-CDF expectations of the rounded scores).
@@ -73,8 +76,14 @@ def simulate_basic(seed: int, *, n_clusters: int = 60, per_group: int = 3,
     items["score"] = np.clip(np.round(raw), 1, 5).astype(int)
     judgments = items.assign(judge="sim-judge", criterion="quality")[
         ["item_id", "judge", "criterion", "score", "cluster", "group.group"]]
-    pick = rng.choice(len(items), size=min(n_labelled, len(items)), replace=False)
-    lab = items.iloc[np.sort(pick)]
+    pi = None
+    if oversample_high == 1.0:
+        pick = np.sort(rng.choice(len(items), size=min(n_labelled, len(items)), replace=False))
+    else:
+        f = np.where(items["score"] >= 4, oversample_high, 1.0)
+        pi = np.minimum(1.0, f * n_labelled / f.sum())
+        pick = np.flatnonzero(rng.random(len(items)) < pi)
+    lab = items.iloc[pick]
     labels = pd.DataFrame([
         {"item_id": it, "rater": f"r{r}", "criterion": "quality",
          "score": int(np.clip(np.round(q + rng.normal(0, rater_sd)), 1, 5))}
@@ -88,6 +97,8 @@ def simulate_basic(seed: int, *, n_clusters: int = 60, per_group: int = 3,
              "differential_bias": {g: (e_j[g] - e_h[g]) - (e_j[ref] - e_h[ref])
                                    for g in groups if g != ref},
              "group_gap": {g: e_h[g] - e_h[ref] for g in groups if g != ref}}
+    if pi is not None:
+        truth["inclusion_prob"] = dict(zip(lab["item_id"], pi[pick], strict=True))
     return judgments, labels, truth
 
 
@@ -95,8 +106,12 @@ LIKERT_1_5 = ScaleSpec(kind="likert", min=1, max=5)
 
 
 def coverage_study(simulate: Simulate, seeds: int, *, B: int = 1000, alpha: float = 0.05,
-                   scale: ScaleSpec | None = LIKERT_1_5, first_seed: int = 0) -> dict:
+                   scale: ScaleSpec | None = LIKERT_1_5, first_seed: int = 0,
+                   use_weights: bool = True) -> dict:
     """Coverage of the differential-bias CI and of each group-gap estimator's CI.
+
+    When ``truth`` has ``inclusion_prob`` ({item_id: probability} of the labelled items)
+    and ``use_weights`` is true, they are passed to :func:`calibrate_frames` as weights.
 
     Returns ``{"seeds", "differential_bias": {...}, "gap": {estimator: {...}}}`` where each
     entry has ``coverage`` (share of seed x group cells whose CI covers the truth),
@@ -108,20 +123,22 @@ def coverage_study(simulate: Simulate, seeds: int, *, B: int = 1000, alpha: floa
     gc.freeze()
     try:
         for s in range(first_seed, first_seed + seeds):
-            _one_seed(simulate, s, cells, B, alpha, scale)
+            _one_seed(simulate, s, cells, B, alpha, scale, use_weights)
     finally:
         gc.unfreeze()
     summary = {k: _summarise(v) for k, v in cells.items()}
-    return {"seeds": seeds, "B": B, "alpha": alpha,
+    return {"seeds": seeds, "B": B, "alpha": alpha, "weighted": use_weights,
             "differential_bias": summary.pop("differential_bias"), "gap": summary}
 
 
 def _one_seed(simulate: Simulate, s: int, cells: dict, B: int, alpha: float,
-              scale: ScaleSpec | None) -> None:
+              scale: ScaleSpec | None, use_weights: bool) -> None:
     """Run one seed and append its (covered, width, error) cells."""
     judgments, labels, truth = simulate(s)
+    pi = truth.get("inclusion_prob") if use_weights else None
     res = calibrate_frames(judgments, labels, scale=scale, B=B, seed=s, alpha=alpha,
                            sections=("bias", "correction"),
+                           weights=None if pi is None else pd.Series(pi, dtype=float),
                            reference={truth["attribute"]: truth["reference"]})
     key = ((res.differential_bias.criterion == truth["criterion"])
            & (res.differential_bias.judge == truth["judge"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
+
 from judge.calibration import coverage_study, format_coverage, simulate_basic
 from judge.calibration.coverage import expected_likert
 
@@ -27,3 +29,16 @@ def test_coverage_fast():
     naive = res["gap"]["judge_only"]["coverage"]
     assert naive <= 0.75 and naive < res["gap"]["ppi"]["coverage"] - 0.2
     assert abs(res["gap"]["ppi"]["mean_error"]) < 0.05 < res["gap"]["judge_only"]["mean_error"]
+
+
+def test_unequal_labelling_probabilities_feed_the_weights():
+    j, h, truth = simulate_basic(1, n_clusters=20, n_labelled=60, oversample_high=4.0)
+    pi = truth["inclusion_prob"]
+    assert set(pi) == set(h.item_id)
+    score = j.set_index("item_id")["score"]
+    hi = {pi[i] for i in pi if score[i] >= 4}
+    lo = {pi[i] for i in pi if score[i] < 4}
+    assert len(hi) == len(lo) == 1 and hi.pop() == pytest.approx(4 * lo.pop())
+    sim = partial(simulate_basic, n_clusters=20, n_labelled=60, oversample_high=4.0)
+    res = coverage_study(sim, 2, B=200)
+    assert res["weighted"] is True and res["gap"]["ppi"]["cells"] == 4
