@@ -195,15 +195,22 @@ def _correction_section(key, items, group_cols, reference, B, seed, alpha, min_l
     lab = allx.dropna(subset=["y"])
     w = lab["w"].to_numpy() if lab["w"].notna().any() else None
     rows, maps = [], []
-    for col in group_cols:
-        attr = _attr(col)
-        gu = allx[col].fillna("(missing)").astype(str).to_numpy()
-        gl = lab[col].fillna("(missing)").astype(str).to_numpy()
+    for col in [None, *group_cols]:
+        attr = _attr(col) if col else ALL
+        gu = (allx[col].fillna("(missing)").astype(str).to_numpy() if col
+              else np.full(len(allx), ALL))
+        gl = lab[col].fillna("(missing)").astype(str).to_numpy() if col else np.full(len(lab), ALL)
         ref = reference.get(attr) or sorted(set(gu))[0]
         cal_l, cal_u, cmap = calibrate_scores(lab["x"], lab["y"], gl, lab["cluster"], allx["x"],
                                               gu, w=w, folds=folds, min_labels=min_labels,
                                               seed=seed, attribute=attr)
-        maps += [{**key, **r} for r in cmap.to_dict("records")]
+        if col is None:
+            maps += [{**key, **r} for r in cmap[cmap["attribute"] == ALL].drop_duplicates(
+                ["attribute", "group", "score"]).to_dict("records")]
+            rows += _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B,
+                                     seed, alpha)
+            continue
+        maps += [{**key, **r} for r in cmap[cmap["group"] != ALL].to_dict("records")]
         rows += _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha)
         rows += _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha)
     return rows, maps
