@@ -15,6 +15,7 @@ from judge.calibration.core import (
 from judge.calibration.coverage import coverage_study, format_coverage, simulate_basic
 from judge.calibration.io import (
     Issue,
+    from_run_frames,
     read_judgments,
     read_label_studio,
     read_labels,
@@ -32,6 +33,7 @@ __all__ = [
     "calibrate_frames",
     "coverage_study",
     "format_coverage",
+    "from_run_frames",
     "infer_scale",
     "read_judgments",
     "read_label_studio",

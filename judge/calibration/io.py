@@ -256,3 +256,32 @@ def validate_inputs(judgments: pd.DataFrame, labels: pd.DataFrame,
            h[unknown], "excluded", cols=("item_id", "criterion"))
     h = _dedupe(h[~unknown], ["item_id", "rater", "criterion"], lfile, issues)
     return j, h, scales, issues
+
+
+def from_run_frames(judgments: pd.DataFrame, human_labels: pd.DataFrame
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A run's joined frames (``judge.load(run_dir)``) -> the standalone long shape.
+
+    Keeps plain pointwise judgments (parse ok, no probe, repeat 0); ``item_id`` is the
+    generation id, ``cluster`` the counterfactual group, ``group.<a>`` each ``attr.<a>``,
+    one row per ``score.<criterion>``. Labels: ``target_id`` becomes ``item_id``.
+    """
+    from judge.frames import ATTR_PREFIX, SCORE_PREFIX
+
+    j = judgments
+    for col, keep in (("parse_status", "ok"), ("mode", "pointwise"), ("repeat", 0)):
+        if col in j:
+            j = j[j[col] == keep]
+    if "probe" in j:
+        j = j[j["probe"].isna()]
+    attrs = {c: "group." + c.removeprefix(ATTR_PREFIX) for c in j.columns
+             if c.startswith(ATTR_PREFIX)}
+    scores = [c for c in j.columns if c.startswith(SCORE_PREFIX)]
+    base = j.rename(columns={"generation_id": "item_id", "cf_group": "cluster", **attrs})
+    long = base.melt(id_vars=["item_id", "judge", "cluster", *attrs.values()],
+                     value_vars=scores, var_name="criterion", value_name="score")
+    long["criterion"] = long["criterion"].str.removeprefix(SCORE_PREFIX)
+    long = long[long["score"].notna()].reset_index(drop=True)
+    h = human_labels.rename(columns={"target_id": "item_id"})
+    h = h[[c for c in ("item_id", "rater", "criterion", "score") if c in h.columns]]
+    return long, h.reset_index(drop=True)
