@@ -244,6 +244,15 @@ def validate_inputs(judgments: pd.DataFrame, labels: pd.DataFrame,
             df[LINE] = range(1, len(df) + 1)
     jfile = str(judgments[SOURCE].iloc[0]) if len(judgments) else "judgments"
     lfile = str(labels[SOURCE].iloc[0]) if len(labels) else "labels"
+    _require(judgments, JUDGMENT_FIELDS, jfile)
+    _require(labels, LABEL_FIELDS, lfile)
+    if "cluster" not in judgments.columns:
+        judgments["cluster"] = judgments["item_id"]
+    judgments["cluster"] = judgments["cluster"].fillna(judgments["item_id"]).astype(str)
+    for df, cols in ((judgments, ("item_id", "judge", "criterion")),
+                     (labels, ("item_id", "rater", "criterion"))):
+        for c in cols:
+            df[c] = df[c].astype(str)
     scales, _ = resolve_scales(judgments, labels, scale)
     issues: list[Issue] = []
     j = _dedupe(_normalize(judgments, scales, jfile, issues), ["item_id", "judge", "criterion"],

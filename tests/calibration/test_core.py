@@ -154,3 +154,17 @@ def test_calibrate_files_writes_outputs(tmp_path, sim):
     assert doc["meta"]["inputs"]["judgments"].endswith("j.csv")
     assert (tmp_path / "out" / "corrected.csv").exists()
     assert len(res.agreement) > 0
+
+
+def test_frames_without_cluster_or_with_missing_fields():
+    j = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "judge": "j", "criterion": "q",
+                      "score": [1, 2, 3, 4], "group.g": ["x", "y", "x", "y"]})
+    h = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "rater": "r", "criterion": "q",
+                      "score": [1, 3, 3, 4]})
+    res = calibrate_frames(j, h, scale=LIKERT, B=50, sections=("agreement",))
+    row = res.agreement[(res.agreement.metric == "exact_agreement")
+                        & (res.agreement.group == "all")].iloc[0]
+    assert row.value == 0.75 and row.n_clusters == 4  # each item its own cluster
+    from judge.errors import DataError
+    with pytest.raises(DataError, match=r"missing required field\(s\) \['rater'\]"):
+        calibrate_frames(j, h.drop(columns=["rater"]), scale=LIKERT)
