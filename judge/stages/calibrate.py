@@ -228,3 +228,40 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFrame, str, str]:
+    """Judged items of a run for a labelling sheet: item_id, score, group.*, text.
+
+    ``criterion`` is ``RUBRIC.CRITERION``; default: the first likert criterion of the first
+    pointwise rubric in the config.
+    """
+    from judge.errors import UsageError
+    from judge.stages.score import load_rubrics
+
+    frames = load(cfg.run_dir)
+    if frames.judgments.empty:
+        raise UsageError("the run has no judgments yet", path=cfg.run_dir,
+                         hint="run `judge score CONFIG` first")
+    rubrics = [rb for rb in load_rubrics(cfg.rubrics) if rb.mode == "pointwise"]
+    if criterion:
+        rid, _, cid = criterion.partition(".")
+    else:
+        rid, cid = next(((rb.id, c.id) for rb in rubrics for c in rb.criteria
+                         if scale_of(c) is not None and scale_of(c).kind == "likert"),
+                        (None, None))
+    col = SCORE_PREFIX + (cid or "")
+    j = frames.judgments
+    j = j[(j["rubric_id"] == rid) & (j["parse_status"] == "ok") & j["probe"].isna()
+          & (j["repeat"] == 0)]
+    if j.empty or col not in j:
+        raise UsageError(f"no judgments for criterion {rid}.{cid}", field="--criterion",
+                         hint="use RUBRIC.CRITERION of a pointwise rubric in the config")
+    q = dict(zip(frames.queries["query_id"], frames.queries["text"]))
+    items = pd.DataFrame({
+        "item_id": j["generation_id"], "score": j[col],
+        "text": [f"QUERY:\n{q.get(a, '')}\n\nRESPONSE:\n{b}" for a, b in
+                 zip(j["query_id"], j["response"])],
+        **{"group." + c.removeprefix(ATTR_PREFIX): j[c] for c in j.columns
+           if c.startswith(ATTR_PREFIX)}})
+    return items, rid, cid
