@@ -38,9 +38,10 @@ def _stages(config: str, stages: list[str], force: list[str] | None, progress: b
             retry_errors: bool = False) -> None:
     def go() -> None:
         from judge.config import load_config
-        from judge.pipeline import open_run, run_stages
+        from judge.pipeline import check_force, open_run, run_stages
 
         cfg = load_config(config)
+        check_force(force)
         ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
         results = run_stages(ctx, stages, force)
         for name, r in results.items():
