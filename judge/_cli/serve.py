@@ -1,0 +1,80 @@
+"""``judge serve-sim``: the local OpenAI-compatible server with fault injection.
+
+Mount with ``app.command("serve-sim")(serve_sim)``; also runnable as
+``python -m judge._cli.serve`` (what the test fixture does, to avoid the main CLI's imports).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve_sim(
+    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (see the ready line).")] = 8000,
+    backend: Annotated[str, typer.Option(help="sim (the simulated world) or echo.")] = "sim",
+    sim_profile: Annotated[str | None, typer.Option(help="Sim profile YAML for the sim backend.")] = None,
+    log: Annotated[Path | None, typer.Option(help="Append one JSONL line per request here.")] = None,
+    latency_ms: Annotated[float, typer.Option(min=0.0, help="Fixed latency per request.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(min=0.0, help="Uniform +/- jitter on latency.")] = 0.0,
+    rate_429: Annotated[float, typer.Option(min=0.0, max=1.0, help="429 rate.")] = 0.0,
+    retry_after_s: Annotated[float, typer.Option(min=0.0, help="Retry-After on 429s (s).")] = 1.0,
+    rate_500: Annotated[float, typer.Option(min=0.0, max=1.0, help="500 rate.")] = 0.0,
+    rate_503: Annotated[float, typer.Option(min=0.0, max=1.0, help="503 rate.")] = 0.0,
+    rate_reset: Annotated[float, typer.Option(min=0.0, max=1.0, help="Connection-reset rate.")] = 0.0,
+    rate_hang: Annotated[float, typer.Option(min=0.0, max=1.0, help="Hang rate.")] = 0.0,
+    hang_s: Annotated[float, typer.Option(min=0.001, help="How long a hang lasts (s).")] = 600.0,
+    rate_malformed: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Malformed-JSON rate (only requests asking for JSON).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault pattern.")] = 0,
+) -> None:
+    """Serve OpenAI chat completions from the simulated models, with injected faults."""
+    from pydantic import ValidationError
+
+    from judge.errors import UsageError
+    from judge.llm.faults import FaultConfig
+    from judge.llm.server import run_server
+
+    try:
+        faults = FaultConfig(latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
+                             retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
+                             rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
+                             rate_malformed=rate_malformed, seed=seed)
+    except ValidationError as err:
+        raise UsageError(err.errors()[0]["msg"], field="fault options",
+                         hint="lower the --rate-* values") from err
+    try:
+        run_server(faults, host=host, port=port, backend=backend, log_path=log,
+                   profile=sim_profile)
+    except OSError as err:
+        raise UsageError(f"cannot serve on {host}:{port}: {err.strerror or err}",
+                         field="--port", hint="pick another port, or 0 for a free one") from err
+
+
+def main() -> None:
+    """Standalone entry point with one-line errors (exit code 2 for usage errors)."""
+    from judge.errors import JudgeError
+
+    app = typer.Typer(add_completion=False)
+    app.command()(serve_sim)
+    try:
+        app(standalone_mode=False)
+    except JudgeError as err:
+        typer.echo(f"error: {err.one_line()}", err=True)
+        raise SystemExit(err.exit_code) from None
+    except typer.Exit as e:  # --help
+        raise SystemExit(e.exit_code) from None
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            raise SystemExit(2) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()
