@@ -140,25 +140,32 @@ def test_openai_client_plain_stream_and_models(sim_server):  # noqa: F811
     assert "judge" in models
 
 
-def test_litellm_plain_stream_and_response_format(sim_server):  # noqa: F811
+def test_litellm_plain_stream_and_response_format(sim_server_factory):  # noqa: F811
     litellm = _litellm()
+    srv = sim_server_factory(FaultConfig())
 
     async def go():
-        common = dict(api_base=sim_server.base_url, api_key=KEY, num_retries=0)
-        plain = await litellm.acompletion(model="openai/judge", messages=USER, **common)
+        common = dict(api_base=srv.base_url, api_key=KEY, num_retries=0)
+        plain = await litellm.acompletion(model="openai/judge", messages=USER, seed=3, **common)
+        same = await _openai(srv.base_url).chat.completions.create(
+            model="judge", messages=USER, seed=3)
         fmt = await litellm.acompletion(model="openai/judge", messages=USER, **common,
                                         response_format={"type": "json_object"})
         stream = await litellm.acompletion(model="openai/gen", messages=USER, stream=True,
                                            stream_options={"include_usage": True}, **common)
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-        return plain, fmt, text
+        return plain, same, fmt, text
 
-    plain, fmt, text = _run(go())
+    plain, same, fmt, text = _run(go())
     assert plain.choices[0].message.content == "[judge] Say hello to Amara."
+    assert same.choices[0].message.content == plain.choices[0].message.content
     assert plain.usage.prompt_tokens > 0
     # response_format reached the backend: the echo backend answers JSON.
     assert set(json.loads(fmt.choices[0].message.content)) == {"score", "reason"}
     assert text == "[gen] Say hello to Amara."
+    # litellm and openai send the same body, so the server sees one request, attempted twice.
+    first, second = srv.log_entries()[:2]
+    assert first["hash"] == second["hash"] and (first["attempt"], second["attempt"]) == (0, 1)
 
 
 def test_auth_and_bad_requests(sim_server):  # noqa: F811
