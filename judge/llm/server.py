@@ -166,6 +166,7 @@ class SimServer:
         self.models = models
         self.attempts: dict[str, int] = {}
         self.outcomes: Counter[str] = Counter()
+        self.in_flight = 0
         self.closing = asyncio.Event()
 
     def app(self) -> web.Application:
@@ -178,7 +179,8 @@ class SimServer:
         return app
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "requests": sum(self.outcomes.values())})
+        return web.json_response({"status": "ok", "requests": sum(self.outcomes.values()),
+                                  "in_flight": self.in_flight})
 
     async def list_models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "judge-sim"}
@@ -197,6 +199,13 @@ class SimServer:
         self.log.add(entry)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._chat(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         entry: dict[str, Any] = {"t": round(time.time(), 6), "mono_ns": time.monotonic_ns()}
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             self._record(entry, "401", status=401)

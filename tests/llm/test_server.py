@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -209,6 +210,25 @@ def test_429_reaches_clients_with_retry_after(sim_server_factory):  # noqa: F811
     assert all(e["retry_after"] == 7 for e in entries)
 
 
+def test_litellm_hidden_retries(sim_server_factory):  # noqa: F811
+    """Without num_retries, litellm lets the openai SDK retry twice (honouring Retry-After)."""
+    litellm = _litellm()
+    srv = sim_server_factory(FaultConfig(rate_429=1.0, retry_after_s=0.1))
+
+    async def go(**kw):
+        with pytest.raises(litellm.RateLimitError):
+            await litellm.acompletion(model="openai/gen", messages=USER, api_base=srv.base_url,
+                                      api_key=KEY, **kw)
+        return srv.log_entries()
+
+    assert len(_run(go(num_retries=0))) == 1
+    assert len(_run(go(max_retries=0))) == 2
+    entries = _run(go())
+    assert len(entries) == 5
+    assert all(b["mono_ns"] - a["mono_ns"] >= 0.1e9 for a, b in zip(entries[2:], entries[3:],
+                                                                    strict=False))
+
+
 def test_retries_after_429_wait_at_least_retry_after(sim_server_factory):  # noqa: F811
     """The openai client honours Retry-After; the request log shows the gaps."""
     srv = sim_server_factory(FaultConfig(rate_429=0.5, retry_after_s=0.2, seed=5))
@@ -353,6 +373,37 @@ def test_log_counts_every_request_and_never_the_key(sim_server_factory):  # noqa
     assert all(e["prompt_tokens"] > 0 for e in entries if e["outcome"] == "ok")
     for text in (srv.log_path.read_text(), srv.output()):
         assert KEY not in text and KEY[3:] not in text
+
+
+def _health(srv) -> dict:
+    with urllib.request.urlopen(srv.url + "/health", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_for(predicate, what: str, limit: int = 500) -> None:
+    for _ in range(limit):
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_answer_to_a_killed_client_is_logged_undelivered(sim_server_factory):  # noqa: F811
+    """A client killed mid-request: the call is logged with delivered=false (crash tests)."""
+    srv = sim_server_factory(FaultConfig(latency_ms=1500))
+    script = ("import urllib.request as u, sys; u.urlopen(u.Request(sys.argv[1], data=sys.argv[2]"
+              ".encode(), headers={'Authorization': 'Bearer x'}), timeout=60)")
+    body = json.dumps({"model": "gen", "messages": USER})
+    client = subprocess.Popen([sys.executable, "-c", script,
+                               srv.base_url + "/chat/completions", body])
+    try:
+        _wait_for(lambda: _health(srv)["in_flight"] == 1, "the request to arrive")
+    finally:
+        client.kill()
+        client.wait()
+    _wait_for(lambda: _health(srv)["in_flight"] == 0, "the request to finish")
+    [entry] = srv.log_entries()
+    assert entry["outcome"] == "ok" and entry["delivered"] is False
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
