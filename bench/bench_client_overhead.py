@@ -112,6 +112,15 @@ CLIENTS: dict[str, Callable[[str, int, int], Awaitable[dict[str, float]]]] = {
 }
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User+system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _backend() -> str:
     try:
         import judge.llm.sim  # noqa: F401
@@ -130,8 +139,13 @@ def run_overhead(n: int = 2000, concurrency: int = 64,
                 FaultConfig(latency_ms=latency), backend=backend,
                 log_path=Path(tmp) / "requests.jsonl") as srv:
             for name, bench in CLIENTS.items():
+                cpu0 = _cpu_seconds(srv.proc.pid)
                 res = asyncio.run(bench(srv.base_url, n, concurrency))
-                rows.append({"client": name, "latency_ms": latency, **res})
+                cpu1 = _cpu_seconds(srv.proc.pid)
+                server_ms = (None if cpu0 is None or cpu1 is None
+                             else 1000 * (cpu1 - cpu0) / (n + concurrency))
+                rows.append({"client": name, "latency_ms": latency, **res,
+                             "server_cpu_ms_per_call": server_ms})
             calls = srv.flush()["requests"]
         expected = len(CLIENTS) * (n + concurrency)
         if calls != expected:
@@ -149,12 +163,15 @@ def run_overhead(n: int = 2000, concurrency: int = 64,
 
 def format_table(result: dict[str, Any]) -> str:
     """A Markdown table of ``run_overhead`` rows."""
-    lines = ["| latency ms | client | req/s | client CPU ms/call | vs raw openai | vs bare litellm |"
-             " errors |", "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| latency ms | client | req/s | client CPU ms/call | server CPU ms/call |"
+             " vs raw openai | vs bare litellm | errors |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
+        server = r["server_cpu_ms_per_call"]
         lines.append(f"| {r['latency_ms']:g} | {r['client']} | {r['req_per_s']:.0f} | "
-                     f"{r['cpu_ms_per_call']:.2f} | {r['ratio_to_raw_openai']:.2f} | "
-                     f"{r['ratio_to_bare_litellm']:.2f} | {r['errors']} |")
+                     f"{r['cpu_ms_per_call']:.2f} | "
+                     f"{'n/a' if server is None else f'{server:.2f}'} | "
+                     f"{r['ratio_to_raw_openai']:.2f} | {r['ratio_to_bare_litellm']:.2f} | "
+                     f"{r['errors']} |")
     return "\n".join(lines)
 
 

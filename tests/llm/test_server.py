@@ -22,6 +22,12 @@ import pytest
 
 from judge.llm.faults import FaultConfig, decide, malform, wants_json
 from judge.llm.server import echo_complete
+from judge.llm.server_log import (
+    calls_by_hash,
+    duplicate_successes,
+    read_log,
+    retry_after_violations,
+)
 from tests.fixtures.server import sim_available, sim_server, sim_server_factory  # noqa: F401
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -104,6 +110,27 @@ def test_malformed_output_does_not_parse():
         json.loads(wrapped)
     start = wrapped.index("{")
     assert json.JSONDecoder().raw_decode(wrapped[start:])[0] == json.loads(text)
+
+
+def test_log_checks(tmp_path):
+    log = [
+        {"t": 0, "mono_ns": 0, "hash": "a", "attempt": 0, "outcome": "429", "retry_after": 1.0},
+        {"t": 0, "mono_ns": 2_000_000_000, "hash": "a", "attempt": 1, "outcome": "ok",
+         "delivered": True},
+        {"t": 0, "mono_ns": 10, "hash": "b", "attempt": 0, "outcome": "ok", "delivered": False},
+        {"t": 0, "mono_ns": 20, "hash": "b", "attempt": 1, "outcome": "malformed",
+         "delivered": True},
+        {"t": 0, "mono_ns": 30, "hash": "b", "attempt": 2, "outcome": "ok", "delivered": True},
+        {"t": 0, "mono_ns": 40, "outcome": "401", "status": 401},
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in log) + '{"t": 0, "mono')
+    assert read_log(path) == log
+    assert [c["attempt"] for c in calls_by_hash(log)["b"]] == [0, 1, 2]
+    assert retry_after_violations(log) == []
+    [v] = retry_after_violations(log, slack_s=-1.5)
+    assert (v.hash, v.attempt, v.gap_s, v.retry_after_s) == ("a", 1, 2.0, 1.0)
+    assert duplicate_successes(log) == {"b": 2}
 
 
 def test_wants_json_and_echo_backend():
@@ -257,6 +284,10 @@ def test_retries_after_429_wait_at_least_retry_after(sim_server_factory):  # noq
             assert nxt["mono_ns"] - prev["mono_ns"] >= 0.2e9
             retried += 1
     assert retried > 0
+    entries = read_log(srv.log_path)
+    assert retry_after_violations(entries) == [] and duplicate_successes(entries) == {}
+    # The checker flags retries that come too early.
+    assert len(retry_after_violations(entries, slack_s=-1.0)) == retried
 
 
 def test_5xx_reset_and_hang(sim_server_factory):  # noqa: F811
