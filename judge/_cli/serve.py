@@ -32,6 +32,21 @@ def serve_sim(
     seed: Annotated[int, typer.Option(help="Seed of the fault pattern.")] = 0,
 ) -> None:
     """Serve OpenAI chat completions from the simulated models, with injected faults."""
+    from judge.errors import JudgeError
+
+    try:
+        _serve(host, port, backend, sim_profile, log, dict(
+            latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
+            retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
+            rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
+            rate_malformed=rate_malformed, seed=seed))
+    except JudgeError as err:
+        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
+        raise typer.Exit(err.exit_code) from None
+
+
+def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | None,
+           faults: dict) -> None:
     from pydantic import ValidationError
 
     from judge.errors import UsageError
@@ -39,41 +54,22 @@ def serve_sim(
     from judge.llm.server import run_server
 
     try:
-        faults = FaultConfig(latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
-                             retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
-                             rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
-                             rate_malformed=rate_malformed, seed=seed)
+        config = FaultConfig(**faults)
     except ValidationError as err:
-        raise UsageError(err.errors()[0]["msg"], field="fault options",
+        raise UsageError(err.errors()[0]["msg"].removeprefix("Value error, "), field="fault options",
                          hint="lower the --rate-* values") from err
     try:
-        run_server(faults, host=host, port=port, backend=backend, log_path=log,
-                   profile=sim_profile)
+        run_server(config, host=host, port=port, backend=backend, log_path=log, profile=profile)
     except OSError as err:
         raise UsageError(f"cannot serve on {host}:{port}: {err.strerror or err}",
                          field="--port", hint="pick another port, or 0 for a free one") from err
 
 
 def main() -> None:
-    """Standalone entry point with one-line errors (exit code 2 for usage errors)."""
-    from judge.errors import JudgeError
-
-    app = typer.Typer(add_completion=False)
+    """Standalone entry point (``python -m judge._cli.serve``)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(serve_sim)
-    try:
-        app(standalone_mode=False)
-    except JudgeError as err:
-        typer.echo(f"error: {err.one_line()}", err=True)
-        raise SystemExit(err.exit_code) from None
-    except typer.Exit as e:  # --help
-        raise SystemExit(e.exit_code) from None
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            raise SystemExit(2) from None
-        raise
+    app()
 
 
 if __name__ == "__main__":

@@ -446,7 +446,7 @@ def test_cli_usage_errors():
     bad = _cli("--rate-429", "0.8", "--rate-500", "0.5", "--port", "0", "--backend", "echo")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: fault options: ")
-    assert "fault rates sum to 1.3" in bad.stderr
+    assert "fault options: fault rates sum to 1.3, must be <= 1" in bad.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
