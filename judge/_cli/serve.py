@@ -56,8 +56,8 @@ def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | 
     try:
         config = FaultConfig(**faults)
     except ValidationError as err:
-        raise UsageError(err.errors()[0]["msg"].removeprefix("Value error, "), field="fault options",
-                         hint="lower the --rate-* values") from err
+        msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UsageError(msg, field="fault options", hint="lower the --rate-* values") from err
     try:
         run_server(config, host=host, port=port, backend=backend, log_path=log, profile=profile)
     except OSError as err:
