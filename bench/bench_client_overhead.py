@@ -164,7 +164,8 @@ def run_overhead(n: int = 2000, concurrency: int = 64,
 def format_table(result: dict[str, Any]) -> str:
     """A Markdown table of ``run_overhead`` rows."""
     lines = ["| latency ms | client | req/s | client CPU ms/call | server CPU ms/call |"
-             " vs raw openai | vs bare litellm | errors |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+             " vs raw openai | vs bare litellm | errors |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         server = r["server_cpu_ms_per_call"]
         lines.append(f"| {r['latency_ms']:g} | {r['client']} | {r['req_per_s']:.0f} | "

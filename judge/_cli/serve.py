@@ -11,25 +11,27 @@ from typing import Annotated
 
 import typer
 
+Opt = typer.Option
+
 
 def serve_sim(
-    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (see the ready line).")] = 8000,
-    backend: Annotated[str, typer.Option(help="sim (the simulated world) or echo.")] = "sim",
-    sim_profile: Annotated[str | None, typer.Option(help="Sim profile YAML for the sim backend.")] = None,
-    log: Annotated[Path | None, typer.Option(help="Append one JSONL line per request here.")] = None,
-    latency_ms: Annotated[float, typer.Option(min=0.0, help="Fixed latency per request.")] = 0.0,
-    jitter_ms: Annotated[float, typer.Option(min=0.0, help="Uniform +/- jitter on latency.")] = 0.0,
-    rate_429: Annotated[float, typer.Option(min=0.0, max=1.0, help="429 rate.")] = 0.0,
-    retry_after_s: Annotated[float, typer.Option(min=0.0, help="Retry-After on 429s (s).")] = 1.0,
-    rate_500: Annotated[float, typer.Option(min=0.0, max=1.0, help="500 rate.")] = 0.0,
-    rate_503: Annotated[float, typer.Option(min=0.0, max=1.0, help="503 rate.")] = 0.0,
-    rate_reset: Annotated[float, typer.Option(min=0.0, max=1.0, help="Connection-reset rate.")] = 0.0,
-    rate_hang: Annotated[float, typer.Option(min=0.0, max=1.0, help="Hang rate.")] = 0.0,
-    hang_s: Annotated[float, typer.Option(min=0.001, help="How long a hang lasts (s).")] = 600.0,
-    rate_malformed: Annotated[float, typer.Option(
+    host: Annotated[str, Opt(help="Interface to bind (loopback).")] = "127.0.0.1",
+    port: Annotated[int, Opt(help="TCP port; 0 picks a free one.")] = 8000,
+    backend: Annotated[str, Opt(help="sim (the simulated world) or echo.")] = "sim",
+    sim_profile: Annotated[str | None, Opt(help="Sim profile YAML (sim backend).")] = None,
+    log: Annotated[Path | None, Opt(help="Append one JSONL line per request here.")] = None,
+    latency_ms: Annotated[float, Opt(min=0.0, help="Fixed latency per request.")] = 0.0,
+    jitter_ms: Annotated[float, Opt(min=0.0, help="Uniform +/- jitter on latency.")] = 0.0,
+    rate_429: Annotated[float, Opt(min=0.0, max=1.0, help="429 rate.")] = 0.0,
+    retry_after_s: Annotated[float, Opt(min=0.0, help="Retry-After on 429s (s).")] = 1.0,
+    rate_500: Annotated[float, Opt(min=0.0, max=1.0, help="500 rate.")] = 0.0,
+    rate_503: Annotated[float, Opt(min=0.0, max=1.0, help="503 rate.")] = 0.0,
+    rate_reset: Annotated[float, Opt(min=0.0, max=1.0, help="Connection-reset rate.")] = 0.0,
+    rate_hang: Annotated[float, Opt(min=0.0, max=1.0, help="Hang rate.")] = 0.0,
+    hang_s: Annotated[float, Opt(min=0.001, help="How long a hang lasts (s).")] = 600.0,
+    rate_malformed: Annotated[float, Opt(
         min=0.0, max=1.0, help="Malformed-JSON rate (only requests asking for JSON).")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the fault pattern.")] = 0,
+    seed: Annotated[int, Opt(help="Seed of the fault pattern.")] = 0,
 ) -> None:
     """Serve OpenAI chat completions from the simulated models, with injected faults."""
     from judge.errors import JudgeError

@@ -85,7 +85,8 @@ class Decision:
 def _uniforms(seed: int, request_hash: str, attempt: int) -> tuple[float, float, float]:
     h = hashlib.blake2b(f"{seed}:{request_hash}:{attempt}".encode(), digest_size=24).digest()
     scale = float(1 << 64)
-    return tuple(int.from_bytes(h[i:i + 8], "big") / scale for i in (0, 8, 16))  # type: ignore[return-value]
+    a, b, c = (int.from_bytes(h[i:i + 8], "big") / scale for i in (0, 8, 16))
+    return a, b, c
 
 
 def decide(cfg: FaultConfig, request_hash: str, attempt: int, *, wants_json: bool) -> Decision:

@@ -221,7 +221,7 @@ class SimServer:
         h = digest(body)[:20]
         attempt = self.attempts.get(h, 0)
         self.attempts[h] = attempt + 1
-        model = body["model"].split("/", 1)[1] if body["model"].startswith("sim/") else body["model"]
+        model = body["model"].removeprefix("sim/")
         stream = bool(body.get("stream"))
         entry.update(hash=h, attempt=attempt, model=model, stream=stream)
         d = decide(self.faults, h, attempt, wants_json=wants_json(body))

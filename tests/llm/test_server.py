@@ -296,7 +296,8 @@ def test_5xx_reset_and_hang(sim_server_factory):  # noqa: F811
     litellm = _litellm()
     servers = {name: sim_server_factory(cfg, name=name) for name, cfg in {
         "500": FaultConfig(rate_500=1.0), "503": FaultConfig(rate_503=1.0),
-        "reset": FaultConfig(rate_reset=1.0), "hang": FaultConfig(rate_hang=1.0, hang_s=60)}.items()}
+        "reset": FaultConfig(rate_reset=1.0),
+        "hang": FaultConfig(rate_hang=1.0, hang_s=60)}.items()}
 
     async def call(name: str, timeout: float = 10.0):
         kw = dict(api_base=servers[name].base_url, api_key=KEY, num_retries=0, timeout=timeout)
