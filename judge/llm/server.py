@@ -329,7 +329,11 @@ async def serve(faults: FaultConfig, *, host: str = "127.0.0.1", port: int = 800
     """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     complete = load_backend(backend, profile)
     complete("generator", [{"role": "user", "content": "warm-up"}], {})  # load the world now
-    log = RequestLog(log_path)
+    try:
+        log = RequestLog(log_path)
+    except OSError as err:
+        raise UsageError(f"cannot open the request log: {err.strerror or err}", path=log_path,
+                         field="--log", hint="give a writable file path") from err
     state = SimServer(faults, complete, log)
     runner = web.AppRunner(state.app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -342,7 +346,7 @@ async def serve(faults: FaultConfig, *, host: str = "127.0.0.1", port: int = 800
         site = web.TCPSite(runner, host, port, backlog=2048)
         await site.start()
         bound = runner.addresses[0]
-        url = f"http://{host}:{bound[1]}"
+        url = f"http://[{host}]:{bound[1]}" if ":" in host else f"http://{host}:{bound[1]}"
         flusher = asyncio.create_task(_flush_every(log, flush_s))
         if on_ready is not None:
             on_ready(url)

@@ -443,7 +443,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=30)
 
 
-def test_cli_usage_errors():
+def test_cli_usage_errors(tmp_path):
     bad = _cli("--rate-429", "0.8", "--rate-500", "0.5", "--port", "0", "--backend", "echo")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: fault options: ")
@@ -456,6 +456,11 @@ def test_cli_usage_errors():
     assert taken.returncode == 2 and f"--port: cannot serve on 127.0.0.1:{port}" in taken.stderr
     unknown = _cli("--backend", "nope", "--port", "0")
     assert unknown.returncode == 2 and "unknown backend 'nope'" in unknown.stderr
+    log = tmp_path / "a-directory"
+    log.mkdir()
+    unwritable = _cli("--backend", "echo", "--port", "0", "--log", str(log))
+    assert unwritable.returncode == 2
+    assert f"error: {log}: --log: cannot open the request log" in unwritable.stderr
 
 
 @pytest.mark.skipif(not sim_available(), reason="judge.llm.sim not in this checkout yet")
