@@ -325,8 +325,10 @@ def test_5xx_reset_and_hang(sim_server_factory):  # noqa: F811
     assert (e500.status_code, e503.status_code) == (500, 503)
     for name, n in (("500", 1), ("503", 1), ("reset", 2), ("hang", 2)):
         assert [e["outcome"] for e in servers[name].log_entries()] == [name] * n
-    # SIGTERM ends the hanging handlers at once and exits cleanly.
+    # SIGTERM ends the hanging handlers at once and exits cleanly, without tracebacks.
     assert servers["hang"].stop(timeout=5) == 0
+    for srv in servers.values():
+        assert srv.stop() == 0 and "Traceback" not in srv.output()
 
 
 def test_malformed_only_for_json_requests(sim_server_factory):  # noqa: F811
