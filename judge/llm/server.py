@@ -265,15 +265,13 @@ class SimServer:
         except Exception as err:  # a backend bug must not kill the server
             self._record(entry, "error", status=500, error=f"{type(err).__name__}: {err}"[:300])
             return _error(500, f"backend error: {type(err).__name__}")
-        text = reply.text
+        text, completion_tokens = reply.text, reply.completion_tokens
         if d.outcome == "malformed" and d.malform is not None:
             text = malform(text, d.malform, d.malform_u)
+            completion_tokens = _tokens(text)
             entry["malform"] = d.malform
-        usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": _tokens(text),
-                 "total_tokens": reply.prompt_tokens + _tokens(text)}
-        if d.outcome != "malformed":
-            usage["completion_tokens"] = reply.completion_tokens
-            usage["total_tokens"] = reply.prompt_tokens + reply.completion_tokens
+        usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": reply.prompt_tokens + completion_tokens}
         rid = f"chatcmpl-{entry['hash'][:16]}-{entry['attempt']}"
         created = int(entry["t"])
         delivered = not _gone(request)
@@ -286,7 +284,8 @@ class SimServer:
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": text}}],
                 "usage": usage})
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        opts = body.get("stream_options")
+        include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
         return await _stream(request, rid, created, model, text, usage if include_usage else None)
 
 
