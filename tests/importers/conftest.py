@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -5,9 +6,12 @@ import pytest
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
 
 
-def upstream(rel: str) -> Path:
-    """A file or folder of the shared upstream data copies; skip the test when absent."""
-    p = DATA / rel
-    if not p.exists():
-        pytest.skip(f"upstream data not present: {p}")
-    return p
+@pytest.fixture
+def upstream() -> Callable[[str], Path]:
+    """Path to a file of the shared upstream data copies; skips the test when absent."""
+    def get(rel: str) -> Path:
+        p = DATA / rel
+        if not p.exists():
+            pytest.skip(f"upstream data not present: {p}")
+        return p
+    return get

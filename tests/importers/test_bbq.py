@@ -5,10 +5,8 @@ from collections import Counter
 from judge.importers import import_dataset
 from judge.importers.bbq import split_group
 
-from .conftest import upstream
 
-
-def test_real_bbq_files():
+def test_real_bbq_files(upstream):
     folder = upstream("bbq")
     qs = list(import_dataset("bbq", folder))
     rows = []

@@ -5,8 +5,6 @@ from typer.testing import CliRunner
 
 from judge._cli.datasets import app
 
-from .conftest import upstream
-
 
 def _root() -> typer.Typer:
     root = typer.Typer()
@@ -28,7 +26,7 @@ def test_import_csv_with_mapping(tmp_path):
     assert rows[0]["context"] == "hiring" and rows[0]["swapped"] == ["race"]
 
 
-def test_import_discrim_eval_and_list(tmp_path):
+def test_import_discrim_eval_and_list(tmp_path, upstream):
     path = upstream("discrim_eval/explicit.jsonl.gz")
     out = tmp_path / "de.jsonl"
     res = CliRunner().invoke(_root(), ["datasets", "import", "discrim_eval", str(path),

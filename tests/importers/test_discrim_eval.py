@@ -9,10 +9,8 @@ from judge.errors import DataError
 from judge.importers import import_dataset, write_queries
 from judge.scenarios import iter_queries
 
-from .conftest import upstream
 
-
-def test_real_explicit_file_gives_70_groups_of_135(tmp_path):
+def test_real_explicit_file_gives_70_groups_of_135(tmp_path, upstream):
     path = upstream("discrim_eval/explicit.jsonl.gz")
     qs = list(import_dataset("discrim_eval", path))
     assert len(qs) == 9450 and len({q.query_id for q in qs}) == 9450

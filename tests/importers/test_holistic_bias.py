@@ -7,10 +7,8 @@ from judge.errors import DataError
 from judge.importers import import_dataset
 from judge.importers.holistic_bias import descriptors
 
-from .conftest import upstream
 
-
-def test_real_holistic_bias_product():
+def test_real_holistic_bias_product(upstream):
     folder = upstream("holistic_bias/v1.1")
     nouns = sum(len(v) for v in json.loads((folder / "nouns.json").read_text()).values())
     templates = json.loads((folder / "sentence_templates.json").read_text())
