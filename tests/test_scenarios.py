@@ -323,3 +323,13 @@ def test_fast_built_queries_equal_validated_records(shipped):
         again = Query.model_validate_json(q.model_dump_json())
         assert again == q and again.model_dump() == q.model_dump()
         assert q.model_fields_set == again.model_fields_set | set(Query.model_fields)
+
+
+def test_every_listed_name_reads_as_exactly_its_own_cell():
+    lib, cues = load_library(), attribute_cues()
+    for cells in lib.names.values():
+        for (race, gender), names in cells.items():
+            for n in names:
+                first = n.split()[0]
+                sentence = f"Should I hire {n}? I think {first} is great."
+                assert match_cues(sentence, cues) == {"race": {race}, "gender": {gender}}, n
