@@ -47,6 +47,8 @@ class Plan:
     cells: int
     scenarios: int
     stages: list[StageCount] = field(default_factory=list)
+    priced: bool = False
+    """True when a price function was given (otherwise every cost is unknown)."""
 
     def calls(self, stage: str) -> int:
         """Total calls of a stage ("generate", "score", or "probe:<name>")."""
@@ -107,7 +109,7 @@ def plan_counts(cfg: RunConfig, *, price_fn: PriceFn | None = None) -> Plan:
             p, c = calls * per_call, calls * JUDGE_OUTPUT_TOKENS
             stages.append(StageCount(stage, j.label, j.model, calls, p, c,
                                      _price(price_fn, j.model, p, c)))
-    return Plan(n, len(groups), len(cells), len(scenarios), stages)
+    return Plan(n, len(groups), len(cells), len(scenarios), stages, price_fn is not None)
 
 
 def format_plan(plan: Plan) -> str:
@@ -125,8 +127,11 @@ def format_plan(plan: Plan) -> str:
                      f"{s.prompt_tokens + s.completion_tokens:>14,} {money(s.cost_usd):>12}")
     lines.append(f"{'total':<22} {'':<28} {sum(s.calls for s in plan.stages):>10,} "
                  f"{plan.tokens:>14,} {money(plan.cost_usd):>12}")
-    if plan.cost_usd is None and plan.stages:
-        lines.append("cost is unknown for a model without a price (litellm has none for it)")
+    if not plan.priced:
+        lines.append("cost not estimated: no price table was given")
+    elif plan.cost_usd is None:
+        unknown = sorted({s.model for s in plan.stages if s.calls and s.cost_usd is None})
+        lines.append(f"cost unknown for {', '.join(unknown)}: no price for these models")
     return "\n".join(lines)
 
 

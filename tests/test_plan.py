@@ -72,7 +72,8 @@ def test_cost_from_price_fn_and_unknown_prices(tmp_path):
     assert plan.cost_usd == pytest.approx(expected) and expected > 0
     unknown = plan_counts(_cfg(tmp_path, judges=[{"model": "acme/new-model"}]), price_fn=price)
     assert unknown.cost_usd is None
-    assert "unknown" in format_plan(unknown)
+    assert "cost unknown for acme/new-model: no price" in format_plan(unknown)
+    assert "no price table" in format_plan(plan_counts(_cfg(tmp_path)))
 
 
 def test_limit_and_design_flow_into_the_plan(tmp_path):
