@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from judge.config import DesignSpec, QueriesConfig, resolve_path
 from judge.errors import DataError
-from judge.ids import ID_HEX_CHARS, canonical_json
+from judge.ids import ID_HEX_CHARS, canonical_json, stable_int
 from judge.records import SCHEMA_VERSION, Query
 from judge.scenarios._attributes import Library, load_library
 from judge.scenarios._design import SwapUnit, decode, fill_order, sampled_fills, swap_units
@@ -79,10 +79,12 @@ class _Expander:
     def __init__(self, sc: Scenario, tpl: Template, design: DesignSpec,
                  axes: list[str] | None, seed: int, lib: Library):
         self.sc, self.tpl, self.design, self.lib, self.seed = sc, tpl, design, lib, seed
+        self.salt = f"{sc.id}@{sc.version}/{tpl.id}"
         selected = [a for a in sc.axes if axes is None or a in axes]
         fixed = {a: sc.reference[a] for a in sc.axes if a not in selected}
         self.units: list[SwapUnit] = (
-            swap_units(design, selected, sc.axes, fixed, seed) if selected else [])
+            swap_units(design, selected, sc.axes, fixed, stable_int(seed, self.salt, "cells"))
+            if selected else [])
         self.slots = tpl.fill_slots
         self.radices = [len(sc.fillers[s]) for s in self.slots]
         self.n_fills = 1
@@ -91,10 +93,6 @@ class _Expander:
         self._members: dict[Any, _Member] = {}
         self._pools: dict[Any, list[str]] = {}
         self.by_name = tpl.expression.get("race") == "name"
-        self.salt = f"{sc.id}@{sc.version}/{tpl.id}"
-
-    def cells_per_group(self) -> int:
-        return max((len(u.cells) for u in self.units), default=0)
 
     def fill_indices(self, budget: int | None) -> Iterator[int]:
         if self.design.kind == "sampled" and budget is not None:
