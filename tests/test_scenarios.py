@@ -17,6 +17,7 @@ from judge.errors import DataError
 from judge.records import Query
 from judge.scenarios import (
     attribute_cues,
+    cue_matcher,
     iter_groups,
     iter_queries,
     load_library,
@@ -323,6 +324,17 @@ def test_fast_built_queries_equal_validated_records(shipped):
         again = Query.model_validate_json(q.model_dump_json())
         assert again == q and again.model_dump() == q.model_dump()
         assert q.model_fields_set == again.model_fields_set | set(Query.model_fields)
+
+
+def test_cached_matcher_agrees_with_match_cues(shipped):
+    m, cues = cue_matcher(), attribute_cues()
+    assert m is cue_matcher()
+    for q in shipped[::50]:
+        assert m.match(q.text) == match_cues(q.text, cues)
+    found = m.find("Then she said Lakisha Dorsey was right.")
+    assert [(c.text, c.axis) for c in found] == [("she", "gender"),
+                                                 ("Lakisha Dorsey", "race"),
+                                                 ("Lakisha Dorsey", "gender")]
 
 
 def test_every_listed_name_reads_as_exactly_its_own_cell():

@@ -9,6 +9,7 @@ from judge.scenarios._attributes import (
     CueMatcher,
     Library,
     attribute_cues,
+    cue_matcher,
     load_library,
     match_cues,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ScenarioSpec",
     "attribute_cues",
     "compile_scenario",
+    "cue_matcher",
     "iter_groups",
     "iter_queries",
     "load_library",

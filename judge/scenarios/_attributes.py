@@ -213,6 +213,12 @@ class CueMatcher:
         return dict(found)
 
 
+@lru_cache(maxsize=8)
+def cue_matcher(root: Path | None = None) -> CueMatcher:
+    """A cached matcher over :func:`attribute_cues` (use it when matching many texts)."""
+    return CueMatcher(tuple(attribute_cues(root)))
+
+
 _MATCHERS: dict[int, CueMatcher] = {}
 
 
