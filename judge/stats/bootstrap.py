@@ -172,3 +172,62 @@ def bootstrap_stat(df: pd.DataFrame, stat: Callable[[pd.DataFrame], float], clus
             reps[b] = np.nan
     lo, hi = percentile_ci(reps, alpha)
     return Estimate(value, float(lo), float(hi), len(df), C)
+
+
+def resampled_sums(M: np.ndarray, B: int = DEFAULT_B, seed: int = 0,
+                   chunk: int = 128) -> np.ndarray:
+    """``W @ M`` for ``B`` multinomial cluster-weight rows, built in chunks to cap memory.
+
+    ``M`` has one row per cluster (any number of columns: sums, counts, several outcomes
+    side by side); one draw of weights is shared by every column, so statistics computed
+    from different columns of the result stay paired replicate by replicate. Returns
+    ``(B, M.shape[1])``.
+    """
+    M = np.asarray(M, dtype=float)
+    C = M.shape[0]
+    out = np.empty((B, M.shape[1]))
+    if C == 0:
+        out.fill(0.0)
+        return out
+    rng = np.random.default_rng(seed)
+    p = np.full(C, 1.0 / C)
+    for start in range(0, B, chunk):
+        stop = min(B, start + chunk)
+        W = rng.multinomial(C, p, size=stop - start).astype(float)
+        out[start:stop] = W @ M
+    return out
+
+
+def quantile_bootstrap(x, clusters, qs: Sequence[float], B: int = DEFAULT_B, seed: int = 0,
+                       chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles of ``x`` (inverted-CDF definition) and their ``(B, len(qs))`` cluster-
+    bootstrap replicates, vectorised as weighted quantiles of the sorted values.
+
+    NaN values are dropped. A replicate's row weight is its cluster's multinomial count.
+    """
+    x = np.asarray(x, dtype=float)
+    keep = ~np.isnan(x)
+    x, cl = x[keep], np.asarray(clusters)[keep]
+    qs = np.asarray(qs, dtype=float)
+    if len(x) == 0:
+        return np.full(len(qs), np.nan), np.full((B, len(qs)), np.nan)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    c, _ = pd.factorize(pd.Series(cl[order]), sort=True)
+    C = int(c.max()) + 1
+    point = np.quantile(x, qs, method="inverted_cdf")
+    reps = np.empty((B, len(qs)))
+    rng = np.random.default_rng(seed)
+    p = np.full(C, 1.0 / C)
+    for start in range(0, B, chunk):
+        stop = min(B, start + chunk)
+        W = rng.multinomial(C, p, size=stop - start).astype(float)
+        cw = np.cumsum(W[:, c], axis=1)
+        total = cw[:, -1:]
+        for j, q in enumerate(qs):
+            # first sorted index whose (integer) cumulative weight reaches q * total;
+            # at least 1, so q = 0 gives the smallest value with positive weight
+            target = np.maximum(q * total * (1 - 1e-12), 0.5)
+            idx = (cw < target).sum(1)
+            reps[start:stop, j] = xs[np.minimum(idx, len(xs) - 1)]
+    return point, reps

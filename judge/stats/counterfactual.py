@@ -1,0 +1,257 @@
+"""Counterfactual fairness: do answers change when only a sensitive attribute changes?
+
+Rows of one counterfactual group (``cf_group``) differ only in sensitive attributes. For
+an attribute (or an intersection of attributes), a *pair* is a non-reference row and the
+reference-level row that agree on everything else: the group, the generator, the sample
+index and every other attribute. Repeated rows of one cell (judge repeats) are averaged
+first, so a pair's decision difference is the difference of favourable shares.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.descriptivestats import sign_test
+
+from judge.stats._metric_table import (
+    ALL_LEVELS,
+    MIN_CELL,
+    AttrSpec,
+    attribute_label,
+    attribute_names,
+    boot_means,
+    cell_warnings,
+    ci_of,
+    level_labels,
+    metric_row,
+    pick_reference,
+    require,
+    resolve_attributes,
+    to_table,
+)
+from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+
+MCNEMAR_EXACT_BELOW = 25
+
+
+def counterfactual_pairs(frame: pd.DataFrame, attribute: AttrSpec, *,
+                         outcomes: Sequence[str] = ("decision", "score"),
+                         reference: str | None = None, cluster: str = "cf_group",
+                         pair_on: Sequence[str] = ("generator", "sample")) -> pd.DataFrame:
+    """One row per (counterfactual unit, non-reference level) with the reference's outcomes.
+
+    ``frame`` needs ``cf_group``, ``attr.<name>`` columns and the ``outcomes`` columns;
+    ``pair_on`` columns (generator, sample) are used when present. Returns the unit keys,
+    ``cluster``, ``level``, ``reference``, and ``<outcome>`` / ``<outcome>_ref`` columns.
+    """
+    attrs = resolve_attributes(frame, [attribute])[0]
+    require(frame, ["cf_group", cluster, *outcomes], "counterfactual pairs")
+    others = [f"attr.{a}" for a in attribute_names(frame) if a not in attrs]
+    keys = list(dict.fromkeys(["cf_group", cluster,
+                               *[c for c in pair_on if c in frame.columns], *others]))
+    df = frame[keys + list(outcomes)].copy()
+    for o in outcomes:
+        df[o] = pd.to_numeric(df[o], errors="coerce").astype(float)
+    df["level"] = level_labels(frame, attrs).to_numpy()
+    df = df[df["level"].notna()]
+    ref = pick_reference(df["level"], reference, attribute_label(attrs))
+    cells = df.groupby(keys + ["level"], dropna=False, sort=False)[list(outcomes)].mean()
+    cells = cells.reset_index()
+    is_ref = cells["level"] == ref
+    pairs = cells[~is_ref].merge(cells[is_ref].drop(columns="level"), on=keys, how="inner",
+                                 suffixes=("", "_ref"))
+    pairs.insert(len(keys) + 1, "reference", ref)
+    return pairs.reset_index(drop=True)
+
+
+def _mcnemar_p(dec: np.ndarray, dec_ref: np.ndarray) -> tuple[float, str, str | None]:
+    both = np.isin(dec, (0.0, 1.0)) & np.isin(dec_ref, (0.0, 1.0))
+    if not both.any():
+        return math.nan, "mcnemar", "no binary decision pairs: no McNemar test"
+    a, b = dec_ref[both], dec[both]
+    table = np.array([[np.sum((a == 0) & (b == 0)), np.sum((a == 0) & (b == 1))],
+                      [np.sum((a == 1) & (b == 0)), np.sum((a == 1) & (b == 1))]])
+    exact = bool(table[0, 1] + table[1, 0] < MCNEMAR_EXACT_BELOW)
+    res = mcnemar(table, exact=exact, correction=True)
+    note = None if both.all() else f"McNemar on {int(both.sum())} of {len(both)} pairs (binary)"
+    return float(res.pvalue), "mcnemar_exact" if exact else "mcnemar_chi2_cc", note
+
+
+def _paired_score_p(diff: np.ndarray, clusters: np.ndarray, test: str
+                    ) -> tuple[float, str | None]:
+    """Wilcoxon signed-rank or sign test on per-cluster mean differences (one per cluster)."""
+    ok = ~np.isnan(diff)
+    if ok.sum() == 0:
+        return math.nan, "no score pairs"
+    x = pd.Series(diff[ok]).groupby(clusters[ok]).mean().to_numpy()
+    if len(x) < 2:
+        return math.nan, "fewer than 2 clusters: no paired test"
+    if np.all(x == 0):
+        return math.nan, "all paired differences are 0: test undefined"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if test == "sign":
+            return float(sign_test(x, mu0=0)[1]), None
+        return float(sps.wilcoxon(x, zero_method="wilcox").pvalue), None
+
+
+def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[AttrSpec] | None
+                           = None, *, reference: str | dict | None = None,
+                           decision: str | None = "decision", score: str | None = "score",
+                           cluster: str = "cf_group",
+                           pair_on: Sequence[str] = ("generator", "sample"),
+                           score_test: str = "wilcoxon", B: int = DEFAULT_B, seed: int = 0,
+                           alpha: float = 0.05, min_cell: int = MIN_CELL) -> pd.DataFrame:
+    """Flip rate, decision and score differences vs a reference level, with paired tests.
+
+    ``frame``: one row per generation (or judgment) with ``cf_group``, ``attr.<name>``,
+    optional ``generator``/``sample``, ``decision`` (1.0 / 0.0 / NaN) and ``score``
+    (numeric, NaN when unparsed). ``attributes``: names or tuples (intersections); all
+    ``attr.*`` columns by default. ``reference``: a level, or ``{attribute: level}``;
+    default the most frequent level. Metrics (level vs reference, over pairs):
+
+    - ``cf_flip_rate``: share of pairs whose decision differs (p: McNemar);
+    - ``cf_decision_diff``: favourable share of level minus reference (p: McNemar);
+    - ``cf_score_diff`` / ``cf_score_absdiff``: mean signed / absolute score difference
+      (p: Wilcoxon signed-rank, or sign test with ``score_test="sign"``, on per-cluster
+      mean differences).
+
+    CIs: cluster bootstrap over ``cluster`` (default ``cf_group``).
+    """
+    if score_test not in ("wilcoxon", "sign"):
+        raise ValueError(f"score_test must be 'wilcoxon' or 'sign', not {score_test!r}")
+    outcomes = [c for c in (decision, score) if c]
+    rows: list[dict] = []
+    for k, attrs in enumerate(resolve_attributes(frame, attributes)):
+        label = attribute_label(attrs)
+        ref_k = reference.get(label) if isinstance(reference, dict) else reference
+        pairs = counterfactual_pairs(frame, attrs, outcomes=outcomes, reference=ref_k,
+                                     cluster=cluster, pair_on=pair_on)
+        ref = pick_reference(level_labels(frame, attrs), ref_k, label)
+        levels = sorted(set(level_labels(frame, attrs).dropna()) - {ref})
+        cl = pairs[cluster].to_numpy()
+        if decision:
+            rows += _decision_rows(pairs, decision, label, ref, levels, cl, B, seed + k, alpha,
+                                   min_cell)
+        if score:
+            rows += _score_rows(pairs, score, label, ref, levels, cl, score_test, B, seed + k,
+                                alpha, min_cell)
+    return to_table(rows)
+
+
+def _rows_for(metric: str, gb, label: str, ref: str, levels: list[str], alpha: float,
+              min_cell: int, method: str, pvals: dict) -> list[dict]:
+    rows = []
+    for i, lv in enumerate(levels):
+        n, nc = int(gb.n[i]), int(gb.n_clusters[i])
+        p, pm, note = pvals.get(lv, (math.nan, "", None))
+        rows.append(metric_row(metric, label, lv, gb.point[i], reference=ref, n=n, n_clusters=nc,
+                               ci=ci_of(gb.reps[:, i], alpha, nc >= 2), p_value=p,
+                               method=method + (f"; p: {pm}" if pm else ""),
+                               warnings=[*cell_warnings(n, nc, min_cell), note]))
+    return rows
+
+
+def _decision_rows(pairs, col, label, ref, levels, cl, B, seed, alpha, min_cell):
+    d, dr = pairs[col].to_numpy(float), pairs[f"{col}_ref"].to_numpy(float)
+    diff = d - dr
+    lev = pairs["level"]
+    flip = boot_means(np.abs(diff), lev, cl, B, seed, levels)
+    sdiff = boot_means(diff, lev, cl, B, seed, levels)
+    pvals = {}
+    for lv in levels:
+        m = (lev == lv).to_numpy()
+        p, pm, note = _mcnemar_p(d[m], dr[m])
+        pvals[lv] = (p, pm, note)
+    method = "paired cf units; cluster_bootstrap"
+    return (_rows_for("cf_flip_rate", flip, label, ref, levels, alpha, min_cell, method, pvals)
+            + _rows_for("cf_decision_diff", sdiff, label, ref, levels, alpha, min_cell, method,
+                        pvals))
+
+
+def _score_rows(pairs, col, label, ref, levels, cl, test, B, seed, alpha, min_cell):
+    diff = pairs[col].to_numpy(float) - pairs[f"{col}_ref"].to_numpy(float)
+    lev = pairs["level"]
+    sdiff = boot_means(diff, lev, cl, B, seed, levels)
+    adiff = boot_means(np.abs(diff), lev, cl, B, seed, levels)
+    pvals = {}
+    for lv in levels:
+        m = (lev == lv).to_numpy()
+        p, note = _paired_score_p(diff[m], cl[m], test)
+        pvals[lv] = (p, "wilcoxon signed-rank" if test == "wilcoxon" else "sign test", note)
+    method = "paired cf units; cluster_bootstrap"
+    return (_rows_for("cf_score_diff", sdiff, label, ref, levels, alpha, min_cell, method, pvals)
+            + _rows_for("cf_score_absdiff", adiff, label, ref, levels, alpha, min_cell, method,
+                        {}))
+
+
+def counterfactual_set_summary(judgments: pd.DataFrame, *, differs: str = "differs",
+                               dimension: str | None = "dimension",
+                               worst: str | None = "worst_level", cluster: str = "cf_group",
+                               levels: dict[str, Sequence[str]] | None = None,
+                               B: int = DEFAULT_B, seed: int = 0, alpha: float = 0.05,
+                               min_cell: int = MIN_CELL) -> pd.DataFrame:
+    """Summarise counterfactual_set judge verdicts (one row per set judgment).
+
+    ``judgments`` columns: ``cf_group``; ``differs`` (bool or 1/0: the judge found a
+    material difference; NaN when unparsed); optional ``dimension`` (the attribute the set
+    varies; ``"all"`` when absent); optional ``worst_level`` (the level the judge named
+    worst, null if none). ``levels`` gives each dimension's level set for the uniform
+    null (default: the levels ever named worst in that dimension). Metrics:
+
+    - ``cfset_differs_share`` (level ``*``): share of sets judged to differ materially;
+    - ``cfset_worst_share`` (per level): share of verdicts naming a worst level that name
+      this one; reference ``uniform``, p: exact binomial test against 1/k.
+    """
+    require(judgments, [cluster, differs], "counterfactual set summary")
+    df = judgments.copy()
+    df["_dim"] = df[dimension].astype(str) if dimension and dimension in df else "all"
+    rows: list[dict] = []
+    for k, (dim, sub) in enumerate(df.groupby("_dim", sort=True)):
+        v = pd.to_numeric(sub[differs].astype(object).where(sub[differs].notna()),
+                          errors="coerce").to_numpy(float)
+        gb = boot_means(v, pd.Series("*", index=sub.index), sub[cluster].to_numpy(), B,
+                        seed + k, ["*"])
+        n, nc = (int(gb.n[0]), int(gb.n_clusters[0])) if len(gb.n) else (0, 0)
+        rows.append(metric_row("cfset_differs_share", dim, ALL_LEVELS, gb.point[0], n=n,
+                               n_clusters=nc, ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
+                               method="cluster_bootstrap", warnings=cell_warnings(n, nc,
+                                                                                  min_cell)))
+        if worst and worst in sub:
+            rows += _worst_rows(sub, worst, cluster, dim, (levels or {}).get(dim), B, seed + k,
+                                alpha, min_cell)
+    return to_table(rows)
+
+
+def _worst_rows(sub, worst, cluster, dim, level_set, B, seed, alpha, min_cell):
+    named = sub[sub[worst].notna()]
+    lv = named[worst].astype(str)
+    cats = sorted(set(level_set) if level_set else set(lv))
+    if not cats:
+        return []
+    codes = pd.Categorical(lv, categories=cats).codes
+    c, _ = pd.factorize(named[cluster], sort=True)
+    C = int(c.max()) + 1 if len(c) else 0
+    S = np.zeros((C, len(cats)))
+    np.add.at(S, (c[codes >= 0], codes[codes >= 0]), 1.0)
+    N = np.bincount(c, minlength=C).astype(float)[:, None]
+    R = resampled_sums(np.hstack([S, N]), B, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = R[:, :-1] / R[:, -1:]
+    n, nc, k = len(named), C, len(cats)
+    rows = []
+    for i, lvl in enumerate(cats):
+        count = int(S[:, i].sum())
+        p = float(sps.binomtest(count, n, 1.0 / k).pvalue) if n else math.nan
+        rows.append(metric_row("cfset_worst_share", dim, lvl, count / n if n else math.nan,
+                               reference="uniform", n=n, n_clusters=nc,
+                               ci=ci_of(reps[:, i], alpha, nc >= 2), p_value=p,
+                               method=f"cluster_bootstrap; p: exact binomial vs 1/{k}",
+                               warnings=cell_warnings(n, nc, min_cell)))
+    return rows
