@@ -47,12 +47,13 @@ def metric_row(metric: str, attribute: str, level: str, value: float, *,
 
 
 def to_table(rows: Sequence[dict]) -> pd.DataFrame:
-    """Rows -> a DataFrame with exactly :data:`COLUMNS` and fixed dtypes (empty is fine)."""
+    """Rows -> a DataFrame with exactly :data:`COLUMNS` and fixed dtypes (empty is fine;
+    missing counts become 0, missing numbers NaN, missing texts None)."""
     df = pd.DataFrame(list(rows), columns=COLUMNS)
     for c in ("value", "ci_low", "ci_high", "p_value", "p_adj"):
         df[c] = df[c].astype(float)
     for c in ("n", "n_clusters"):
-        df[c] = df[c].astype("int64")
+        df[c] = df[c].fillna(0).astype("int64")
     for c in ("metric", "attribute", "level", "reference", "warning", "method"):
         df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df.reset_index(drop=True)

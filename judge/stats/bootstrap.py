@@ -174,32 +174,46 @@ def bootstrap_stat(df: pd.DataFrame, stat: Callable[[pd.DataFrame], float], clus
     return Estimate(value, float(lo), float(hi), len(df), C)
 
 
-def resampled_sums(M: np.ndarray, B: int = DEFAULT_B, seed: int = 0,
-                   chunk: int = 128) -> np.ndarray:
+def _weight_chunks(C: int, B: int, seed: int, chunk: int | None):
+    """Yield ``(start, stop, W)`` blocks of multinomial cluster weights (rows sum to C).
+
+    Counts of ``C`` uniform cluster picks per replicate (``bincount``, much faster than
+    ``rng.multinomial`` for many clusters); chunks hold about 2M cells unless ``chunk``.
+    """
+    rng = np.random.default_rng(seed)
+    step = chunk or max(1, min(B, 2_000_000 // max(C, 1)))
+    for start in range(0, B, step):
+        stop = min(B, start + step)
+        k = stop - start
+        picks = rng.integers(0, C, size=(k, C), dtype=np.int32) + \
+            (np.arange(k, dtype=np.int64) * C)[:, None]
+        yield start, stop, np.bincount(picks.ravel(), minlength=k * C).reshape(k, C).astype(float)
+
+
+def resampled_sums(M, B: int = DEFAULT_B, seed: int = 0, chunk: int | None = None
+                   ) -> np.ndarray:
     """``W @ M`` for ``B`` multinomial cluster-weight rows, built in chunks to cap memory.
 
-    ``M`` has one row per cluster (any number of columns: sums, counts, several outcomes
-    side by side); one draw of weights is shared by every column, so statistics computed
-    from different columns of the result stay paired replicate by replicate. Returns
-    ``(B, M.shape[1])``.
+    ``M`` (dense or scipy.sparse) has one row per cluster and any number of columns
+    (sums, counts, several outcomes side by side); one draw of weights is shared by every
+    column, so statistics combining columns stay paired replicate by replicate.
+    Returns ``(B, M.shape[1])``.
     """
-    M = np.asarray(M, dtype=float)
-    C = M.shape[0]
-    out = np.empty((B, M.shape[1]))
+    from scipy import sparse
+
+    C, K = M.shape
+    out = np.zeros((B, K))
     if C == 0:
-        out.fill(0.0)
         return out
-    rng = np.random.default_rng(seed)
-    p = np.full(C, 1.0 / C)
-    for start in range(0, B, chunk):
-        stop = min(B, start + chunk)
-        W = rng.multinomial(C, p, size=stop - start).astype(float)
-        out[start:stop] = W @ M
+    if not sparse.issparse(M):
+        M = np.asarray(M, dtype=float)
+    for start, stop, W in _weight_chunks(C, B, seed, chunk):
+        out[start:stop] = (M.T @ W.T).T if sparse.issparse(M) else W @ M
     return out
 
 
 def quantile_bootstrap(x, clusters, qs: Sequence[float], B: int = DEFAULT_B, seed: int = 0,
-                       chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+                       chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Quantiles of ``x`` (inverted-CDF definition) and their ``(B, len(qs))`` cluster-
     bootstrap replicates, vectorised as weighted quantiles of the sorted values.
 
@@ -217,11 +231,8 @@ def quantile_bootstrap(x, clusters, qs: Sequence[float], B: int = DEFAULT_B, see
     C = int(c.max()) + 1
     point = np.quantile(x, qs, method="inverted_cdf")
     reps = np.empty((B, len(qs)))
-    rng = np.random.default_rng(seed)
-    p = np.full(C, 1.0 / C)
-    for start in range(0, B, chunk):
-        stop = min(B, start + chunk)
-        W = rng.multinomial(C, p, size=stop - start).astype(float)
+    step = chunk or max(1, min(B, 2_000_000 // len(x)))
+    for start, stop, W in _weight_chunks(C, B, seed, step):
         cw = np.cumsum(W[:, c], axis=1)
         total = cw[:, -1:]
         for j, q in enumerate(qs):

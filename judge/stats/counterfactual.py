@@ -26,6 +26,7 @@ from judge.stats._metric_table import (
     attribute_label,
     attribute_names,
     boot_means,
+    boot_means_multi,
     cell_warnings,
     ci_of,
     level_labels,
@@ -130,19 +131,46 @@ def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[
     rows: list[dict] = []
     for k, attrs in enumerate(resolve_attributes(frame, attributes)):
         label = attribute_label(attrs)
-        ref_k = reference.get(label) if isinstance(reference, dict) else reference
-        pairs = counterfactual_pairs(frame, attrs, outcomes=outcomes, reference=ref_k,
+        lev_all = level_labels(frame, attrs)
+        ref = pick_reference(lev_all, reference.get(label) if isinstance(reference, dict)
+                             else reference, label)
+        pairs = counterfactual_pairs(frame, attrs, outcomes=outcomes, reference=ref,
                                      cluster=cluster, pair_on=pair_on)
-        ref = pick_reference(level_labels(frame, attrs), ref_k, label)
-        levels = sorted(set(level_labels(frame, attrs).dropna()) - {ref})
-        cl = pairs[cluster].to_numpy()
-        if decision:
-            rows += _decision_rows(pairs, decision, label, ref, levels, cl, B, seed + k, alpha,
-                                   min_cell)
-        if score:
-            rows += _score_rows(pairs, score, label, ref, levels, cl, score_test, B, seed + k,
-                                alpha, min_cell)
+        levels = sorted(set(lev_all.dropna()) - {ref})
+        vectors, pvals = _pair_vectors(pairs, decision, score, levels, cluster, score_test)
+        gbs = boot_means_multi([v for v, _ in vectors.values()], pairs["level"],
+                               pairs[cluster].to_numpy(), B, seed + k, levels)
+        for (metric, (_, test)), gb in zip(vectors.items(), gbs, strict=True):
+            rows += _rows_for(metric, gb, label, ref, levels, alpha, min_cell,
+                              "paired cf units; cluster_bootstrap", pvals.get(test, {}))
     return to_table(rows)
+
+
+def _pair_vectors(pairs: pd.DataFrame, decision: str | None, score: str | None,
+                  levels: list[str], cluster: str, score_test: str
+                  ) -> tuple[dict[str, tuple[np.ndarray, str]], dict[str, dict]]:
+    """Per-pair values of each metric (with the name of its paired test) and the
+    per-level p-values of each test."""
+    vectors: dict[str, tuple[np.ndarray, str]] = {}
+    pvals: dict[str, dict] = {"mcnemar": {}, "score": {}}
+    lev, cl = pairs["level"].to_numpy(object), pairs[cluster].to_numpy()
+    if decision:
+        d, dr = pairs[decision].to_numpy(float), pairs[f"{decision}_ref"].to_numpy(float)
+        vectors["cf_flip_rate"] = (np.abs(d - dr), "mcnemar")
+        vectors["cf_decision_diff"] = (d - dr, "mcnemar")
+        for lv in levels:
+            m = lev == lv
+            pvals["mcnemar"][lv] = _mcnemar_p(d[m], dr[m])
+    if score:
+        diff = pairs[score].to_numpy(float) - pairs[f"{score}_ref"].to_numpy(float)
+        vectors["cf_score_diff"] = (diff, "score")
+        vectors["cf_score_absdiff"] = (np.abs(diff), "none")
+        name = "wilcoxon signed-rank" if score_test == "wilcoxon" else "sign test"
+        for lv in levels:
+            m = lev == lv
+            p, note = _paired_score_p(diff[m], cl[m], score_test)
+            pvals["score"][lv] = (p, name, note)
+    return vectors, pvals
 
 
 def _rows_for(metric: str, gb, label: str, ref: str, levels: list[str], alpha: float,
@@ -156,39 +184,6 @@ def _rows_for(metric: str, gb, label: str, ref: str, levels: list[str], alpha: f
                                method=method + (f"; p: {pm}" if pm else ""),
                                warnings=[*cell_warnings(n, nc, min_cell), note]))
     return rows
-
-
-def _decision_rows(pairs, col, label, ref, levels, cl, B, seed, alpha, min_cell):
-    d, dr = pairs[col].to_numpy(float), pairs[f"{col}_ref"].to_numpy(float)
-    diff = d - dr
-    lev = pairs["level"]
-    flip = boot_means(np.abs(diff), lev, cl, B, seed, levels)
-    sdiff = boot_means(diff, lev, cl, B, seed, levels)
-    pvals = {}
-    for lv in levels:
-        m = (lev == lv).to_numpy()
-        p, pm, note = _mcnemar_p(d[m], dr[m])
-        pvals[lv] = (p, pm, note)
-    method = "paired cf units; cluster_bootstrap"
-    return (_rows_for("cf_flip_rate", flip, label, ref, levels, alpha, min_cell, method, pvals)
-            + _rows_for("cf_decision_diff", sdiff, label, ref, levels, alpha, min_cell, method,
-                        pvals))
-
-
-def _score_rows(pairs, col, label, ref, levels, cl, test, B, seed, alpha, min_cell):
-    diff = pairs[col].to_numpy(float) - pairs[f"{col}_ref"].to_numpy(float)
-    lev = pairs["level"]
-    sdiff = boot_means(diff, lev, cl, B, seed, levels)
-    adiff = boot_means(np.abs(diff), lev, cl, B, seed, levels)
-    pvals = {}
-    for lv in levels:
-        m = (lev == lv).to_numpy()
-        p, note = _paired_score_p(diff[m], cl[m], test)
-        pvals[lv] = (p, "wilcoxon signed-rank" if test == "wilcoxon" else "sign test", note)
-    method = "paired cf units; cluster_bootstrap"
-    return (_rows_for("cf_score_diff", sdiff, label, ref, levels, alpha, min_cell, method, pvals)
-            + _rows_for("cf_score_absdiff", adiff, label, ref, levels, alpha, min_cell, method,
-                        {}))
 
 
 def counterfactual_set_summary(judgments: pd.DataFrame, *, differs: str = "differs",

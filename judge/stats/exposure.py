@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from judge.errors import DataError
 from judge.stats._metric_table import (
@@ -108,18 +109,19 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
                                                 set(cat.index.astype(str)))
     cl_codes, _ = pd.factorize(resp, sort=True)
     C = int(cl_codes.max()) + 1 if len(cl_codes) else 0
-    E = np.zeros((C, len(pids)))
     rc = pd.Series(cl_codes, index=resp.index)
-    np.add.at(E, (rc.loc[named[response]].to_numpy(),
-                  pd.Categorical(named[producer].astype(str), categories=pids).codes),
-              named["_w"].to_numpy())
+    E = sparse.csr_matrix((named["_w"].to_numpy(), (
+        rc.loc[named[response]].to_numpy(),
+        pd.Categorical(named[producer].astype(str), categories=pids).codes)),
+        shape=(C, len(pids)))  # duplicates are summed
     Nr = np.bincount(cl_codes, minlength=C).astype(float)[:, None]
-    any_named = set(named[response])
-    none = np.array([r not in any_named for r in resp.index], dtype=float)
+    none = (~resp.index.isin(named[response].unique())).astype(float)
     Z = np.bincount(cl_codes, weights=none, minlength=C)[:, None]
-    R = resampled_sums(np.hstack([E, Nr, Z]), B, seed)
-    ctx = _Ctx(E, Nr, R[:, :len(pids)], R[:, len(pids):len(pids) + 1], alpha, min_cell, C)
-    rows = ctx.per_response_rows(pids, np.eye(len(pids)), "producer")
+    R = resampled_sums(sparse.hstack([E, sparse.csr_matrix(Nr), sparse.csr_matrix(Z)]).tocsr(),
+                       B, seed)
+    ctx = _Ctx(np.asarray(E.sum(0)).ravel(), Nr, R[:, :len(pids)],
+               R[:, len(pids):len(pids) + 1], alpha, min_cell, C)
+    rows = ctx.per_response_rows(pids, None, "producer")
     if group_cols is None:
         group_cols = [c for c in cat.columns if c != relevance]
     unif = np.r_[np.full(len(cat), 1.0 / len(cat)), np.zeros(len(pids) - len(cat))]
@@ -146,8 +148,8 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
 class _Ctx:
     """Sums and replicate sums shared by the exposure row builders."""
 
-    def __init__(self, E, Nr, RE, RN, alpha, min_cell, C):
-        self.E, self.Nr, self.RE, self.RN = E, Nr, RE, RN
+    def __init__(self, Et, Nr, RE, RN, alpha, min_cell, C):
+        self.Et, self.Nr, self.RE, self.RN = Et, Nr, RE, RN
         self.alpha, self.min_cell, self.C = alpha, min_cell, C
         self.n = int(Nr.sum())
 
@@ -158,16 +160,18 @@ class _Ctx:
                           warnings=[*cell_warnings(self.n, self.C, self.min_cell), *extra])
 
     def per_response_rows(self, levels, M, attr):
-        point = (self.E.sum(0) @ M) / self.n if self.n else np.full(len(levels), math.nan)
+        """Mean exposure per response of each level (``M``: producer -> level, None = id)."""
+        et, re = (self.Et, self.RE) if M is None else (self.Et @ M, self.RE @ M)
+        point = et / self.n if self.n else np.full(len(levels), math.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            reps = (self.RE @ M) / self.RN
+            reps = re / self.RN
         return [self._row("exposure_per_response", attr, lv, point[i], reps[:, i])
                 for i, lv in enumerate(levels)]
 
     def share_rows(self, levels, M, attr, targets):
-        tot = self.E.sum()
+        tot = self.Et.sum()
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = (self.E.sum(0) @ M) / tot
+            share = (self.Et @ M) / tot
             reps = (self.RE @ M) / self.RE.sum(1, keepdims=True)
         rows = []
         for i, lv in enumerate(levels):
@@ -187,7 +191,7 @@ class _Ctx:
         return rows
 
     def summary_rows(self, targets):
-        tot = self.E.sum(0)
+        tot = self.Et
         with np.errstate(invalid="ignore", divide="ignore"):
             share, reps = tot / tot.sum(), self.RE / self.RE.sum(1, keepdims=True)
         extra = [] if tot.sum() > 0 else ["no producer named: exposure undefined"]

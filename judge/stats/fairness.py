@@ -61,6 +61,20 @@ def _bool01(s: pd.Series) -> np.ndarray:
     return out
 
 
+def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
+                  ) -> MetricFrame:
+    """fairlearn MetricFrame on rows compressed to unique (group, y_true, y_pred) with
+    ``sample_weight`` counts: the same values as on the raw rows, at any row count."""
+    df = pd.DataFrame({"g": groups, "t": y_true, "p": y_pred})
+    agg = df.groupby(["g", "t", "p"], as_index=False, sort=True).size()
+    w = agg["size"].to_numpy(float)
+    names = metrics if isinstance(metrics, dict) else {"m": metrics}
+    mf = MetricFrame(metrics=names, y_true=agg["t"].to_numpy(), y_pred=agg["p"].to_numpy(),
+                     sensitive_features=agg["g"].to_numpy(),
+                     sample_params={k: {"sample_weight": w} for k in names})
+    return mf
+
+
 def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
     """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -113,9 +127,9 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
             rows.append(metric_row("dp_difference", label, ALL_LEVELS, math.nan,
                                    warnings=["no decisions"]))
             continue
-        mf = MetricFrame(metrics=selection_rate, y_true=d[keep], y_pred=d[keep],
-                         sensitive_features=lev[keep].to_numpy())
-        point = {str(g): float(x) for g, x in mf.by_group.items()}
+        mf = _metric_frame({"selection_rate": selection_rate}, d[keep], d[keep],
+                           lev[keep].to_numpy())
+        point = {str(g): float(x) for g, x in mf.by_group["selection_rate"].items()}
         ref = pick_reference(lev, reference, label)
         gb = boot_means(d, lev, frame[cluster].to_numpy(), B, seed + k)
         rows += group_rows(gb, "selection_rate", label, ref, alpha=alpha, min_cell=min_cell,
@@ -132,7 +146,8 @@ def _dp_summary(gb: GroupBoot, mf: MetricFrame, label: str, threshold: float,
     warn = [] if nc >= 2 else [WARN_FEW_CLUSTERS]
     _, rd = _spread(gb, gb.point, "diff")
     _, rr = _spread(gb, gb.point, "ratio")
-    diff, ratio = float(mf.difference()), float(mf.ratio())
+    diff = float(mf.difference()["selection_rate"])
+    ratio = float(mf.ratio()["selection_rate"])
     ci_r = ci_of(rr, alpha, enough)
     method = "fairlearn MetricFrame; cluster_bootstrap"
     flag_w = (["dp_ratio CI straddles the threshold: flag uncertain"]
@@ -177,8 +192,7 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
             rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, math.nan,
                                    warnings=["no rows with both decision and y_true"]))
             continue
-        mf = MetricFrame(metrics=fns, y_true=y[keep], y_pred=d[keep],
-                         sensitive_features=lev[keep].to_numpy())
+        mf = _metric_frame(fns, y[keep], d[keep], lev[keep].to_numpy())
         gbs = boot_means_multi(list(vals.values()), lev, frame[cluster].to_numpy(), B, seed + k)
         gaps = {}
         for name, gb in zip(vals, gbs, strict=True):
