@@ -280,15 +280,21 @@ def group_rows(gb: GroupBoot, metric: str, attribute: str, reference: str | None
     return rows
 
 
+def spread_warnings(n: np.ndarray, n_clusters: np.ndarray, min_cell: int) -> list[str]:
+    """Warnings for a statistic over all levels (a gap, a ratio of extremes)."""
+    w = [] if len(n) >= 2 else ["fewer than 2 levels with data: spread undefined"]
+    if (np.asarray(n) < min_cell).any():
+        w.append(f"small cell: some level has n < min_cell={min_cell}")
+    if min_clusters(np.asarray(n_clusters)) < 2:
+        w.append(WARN_FEW_CLUSTERS)
+    return w
+
+
 def _spread_rows(gb: GroupBoot, pt: np.ndarray, present: np.ndarray, metric: str,
                  attribute: str, alpha: float, min_cell: int, method: str, gap: bool,
                  std: bool) -> list[dict]:
     n, nc = int(gb.n[present].sum()), min_clusters(gb.n_clusters[present])
-    w = [] if present.sum() >= 2 else ["fewer than 2 levels with data: spread undefined"]
-    if any(gb.n[present] < min_cell):
-        w.append(f"some level has n < min_cell={min_cell}")
-    if nc < 2:
-        w.append(WARN_FEW_CLUSTERS)
+    w = spread_warnings(gb.n[present], gb.n_clusters[present], min_cell)
     sub, reps = pt[present], gb.reps[:, present]
     rows = []
     enough = present.sum() >= 2 and nc >= 2

@@ -26,7 +26,6 @@ from judge.errors import DataError
 from judge.stats._metric_table import (
     ALL_LEVELS,
     MIN_CELL,
-    WARN_FEW_CLUSTERS,
     AttrSpec,
     GroupBoot,
     attribute_label,
@@ -41,6 +40,7 @@ from judge.stats._metric_table import (
     pick_reference,
     require,
     resolve_attributes,
+    spread_warnings,
     to_table,
 )
 from judge.stats.bootstrap import DEFAULT_B, resampled_sums
@@ -76,7 +76,10 @@ def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.nd
 
 
 def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
-    """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels."""
+    """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels
+    (NaN with fewer than two levels)."""
+    if np.isfinite(pt).sum() < 2:
+        return math.nan, np.full(gb.reps.shape[0], math.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         if how == "diff":
             return float(np.nanmax(pt) - np.nanmin(pt)), gb.reps.max(1) - gb.reps.min(1)
@@ -135,19 +138,20 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
         rows += group_rows(gb, "selection_rate", label, ref, alpha=alpha, min_cell=min_cell,
                            ratio=True, gap=False, point=point,
                            method="fairlearn MetricFrame; cluster_bootstrap")
-        rows += _dp_summary(gb, mf, label, threshold, alpha)
+        rows += _dp_summary(gb, mf, label, threshold, alpha, min_cell)
     return to_table(rows)
 
 
 def _dp_summary(gb: GroupBoot, mf: MetricFrame, label: str, threshold: float,
-                alpha: float) -> list[dict]:
+                alpha: float, min_cell: int) -> list[dict]:
     n, nc = int(gb.n.sum()), min_clusters(gb.n_clusters)
     enough = nc >= 2 and len(gb.levels) >= 2
-    warn = [] if nc >= 2 else [WARN_FEW_CLUSTERS]
+    warn = spread_warnings(gb.n, gb.n_clusters, min_cell)
     _, rd = _spread(gb, gb.point, "diff")
     _, rr = _spread(gb, gb.point, "ratio")
-    diff = float(mf.difference()["selection_rate"])
-    ratio = float(mf.ratio()["selection_rate"])
+    two = (gb.n > 0).sum() >= 2
+    diff = float(mf.difference()["selection_rate"]) if two else math.nan
+    ratio = float(mf.ratio()["selection_rate"]) if two else math.nan
     ci_r = ci_of(rr, alpha, enough)
     method = "fairlearn MetricFrame; cluster_bootstrap"
     flag_w = (["dp_ratio CI straddles the threshold: flag uncertain"]
@@ -204,13 +208,17 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
             gaps[name] = _spread(gb, pt, "diff")
         nc = min(min_clusters(gb.n_clusters) for gb in gbs)
         n = int(keep.sum())
-        warn = [] if nc >= 2 else [WARN_FEW_CLUSTERS]
+        acc = gbs[2]
+        warn = spread_warnings(acc.n[acc.n > 0], acc.n_clusters[acc.n > 0], min_cell)
+        if any((gb.n < min_cell).any() for gb in gbs[:2]):
+            warn.append(f"small cell: some level has < min_cell={min_cell} positives or "
+                        "negatives")
         method = "fairlearn MetricFrame; cluster_bootstrap (shared replicates)"
         for name in vals:
             v, r = gaps[name]
             rows.append(metric_row(f"{name}_gap", label, ALL_LEVELS, v, n=n, n_clusters=nc,
                                    ci=ci_of(r, alpha, nc >= 2), method=method, warnings=warn))
-        eo = max(gaps["tpr"][0], gaps["fpr"][0])
+        eo = max(gaps["tpr"][0], gaps["fpr"][0]) if np.isfinite(gaps["tpr"][0]) else math.nan
         r = np.maximum(gaps["tpr"][1], gaps["fpr"][1])
         rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, eo, n=n,
                                n_clusters=nc, ci=ci_of(r, alpha, nc >= 2), method=method,

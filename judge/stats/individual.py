@@ -25,7 +25,7 @@ from judge.stats._metric_table import (
     JOIN,
     MIN_CELL,
     attribute_names,
-    boot_means,
+    boot_means_multi,
     cell_warnings,
     ci_of,
     metric_row,
@@ -189,9 +189,12 @@ def lipschitz_pairs(frame: pd.DataFrame, *, response: str = "response",
             ib.append(idx[b])
     ia = np.concatenate(ia) if ia else np.zeros(0, int)
     ib = np.concatenate(ib) if ib else np.zeros(0, int)
-    differ = A[ia] != A[ib]
-    labels = np.array([JOIN.join(a[len("attr."):] for a, d in zip(attrs, row, strict=True) if d)
-                       for row in differ], dtype=object)
+    differ = (A[ia] != A[ib]).reshape(len(ia), len(attrs))
+    patterns, inverse = np.unique(differ, axis=0, return_inverse=True)
+    names = [JOIN.join(a[len("attr."):] for a, d in zip(attrs, row, strict=True) if d)
+             for row in patterns]
+    labels = np.array(names, dtype=object)[inverse.reshape(-1)] if len(ia) and attrs else \
+        np.full(len(ia), "", dtype=object)
     keep = labels != ""
     ia, ib, labels = ia[keep], ib[keep], labels[keep]
     out_fn = get_distance(distance)
@@ -244,10 +247,11 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
     viol = np.where(np.isnan(ratio), np.nan, (g["d_out"] > bound * g["d_in"]).astype(float))
     one = pd.Series(ALL_LEVELS, index=g.index)
     rows = []
-    for metric, v, method in (("response_distance_mean", g["d_out"].to_numpy(float), ""),
-                              ("lipschitz_ratio_mean", ratio, ""),
-                              ("lipschitz_violation_share", viol, f"; L={bound}")):
-        gb = boot_means(v, one, cl, B, seed, [ALL_LEVELS])
+    specs = (("response_distance_mean", g["d_out"].to_numpy(float), ""),
+             ("lipschitz_ratio_mean", ratio, ""),
+             ("lipschitz_violation_share", viol, f"; L={bound}"))
+    gbs = boot_means_multi([v for _, v, _ in specs], one, cl, B, seed, [ALL_LEVELS])
+    for (metric, _, method), gb in zip(specs, gbs, strict=True):
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
         rows.append(metric_row(metric, label, ALL_LEVELS, gb.point[0], n=n, n_clusters=nc,
                                ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),

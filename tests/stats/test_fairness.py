@@ -209,3 +209,40 @@ def test_small_cells_warn_and_schema_is_fixed():
     empty = demographic_parity(df.assign(decision=np.nan), B=10)
     assert list(empty.columns) == METRIC_COLUMNS
     assert math.isnan(empty.value.iloc[0]) and empty.warning.iloc[0] == "no decisions"
+
+
+def test_no_effect_world_intervals_cover_zero(null_world):
+    ref = {"race": "White", "gender": "female"}
+    kw = dict(reference=ref, B=B, alpha=0.01)
+    tables = [quality_of_service(null_world, **kw), failure_rates(null_world, **kw),
+              unawareness_rate(null_world, **kw), demographic_parity(null_world, **kw)]
+    diffs = pd.concat(tables)
+    diffs = diffs[diffs.metric.str.endswith("_diff")]
+    assert len(diffs) == 5 * 3  # five rates, three non-reference levels
+    assert ((diffs.ci_low <= 0) & (0 <= diffs.ci_high)).all(), diffs
+
+
+def test_every_metric_keeps_the_schema_and_dtypes(world):
+    from judge.stats import counterfactual_metrics, intersectional_cells
+    small = world[world.cf_group.isin(["g1", "g2", "g3"])]
+    for t in (demographic_parity(small, B=20), equalized_odds(small, B=20),
+              quality_of_service(small, B=20), failure_rates(small, B=20),
+              unawareness_rate(small, B=20), counterfactual_metrics(small, B=20),
+              intersectional_cells(small, B=20),
+              calibration_by_group(small.assign(score=0.5), B=20)):
+        assert list(t.columns) == METRIC_COLUMNS
+        assert t.n.dtype == "int64" and t.value.dtype == "float64"
+        assert t.metric.map(type).eq(str).all()
+        assert t.warning.str.contains("small cell").all()  # 3 groups: every cell is small
+
+
+def test_one_level_gives_undefined_gaps_not_zero():
+    df = pd.DataFrame({"cf_group": list("abcd"), "attr.g": ["x"] * 4,
+                       "decision": [1.0, 0.0, 1.0, 1.0], "y_true": [1.0, 0.0, 0.0, 1.0]})
+    dp = demographic_parity(df, B=20)
+    for m in ("dp_difference", "dp_ratio", "four_fifths_flag"):
+        r = row(dp, m, "g", "*")
+        assert math.isnan(r.value) and "fewer than 2 levels" in r.warning
+    eo = equalized_odds(df, B=20)
+    assert math.isnan(row(eo, "equalized_odds_difference", "g", "*").value)
+    assert row(eo, "tpr", "g", "x").value == 1.0
