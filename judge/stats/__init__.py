@@ -11,6 +11,7 @@ from judge.stats.individual import embedding_distance, individual_fairness, jacc
 from judge.stats.exposure import gini, position_weight, producer_exposure
 from judge.stats.intersectional import intersectional_cells, minimum_detectable_effect
 from judge.stats.multiple import adjust_pvalues, adjust_table
+from judge.stats.suite import all_metrics
 
 __all__ = [
     "ALL_LEVELS", "METRIC_COLUMNS", "attribute_names", "metric_table",
@@ -20,4 +21,5 @@ __all__ = [
     "gini", "position_weight", "producer_exposure",
     "intersectional_cells", "minimum_detectable_effect",
     "adjust_pvalues", "adjust_table",
+    "all_metrics",
 ]

@@ -246,3 +246,21 @@ def test_one_level_gives_undefined_gaps_not_zero():
     eo = equalized_odds(df, B=20)
     assert math.isnan(row(eo, "equalized_odds_difference", "g", "*").value)
     assert row(eo, "tpr", "g", "x").value == 1.0
+
+
+def test_all_metrics_runs_what_the_columns_allow(world):
+    from judge.stats import all_metrics
+    t = all_metrics(world, reference={"race": "White", "gender": "female",
+                                      "race|gender": "White|female"}, B=100)
+    assert list(t.columns) == METRIC_COLUMNS
+    expected = {"cf_flip_rate", "selection_rate_diff", "dp_ratio", "equalized_odds_difference",
+                "quality_gap", "cell_mde", "parse_failure_rate", "unawareness_rate_diff"}
+    assert expected <= set(t.metric)
+    assert "race|gender" in set(t[t.metric == "cf_score_diff"].attribute)
+    tested = t[t.p_value.notna()]
+    assert tested.p_adj.notna().all() and (tested.p_adj >= tested.p_value - 1e-15).all()
+    assert t[t.metric == "cell_diff_vs_rest"].method.str.count("p_adj").eq(1).all()
+    only_scores = all_metrics(world.drop(columns=["decision", "y_true"]), ["race"],
+                              intersections=False, B=50)
+    assert not only_scores.metric.str.startswith("selection").any()
+    assert set(only_scores.attribute) == {"race"}
