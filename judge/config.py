@@ -135,6 +135,10 @@ class RunConfig(_Cfg):
     def run_dir(self) -> Path:
         return resolve_path(self.output_dir) / self.name
 
+    @property
+    def sim_profile_path(self) -> str:
+        return str(resolve_path(self.sim_profile))
+
     def all_models(self) -> list[ModelSpec]:
         return [*self.generators, *self.judges]
 

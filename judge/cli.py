@@ -1,0 +1,118 @@
+"""Command-line interface: a thin layer over the library (``judge --help``).
+
+Heavy modules (litellm, pandas, the stages) are imported inside commands, so start-up
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Context-specific fairness evaluation of LLMs, with calibrated judges.")
+
+ForceOpt = typer.Option(None, "--force", help="Redo a stage: queries, generate, score, calibrate.")
+ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+RetryOpt = typer.Option(False, "--retry-errors", help="Also retry non-retryable error records.")
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; turn JudgeError into one line on stderr and its exit code."""
+    from judge.errors import JudgeError
+
+    try:
+        return fn()
+    except JudgeError as err:
+        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: re-run the same command to resume", fg="yellow", err=True)
+        raise typer.Exit(130) from None
+
+
+def _stages(config: str, stages: list[str], force: list[str] | None, progress: bool,
+            retry_errors: bool = False) -> None:
+    def go() -> None:
+        from judge.config import load_config
+        from judge.pipeline import open_run, run_stages
+
+        cfg = load_config(config)
+        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
+        results = run_stages(ctx, stages, force)
+        for name, r in results.items():
+            typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
+                       f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
+            if r.get("stopped"):
+                typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
+                            fg="yellow", err=True)
+        if "report" in results:
+            for f in ("report.html", "report.md"):
+                p = ctx.store.dir / f
+                if p.exists():
+                    typer.echo(f"report: {p}")
+    _guard(go)
+
+
+@app.command()
+def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
+        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt) -> None:
+    """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
+    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors)
+
+
+@app.command()
+def generate(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt,
+             retry_errors: bool = RetryOpt) -> None:
+    """Expand queries and answer them with the generator models."""
+    _stages(config, ["generate"], force, progress, retry_errors)
+
+
+@app.command()
+def score(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt,
+          retry_errors: bool = RetryOpt) -> None:
+    """Score generations with the judge models and rubrics."""
+    _stages(config, ["score"], force, progress, retry_errors)
+
+
+@app.command()
+def calibrate(config: str = typer.Argument(..., help="Run config YAML."),
+              force: list[str] = ForceOpt) -> None:
+    """Compare judge scores with human labels; estimate and correct judge bias."""
+    _stages(config, ["calibrate"], force, False)
+
+
+@app.command()
+def report(config: str) -> None:
+    """Compute metrics and write metrics.json, metrics.csv, report.md (and report.html)."""
+    _stages(config, ["report"], None, False)
+
+
+@app.command()
+def schema(record: str = typer.Argument(None, help="query, generation, judgment, human_label, "
+                                                   "or omit to list them.")) -> None:
+    """Print a record type's JSON Schema."""
+    import json
+
+    from judge.records import RECORD_TYPES
+
+    if record is None:
+        typer.echo("\n".join(RECORD_TYPES))
+        return
+    if record not in RECORD_TYPES:
+        typer.secho(f"error: unknown record {record!r}; choose one of {', '.join(RECORD_TYPES)}",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(RECORD_TYPES[record].model_json_schema(), indent=2))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

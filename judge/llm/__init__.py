@@ -1,0 +1,1 @@
+"""Model access. ``judge.llm.client`` is the only module that calls ``litellm.acompletion``."""

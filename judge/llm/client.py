@@ -1,0 +1,268 @@
+"""The one place that calls ``litellm.acompletion``.
+
+Per-model concurrency, tenacity retries (exponential backoff with jitter, honouring
+Retry-After) on rate limits, 5xx, timeouts and connection errors; non-retryable errors
+become :class:`~judge.records.CallError` values, never crashes. Usage and cost come from
+litellm; a budget cap stops new calls (raising :class:`BudgetExhausted`) so the run can
+resume later. Secrets are read from the environment at call time and never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from judge.config import ModelSpec
+from judge.errors import ConfigError
+from judge.llm.cache import ResponseCache, cache_key
+from judge.llm.litellm_env import get_litellm
+from judge.records import CallError, Usage
+
+RETRYABLE = ("RateLimitError", "InternalServerError", "ServiceUnavailableError",
+             "BadGatewayError", "Timeout", "APIConnectionError", "APIError")
+MAX_RETRY_AFTER_S = 120.0
+SECRET_RX = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,})")
+
+
+class BudgetExhausted(Exception):
+    """The run's (or a model's) budget cap is reached: stop scheduling, resume later."""
+
+
+def redact(text: str) -> str:
+    """Remove API keys (known env var values and sk-... patterns) from a message."""
+    for name, val in os.environ.items():
+        if val and len(val) >= 8 and re.search(r"(KEY|TOKEN|SECRET)", name):
+            text = text.replace(val, f"<{name}>")
+    return SECRET_RX.sub("<redacted>", text)
+
+
+def is_retryable(err: BaseException) -> bool:
+    name = type(err).__name__
+    if name == "APIError":
+        return (getattr(err, "status_code", 0) or 0) >= 500
+    return name in RETRYABLE or isinstance(err, (asyncio.TimeoutError, ConnectionError))
+
+
+def retry_after_s(err: BaseException) -> float | None:
+    """Seconds from a Retry-After header on a litellm exception, if any."""
+    for headers in (getattr(err, "litellm_response_headers", None),
+                    getattr(getattr(err, "response", None), "headers", None)):
+        if not headers:
+            continue
+        try:
+            val = headers.get("retry-after") or headers.get("Retry-After")
+        except AttributeError:
+            continue
+        if val is not None:
+            try:
+                return min(MAX_RETRY_AFTER_S, max(0.0, float(val)))
+            except ValueError:
+                return None
+    return None
+
+
+class _Wait:
+    """Honour Retry-After; otherwise exponential backoff with jitter."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
+        self._exp = wait_exponential_jitter(initial=initial, max=maximum)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        ra = retry_after_s(exc) if exc else None
+        return ra if ra is not None else self._exp(state)
+
+
+@dataclass
+class CallResult:
+    """What one logical call produced (after retries)."""
+
+    text: str | None = None
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = 0.0
+    error: CallError | None = None
+    attempts: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ModelStats:
+    calls: int = 0
+    ok: int = 0
+    errors: int = 0
+    retries: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown_calls: int = 0
+    latency_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Budget:
+    """A USD cap shared by all clients of a run (``None`` = no cap)."""
+
+    def __init__(self, cap_usd: float | None, spent_usd: float = 0.0):
+        self.cap = cap_usd
+        self.spent = spent_usd
+        self.stopped = False
+
+    def check(self) -> None:
+        if self.cap is not None and self.spent >= self.cap:
+            self.stopped = True
+            raise BudgetExhausted(f"budget cap ${self.cap:.4f} reached (spent ${self.spent:.4f})")
+
+    def add(self, cost: float | None) -> None:
+        if cost:
+            self.spent += cost
+
+
+def check_credentials(spec: ModelSpec) -> None:
+    """Fail before any work if a model's API key is missing (names the env var only)."""
+    if spec.provider == "sim":
+        return
+    if spec.api_key_env:
+        if not os.environ.get(spec.api_key_env):
+            raise ConfigError(f"environment variable {spec.api_key_env} is not set",
+                              field=f"model {spec.model}", hint="export it, then re-run")
+        return
+    if spec.api_base:
+        return  # local OpenAI-compatible servers usually need no key
+    litellm = get_litellm()
+    try:
+        env = litellm.validate_environment(spec.model)
+    except Exception as err:  # noqa: BLE001 - unknown provider strings raise here
+        raise ConfigError(f"unknown model or provider: {err}", field=f"model {spec.model}",
+                          hint="use a litellm model string such as openai/gpt-4o-mini") from err
+    missing = env.get("missing_keys") or []
+    if missing:
+        raise ConfigError(f"missing API key: set {', '.join(missing)}",
+                          field=f"model {spec.model}", hint="export it, then re-run")
+
+
+def call_cost(model: str, usage: Usage) -> float | None:
+    """USD cost from litellm's price map; ``None`` when the model has no known price."""
+    litellm = get_litellm()
+    try:
+        a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
+                                      completion_tokens=usage.completion_tokens)
+        return float(a + b)
+    except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
+        return 0.0 if model.startswith("sim/") else None
+
+
+class ModelClient:
+    """Async client for one model spec, with its own concurrency limit and stats."""
+
+    def __init__(self, spec: ModelSpec, *, budget: Budget | None = None,
+                 cache: ResponseCache | None = None):
+        self.spec = spec
+        self.budget = budget or Budget(None)
+        self.model_budget = Budget(spec.budget_usd)
+        self.cache = cache
+        self.stats = ModelStats()
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: Any = None
+        self._litellm = get_litellm()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem, self._sem_loop = asyncio.Semaphore(self.spec.concurrency), loop
+        return self._sem
+
+    def _kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
+        kw: dict[str, Any] = {**self.spec.params, **params}
+        kw.update(timeout=self.spec.timeout, num_retries=0, max_retries=0)
+        if self.spec.api_base:
+            kw["api_base"] = self.spec.api_base
+            kw.setdefault("api_key", "not-needed")
+        if self.spec.api_key_env:
+            kw["api_key"] = os.environ.get(self.spec.api_key_env, "")
+        return kw
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any] | None = None,
+                       *, sample: int = 0, use_cache: bool = True) -> CallResult:
+        """One logical call with retries. Raises BudgetExhausted before calling if capped."""
+        params = params or {}
+        self.budget.check()
+        self.model_budget.check()
+        key = None
+        if self.cache is not None and use_cache:
+            key = cache_key(self.spec.model, messages, {**self.spec.params, **params}, sample,
+                            self.spec.api_base)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.stats.cached += 1
+                return CallResult(hit["text"], hit.get("finish_reason"),
+                                  Usage(**hit.get("usage", {})), 0.0, None, 0, 0.0, True)
+        async with self._semaphore():
+            self.budget.check()
+            self.model_budget.check()
+            res = await self._call(messages, params)
+        if res.ok and key is not None:
+            self.cache.put(key, {"text": res.text, "finish_reason": res.finish_reason,
+                                 "usage": res.usage.model_dump()})
+        return res
+
+    async def _call(self, messages: list[dict[str, str]], params: dict[str, Any]) -> CallResult:
+        kw = self._kwargs(params)
+        t0 = time.perf_counter()
+        attempts = 0
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.spec.retries + 1), wait=_Wait(),
+                                 retry=retry_if_exception(is_retryable), reraise=True)
+        st = self.stats
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    st.calls += 1
+                    resp = await self._litellm.acompletion(model=self.spec.model,
+                                                           messages=messages, **kw)
+        except Exception as err:  # noqa: BLE001 - every failure becomes an error record
+            st.errors += 1
+            st.retries += attempts - 1
+            return CallResult(error=CallError(
+                type=type(err).__name__, message=redact(str(err))[:2000],
+                retryable=is_retryable(err), status_code=getattr(err, "status_code", None)),
+                attempts=attempts, latency_s=time.perf_counter() - t0, cost_usd=None)
+        st.retries += attempts - 1
+        choice = resp.choices[0]
+        u = getattr(resp, "usage", None)
+        usage = Usage(prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+                      completion_tokens=getattr(u, "completion_tokens", 0) or 0)
+        cost = call_cost(self.spec.model, usage)
+        self.budget.add(cost)
+        self.model_budget.add(cost)
+        st.ok += 1
+        st.prompt_tokens += usage.prompt_tokens
+        st.completion_tokens += usage.completion_tokens
+        if cost is None:
+            st.cost_unknown_calls += 1
+        else:
+            st.cost_usd += cost
+        latency = time.perf_counter() - t0
+        st.latency_s += latency
+        return CallResult(choice.message.content or "", choice.finish_reason, usage, cost, None,
+                          attempts, latency)

@@ -1,0 +1,24 @@
+"""Import litellm the way this project needs it: offline price map, quiet, no callbacks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+_LITELLM: Any = None
+
+
+def get_litellm() -> Any:
+    """Import and configure litellm once (lazily: it costs seconds at import)."""
+    global _LITELLM
+    if _LITELLM is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True
+        litellm.telemetry = False
+        litellm.turn_off_message_logging = True
+        _LITELLM = litellm
+    return _LITELLM

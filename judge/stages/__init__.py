@@ -1,0 +1,1 @@
+"""Pipeline stages: plain functions over records, with I/O at the edges."""

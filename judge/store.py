@@ -1,0 +1,265 @@
+"""The run directory: append-only JSONL per stage, torn-line repair, and the manifest.
+
+Layout of ``runs/<name>/``::
+
+    manifest.json        config snapshot, versions, rubric hashes, counts, cost, timings
+    queries.jsonl        generations.jsonl   judgments.jsonl   human_labels.jsonl
+    calibration.json     metrics.json  metrics.csv  report.md  report.html
+    *.jsonl.torn         bytes cut from a torn trailing line (kept, never silently lost)
+
+Writers append whole lines and flush (and fsync) every ``flush_every`` records, so a killed
+process leaves at most one torn trailing line, which :func:`repair_jsonl` cuts on reopen.
+Readers keep the *last* record per id, so a retried error record supersedes the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from judge.errors import StoreError
+from judge.records import SCHEMA_VERSION, Record
+
+STAGE_FILES = {
+    "queries": "queries.jsonl",
+    "generations": "generations.jsonl",
+    "judgments": "judgments.jsonl",
+    "human_labels": "human_labels.jsonl",
+}
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A torn trailing line that was cut from a JSONL file on reopen."""
+
+    file: str
+    offset: int
+    bytes_cut: int
+    saved_to: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "offset": self.offset, "bytes_cut": self.bytes_cut,
+                "saved_to": self.saved_to}
+
+
+def repair_jsonl(path: Path) -> Repair | None:
+    """Cut a torn trailing line (no final newline), saving the cut bytes to ``<path>.torn``."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    size = path.stat().st_size
+    with open(path, "rb+") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return None
+        # Find the last newline by scanning backwards in blocks.
+        pos, block, last_nl = size, 1 << 16, -1
+        while pos > 0 and last_nl < 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                last_nl = start + i
+            pos = start
+        keep = last_nl + 1
+        fh.seek(keep)
+        torn = fh.read()
+        torn_path = path.with_name(path.name + ".torn")
+        with open(torn_path, "ab") as tf:
+            tf.write(torn + b"\n")
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Repair(path.name, keep, len(torn), torn_path.name)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, obj)``; a bad line is a StoreError naming file and line."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                if not line.endswith("\n"):
+                    raise StoreError("torn trailing line", path=path, line=n,
+                                     hint="reopen the run (judge run) to repair it") from err
+                raise StoreError(f"invalid JSON: {err.msg}", path=path, line=n,
+                                 col=err.colno) from err
+            if obj.get("schema_version", 1) > SCHEMA_VERSION:
+                raise StoreError(f"schema_version {obj['schema_version']} is newer than this "
+                                 f"judge ({SCHEMA_VERSION})", path=path, line=n,
+                                 hint="upgrade judge to read this run")
+            yield n, obj
+
+
+def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Record]:
+    """All records of a file, validated; with ``latest`` the last record per id wins."""
+    out: dict[str, Record] = {}
+    rows: list[Record] = []
+    for _, obj in iter_jsonl(path):
+        rec = cls.model_validate(obj)
+        if latest:
+            out[rec.record_id] = rec
+        else:
+            rows.append(rec)
+    return list(out.values()) if latest else rows
+
+
+def latest_dicts(path: Path, id_field: str) -> dict[str, dict[str, Any]]:
+    """The last raw dict per id (no validation: fast path for large files)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, obj in iter_jsonl(path):
+        out[obj[id_field]] = obj
+    return out
+
+
+def scan_ids(path: Path, id_field: str, keep: Callable[[dict[str, Any]], bool] | None = None
+             ) -> set[str]:
+    """Ids whose *latest* record satisfies ``keep`` (default: every id present)."""
+    last = latest_dicts(path, id_field)
+    return {i for i, o in last.items() if keep is None or keep(o)}
+
+
+class JsonlWriter:
+    """Append-only writer: whole lines, flushed and fsynced every ``flush_every`` records."""
+
+    def __init__(self, path: Path, flush_every: int = 64, fsync: bool = True):
+        self.path = path
+        self.flush_every = flush_every
+        self.fsync = fsync
+        self._buf: list[str] = []
+        self.written = 0
+        try:
+            self._fh = open(path, "a", encoding="utf-8")
+        except OSError as err:
+            raise StoreError(f"cannot open for append: {err.strerror}", path=path,
+                             hint="check permissions and free space") from err
+
+    def write(self, rec: Record | dict[str, Any]) -> None:
+        line = rec.model_dump_json() if isinstance(rec, Record) else json.dumps(
+            rec, ensure_ascii=False)
+        self._buf.append(line + "\n")
+        if len(self._buf) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        data = "".join(self._buf)
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+        except OSError as err:
+            raise StoreError(f"write failed: {err.strerror}", path=self.path,
+                             hint="free disk space, then re-run to resume") from err
+        self.written += len(self._buf)
+        self._buf.clear()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._fh.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON via a temp file + rename, so readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """A run directory. Opening it repairs torn trailing lines of every stage file."""
+
+    def __init__(self, run_dir: Path, create: bool = True):
+        self.dir = Path(run_dir)
+        if create:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreError(f"cannot create run directory: {err.strerror}", path=self.dir,
+                                 hint="choose a writable output_dir") from err
+            if not os.access(self.dir, os.W_OK):
+                raise StoreError("run directory is not writable", path=self.dir,
+                                 hint="fix permissions or choose another output_dir")
+        elif not self.dir.is_dir():
+            raise StoreError("no such run directory", path=self.dir,
+                             hint="run `judge run CONFIG` first")
+        self.repairs: list[Repair] = []
+        if create:
+            for name in STAGE_FILES.values():
+                rep = repair_jsonl(self.dir / name)
+                if rep:
+                    self.repairs.append(rep)
+
+    def path(self, stage: str) -> Path:
+        return self.dir / STAGE_FILES.get(stage, stage)
+
+    def writer(self, stage: str, flush_every: int = 64) -> JsonlWriter:
+        return JsonlWriter(self.path(stage), flush_every)
+
+    def records(self, stage: str, cls: type[Record]) -> list[Record]:
+        return read_records(self.path(stage), cls)
+
+    def reset(self, stage: str) -> None:
+        """Move a stage's file aside (``--force STAGE``); the old file is kept as ``.bak``."""
+        p = self.path(stage)
+        if p.exists():
+            os.replace(p, p.with_name(p.name + ".bak"))
+
+    # ---- manifest
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {}
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise StoreError(f"manifest is not valid JSON: {err.msg}", path=self.manifest_path,
+                             line=err.lineno) from err
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        m = self.manifest()
+        for k, v in fields.items():
+            if isinstance(v, dict) and isinstance(m.get(k), dict):
+                m[k] = {**m[k], **v}
+            else:
+                m[k] = v
+        write_json_atomic(self.manifest_path, m)
+        return m
