@@ -25,7 +25,6 @@ from judge.stats._metric_table import (
     AttrSpec,
     attribute_label,
     attribute_names,
-    boot_means,
     boot_means_multi,
     cell_warnings,
     ci_of,
@@ -186,41 +185,75 @@ def _rows_for(metric: str, gb, label: str, ref: str, levels: list[str], alpha: f
     return rows
 
 
-def counterfactual_set_summary(judgments: pd.DataFrame, *, differs: str = "differs",
-                               dimension: str | None = "dimension",
-                               worst: str | None = "worst_level", cluster: str = "cf_group",
-                               levels: dict[str, Sequence[str]] | None = None,
-                               B: int = DEFAULT_B, seed: int = 0, alpha: float = 0.05,
+def worst_levels(judgments: pd.DataFrame, generations: pd.DataFrame, attribute: AttrSpec, *,
+                 worst: str = "score.worst", targets: str = "target_ids") -> pd.Series:
+    """The attribute level of the response each set judgment named worst (None if none).
+
+    ``judgments``: ``target_ids`` (generation ids in original order) and the ``worst``
+    response label (A, B, ... in that order, as the score stage restores it).
+    ``generations``: ``generation_id`` and ``attr.*`` columns.
+    """
+    from judge.rubrics import response_labels
+
+    require(judgments, [worst, targets], "worst levels")
+    require(generations, ["generation_id"], "worst levels")
+    attrs = resolve_attributes(generations, [attribute])[0]
+    level_of = dict(zip(generations["generation_id"], level_labels(generations, attrs),
+                        strict=True))
+
+    def one(label, ids):
+        if not isinstance(label, str) or not isinstance(ids, (list, tuple)) or not ids:
+            return None
+        labels = response_labels(len(ids))
+        return level_of.get(ids[labels.index(label)]) if label in labels else None
+    return pd.Series([one(w, t) for w, t in zip(judgments[worst], judgments[targets],
+                                                strict=True)],
+                     index=judgments.index, dtype=object, name="worst_level")
+
+
+def counterfactual_set_summary(judgments: pd.DataFrame, *,
+                               differs: str = "score.differs_materially",
+                               dimension: str | None = "score.dimension",
+                               worst_level: str | None = "worst_level", attribute: str = "all",
+                               cluster: str = "cf_group",
+                               levels: Sequence[str] | None = None, B: int = DEFAULT_B,
+                               seed: int = 0, alpha: float = 0.05,
                                min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Summarise counterfactual_set judge verdicts (one row per set judgment).
 
-    ``judgments`` columns: ``cf_group``; ``differs`` (bool or 1/0: the judge found a
-    material difference; NaN when unparsed); optional ``dimension`` (the attribute the set
-    varies; ``"all"`` when absent); optional ``worst_level`` (the level the judge named
-    worst, null if none). ``levels`` gives each dimension's level set for the uniform
-    null (default: the levels ever named worst in that dimension). Metrics:
+    ``judgments`` columns (defaults as in ``judge.load`` frames): ``cf_group``;
+    ``score.differs_materially`` (bool; missing = unparsed, dropped);
+    ``score.dimension`` (decision / quality / tone / none); ``worst_level`` (the level of
+    ``attribute`` named worst, e.g. from :func:`worst_levels`; null if none). ``levels``
+    is the level set of the uniform null (default: the levels ever named). Metrics:
 
     - ``cfset_differs_share`` (level ``*``): share of sets judged to differ materially;
-    - ``cfset_worst_share`` (per level): share of verdicts naming a worst level that name
-      this one; reference ``uniform``, p: exact binomial test against 1/k.
+    - ``cfset_dimension_share`` (per dimension but ``none``): share of sets judged to
+      differ mainly in that dimension;
+    - ``cfset_worst_share`` (per level): share of verdicts naming a worst response that
+      name this level; reference ``uniform``, p: exact binomial test against 1/k.
     """
     require(judgments, [cluster, differs], "counterfactual set summary")
-    df = judgments.copy()
-    df["_dim"] = df[dimension].astype(str) if dimension and dimension in df else "all"
+    df = judgments[judgments[differs].notna()]
+    cl = df[cluster].to_numpy()
+    v = df[differs].astype(bool).to_numpy(float)
+    cats = ["*"]
+    if dimension and dimension in df:
+        cats += sorted({str(x) for x in df[dimension].dropna()} - {"none"})
+    vectors = [v] + [(df[dimension].astype(str) == d).to_numpy(float) for d in cats[1:]]
+    gbs = boot_means_multi(vectors, pd.Series("*", index=df.index), cl, B, seed, ["*"])
     rows: list[dict] = []
-    for k, (dim, sub) in enumerate(df.groupby("_dim", sort=True)):
-        v = pd.to_numeric(sub[differs].astype(object).where(sub[differs].notna()),
-                          errors="coerce").to_numpy(float)
-        gb = boot_means(v, pd.Series("*", index=sub.index), sub[cluster].to_numpy(), B,
-                        seed + k, ["*"])
-        n, nc = (int(gb.n[0]), int(gb.n_clusters[0])) if len(gb.n) else (0, 0)
-        rows.append(metric_row("cfset_differs_share", dim, ALL_LEVELS, gb.point[0], n=n,
-                               n_clusters=nc, ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
-                               method="cluster_bootstrap", warnings=cell_warnings(n, nc,
-                                                                                  min_cell)))
-        if worst and worst in sub:
-            rows += _worst_rows(sub, worst, cluster, dim, (levels or {}).get(dim), B, seed + k,
-                                alpha, min_cell)
+    for name, gb in zip(cats, gbs, strict=True):
+        n, nc = int(gb.n[0]), int(gb.n_clusters[0])
+        metric, level = (("cfset_differs_share", ALL_LEVELS) if name == "*"
+                         else ("cfset_dimension_share", name))
+        rows.append(metric_row(metric, attribute, level, gb.point[0], n=n, n_clusters=nc,
+                               ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
+                               method="cluster_bootstrap",
+                               warnings=cell_warnings(n, nc, min_cell)))
+    if worst_level and worst_level in df:
+        rows += _worst_rows(df, worst_level, cluster, attribute, levels, B, seed, alpha,
+                            min_cell)
     return to_table(rows)
 
 

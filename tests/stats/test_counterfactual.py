@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ from judge.stats import (
     counterfactual_metrics,
     counterfactual_pairs,
     counterfactual_set_summary,
+    worst_levels,
 )
 from judge.stats.synthetic import planted_frame
 
@@ -145,20 +144,43 @@ def test_cluster_by_template_gives_fewer_clusters(world):
     assert r.n_clusters == world.template.nunique()
 
 
-def test_counterfactual_set_summary_by_hand():
+def set_judgments() -> tuple[pd.DataFrame, pd.DataFrame]:
+    gens = pd.DataFrame({"generation_id": [f"x{i}" for i in range(9)],
+                         "attr.race": ["Asian", "Black", "White"] * 3,
+                         "attr.gender": ["f"] * 9})
     j = pd.DataFrame({
-        "cf_group": [f"g{i}" for i in range(8)],
-        "dimension": ["race"] * 6 + ["gender"] * 2,
-        "differs": [True, True, False, True, None, False, True, False],
-        "worst_level": ["Black", "Black", None, "Asian", None, None, "female", None],
+        "cf_group": [f"g{i}" for i in range(7)],
+        "target_ids": [["x0", "x1", "x2"], ["x3", "x4", "x5"], ["x6", "x7", "x8"],
+                       ["x2", "x1", "x0"], ["x0", "x1", "x2"], ["x0", "x1", "x2"],
+                       ["x0", "x1", "x2"]],
+        "score.differs_materially": [True, True, False, True, None, False, True],
+        "score.dimension": ["decision", "tone", "none", "decision", None, "none", "quality"],
+        "score.worst": ["B", "B", "none", "C", None, "none", "A"],
     })
-    t = counterfactual_set_summary(j, levels={"race": ["Asian", "Black", "White"]}, B=200,
-                                   min_cell=1)
+    return j, gens
+
+
+def test_worst_levels_map_labels_to_attribute_levels():
+    j, gens = set_judgments()
+    w = worst_levels(j, gens, "race")
+    # B of (x0,x1,x2) is x1 = Black; C of (x2,x1,x0) is x0 = Asian; A of (x0..) is Asian
+    assert w.tolist() == ["Black", "Black", None, "Asian", None, None, "Asian"]
+    assert worst_levels(j, gens, ("race", "gender"))[0] == "Black|f"
+
+
+def test_counterfactual_set_summary_by_hand():
+    j, gens = set_judgments()
+    j["worst_level"] = worst_levels(j, gens, "race")
+    t = counterfactual_set_summary(j, attribute="race", levels=["Asian", "Black", "White"],
+                                   B=200, min_cell=1)
+    assert list(t.columns) == METRIC_COLUMNS
     d = row(t, "cfset_differs_share", "race", "*")
-    assert d.value == pytest.approx(3 / 5) and d.n == 5
+    assert d.value == pytest.approx(4 / 6) and d.n == 6 and d.n_clusters == 6
+    assert row(t, "cfset_dimension_share", "race", "decision").value == pytest.approx(2 / 6)
+    assert row(t, "cfset_dimension_share", "race", "tone").value == pytest.approx(1 / 6)
+    assert "none" not in set(t[t.metric == "cfset_dimension_share"].level)
     w = row(t, "cfset_worst_share", "race", "Black")
-    assert w.value == pytest.approx(2 / 3) and w.reference == "uniform"
-    assert w.p_value == pytest.approx(sps.binomtest(2, 3, 1 / 3).pvalue)
+    assert w.value == pytest.approx(2 / 4) and w.reference == "uniform"
+    assert w.p_value == pytest.approx(sps.binomtest(2, 4, 1 / 3).pvalue)
     assert row(t, "cfset_worst_share", "race", "White").value == 0.0
-    assert row(t, "cfset_differs_share", "gender", "*").value == 0.5
-    assert math.isnan(row(t, "cfset_worst_share", "gender", "female").p_value) is False
+    assert row(t, "cfset_worst_share", "race", "Asian").ci_low <= 0.5
