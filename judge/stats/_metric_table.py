@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from judge.errors import DataError
 from judge.stats.bootstrap import DEFAULT_B, percentile_ci, resampled_sums
@@ -220,7 +219,7 @@ def wald_p(value: float, reps: np.ndarray, null: float = 0.0) -> float:
     se = float(np.std(r, ddof=1))
     if se == 0.0:
         return 1.0 if value == null else 0.0
-    return float(2 * sps.norm.sf(abs(value - null) / se))
+    return float(math.erfc(abs(value - null) / se / math.sqrt(2)))
 
 
 def ci_of(reps: np.ndarray, alpha: float, enough: bool) -> tuple[float, float]:

@@ -15,9 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.descriptivestats import sign_test
 
 from judge.stats._metric_table import (
     ALL_LEVELS,
@@ -78,6 +75,8 @@ def _mcnemar_p(dec: np.ndarray, dec_ref: np.ndarray) -> tuple[float, str, str | 
     table = np.array([[np.sum((a == 0) & (b == 0)), np.sum((a == 0) & (b == 1))],
                       [np.sum((a == 1) & (b == 0)), np.sum((a == 1) & (b == 1))]])
     exact = bool(table[0, 1] + table[1, 0] < MCNEMAR_EXACT_BELOW)
+    from statsmodels.stats.contingency_tables import mcnemar
+
     res = mcnemar(table, exact=exact, correction=True)
     note = None if both.all() else f"McNemar on {int(both.sum())} of {len(both)} pairs (binary)"
     return float(res.pvalue), "mcnemar_exact" if exact else "mcnemar_chi2_cc", note
@@ -94,6 +93,9 @@ def _paired_score_p(diff: np.ndarray, clusters: np.ndarray, test: str
         return math.nan, "fewer than 2 clusters: no paired test"
     if np.all(x == 0):
         return math.nan, "all paired differences are 0: test undefined"
+    from scipy import stats as sps
+    from statsmodels.stats.descriptivestats import sign_test
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if test == "sign":
@@ -273,6 +275,8 @@ def _worst_rows(sub, worst, cluster, dim, level_set, B, seed, alpha, min_cell):
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = R[:, :-1] / R[:, -1:]
     n, nc, k = len(named), C, len(cats)
+    from scipy import stats as sps
+
     rows = []
     for i, lvl in enumerate(cats):
         count = int(S[:, i].sum())

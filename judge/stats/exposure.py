@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from judge.errors import DataError
 from judge.stats._metric_table import (
@@ -97,6 +96,8 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
     producers, zeros included), ``exposure_tvd_uniform`` / ``_relevance`` (total variation
     distance to the target shares) and ``no_producer_share`` (attribute ``response``).
     """
+    from scipy import sparse
+
     _validate(mentions, catalogue, response, rank, producer, relevance)
     m = mentions.copy()
     m["_cl"] = m[cluster] if cluster else m[response]

@@ -14,13 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
-from sklearn.metrics import accuracy_score
 
 from judge.errors import DataError
 from judge.stats._metric_table import (
@@ -62,9 +55,11 @@ def _bool01(s: pd.Series) -> np.ndarray:
 
 
 def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
-                  ) -> MetricFrame:
+                  ):
     """fairlearn MetricFrame on rows compressed to unique (group, y_true, y_pred) with
     ``sample_weight`` counts: the same values as on the raw rows, at any row count."""
+    from fairlearn.metrics import MetricFrame
+
     df = pd.DataFrame({"g": groups, "t": y_true, "p": y_pred})
     agg = df.groupby(["g", "t", "p"], as_index=False, sort=True).size()
     w = agg["size"].to_numpy(float)
@@ -73,6 +68,13 @@ def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.nd
                      sensitive_features=agg["g"].to_numpy(),
                      sample_params={k: {"sample_weight": w} for k in names})
     return mf
+
+
+def _fl(name: str):
+    """A fairlearn metric function, imported on first use (fairlearn imports sklearn)."""
+    import fairlearn.metrics
+
+    return getattr(fairlearn.metrics, name)
 
 
 def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
@@ -130,7 +132,7 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
             rows.append(metric_row("dp_difference", label, ALL_LEVELS, math.nan,
                                    warnings=["no decisions"]))
             continue
-        mf = _metric_frame({"selection_rate": selection_rate}, d[keep], d[keep],
+        mf = _metric_frame({"selection_rate": _fl("selection_rate")}, d[keep], d[keep],
                            lev[keep].to_numpy())
         point = {str(g): float(x) for g, x in mf.by_group["selection_rate"].items()}
         ref = pick_reference(lev, reference, label)
@@ -142,7 +144,7 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
     return to_table(rows)
 
 
-def _dp_summary(gb: GroupBoot, mf: MetricFrame, label: str, threshold: float,
+def _dp_summary(gb: GroupBoot, mf, label: str, threshold: float,
                 alpha: float, min_cell: int) -> list[dict]:
     n, nc = int(gb.n.sum()), min_clusters(gb.n_clusters)
     enough = nc >= 2 and len(gb.levels) >= 2
@@ -187,7 +189,10 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
     d, y = np.where(ok, d, np.nan), np.where(ok, y, np.nan)
     vals = {"tpr": np.where(y == 1, d, np.nan), "fpr": np.where(y == 0, d, np.nan),
             "accuracy": np.where(ok, (d == y).astype(float), np.nan)}
-    fns = {"tpr": true_positive_rate, "fpr": false_positive_rate, "accuracy": accuracy_score}
+    from sklearn.metrics import accuracy_score
+
+    fns = {"tpr": _fl("true_positive_rate"), "fpr": _fl("false_positive_rate"),
+           "accuracy": accuracy_score}
     rows: list[dict] = []
     for k, attrs in enumerate(resolve_attributes(frame, attributes)):
         label, lev = attribute_label(attrs), level_labels(frame, attrs)

@@ -16,7 +16,6 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.power import TTestIndPower
 
 from judge.stats._metric_table import (
     MIN_CELL,
@@ -44,6 +43,8 @@ def minimum_detectable_effect(n1: int, n2: int, sd: float, *, alpha: float = 0.0
     """
     if n1 < 2 or n2 < 2 or not np.isfinite(sd) or sd <= 0:
         return math.nan
+    from statsmodels.stats.power import TTestIndPower
+
     d = TTestIndPower().solve_power(effect_size=None, nobs1=n1, alpha=alpha, power=power,
                                     ratio=n2 / n1, alternative="two-sided")
     return float(np.asarray(d).item()) * sd

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni",
            "by": "fdr_by", "fdr_by": "fdr_by"}
@@ -33,6 +32,8 @@ def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
+        from statsmodels.stats.multitest import multipletests
+
         out[ok] = multipletests(p[ok], method=_method(method))[1]
     return out
 
