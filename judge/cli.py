@@ -109,6 +109,16 @@ def schema(record: str = typer.Argument(None, help="query, generation, judgment,
     typer.echo(json.dumps(RECORD_TYPES[record].model_json_schema(), indent=2))
 
 
+def _mount() -> None:
+    """Sub-command groups live in judge/_cli/ (each imports its heavy modules lazily)."""
+    from judge._cli.rubrics import app as rubrics_app
+
+    app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+
+
+_mount()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
