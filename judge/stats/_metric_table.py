@@ -242,6 +242,7 @@ def group_rows(gb: GroupBoot, metric: str, attribute: str, reference: str | None
     pt = gb.point.copy()
     if point is not None:
         pt = np.array([point.get(lv, math.nan) for lv in gb.levels], dtype=float)
+    pt[gb.n == 0] = math.nan  # e.g. fairlearn's FPR of a level without negatives is 0.0
     rows = []
     for i, lv in enumerate(gb.levels):
         n, nc = int(gb.n[i]), int(gb.n_clusters[i])

@@ -80,12 +80,14 @@ def _fl(name: str):
 def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
     """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels
     (NaN with fewer than two levels)."""
-    if np.isfinite(pt).sum() < 2:
+    ok = np.isfinite(pt)
+    if ok.sum() < 2:
         return math.nan, np.full(gb.reps.shape[0], math.nan)
+    p, r = pt[ok], gb.reps[:, ok]
     with np.errstate(invalid="ignore", divide="ignore"):
         if how == "diff":
-            return float(np.nanmax(pt) - np.nanmin(pt)), gb.reps.max(1) - gb.reps.min(1)
-        return float(np.nanmin(pt) / np.nanmax(pt)), gb.reps.min(1) / gb.reps.max(1)
+            return float(p.max() - p.min()), r.max(1) - r.min(1)
+        return float(p.min() / p.max()), r.min(1) / r.max(1)
 
 
 def rate_by_group(frame: pd.DataFrame, values: np.ndarray | str, metric: str,
@@ -210,6 +212,7 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
                                diff=False, gap=False, point=point,
                                method="fairlearn MetricFrame; cluster_bootstrap")
             pt = np.array([point.get(lv, math.nan) for lv in gb.levels])
+            pt[gb.n == 0] = math.nan
             gaps[name] = _spread(gb, pt, "diff")
         nc = min(min_clusters(gb.n_clusters) for gb in gbs)
         n = int(keep.sum())
@@ -223,7 +226,9 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
             v, r = gaps[name]
             rows.append(metric_row(f"{name}_gap", label, ALL_LEVELS, v, n=n, n_clusters=nc,
                                    ci=ci_of(r, alpha, nc >= 2), method=method, warnings=warn))
-        eo = max(gaps["tpr"][0], gaps["fpr"][0]) if np.isfinite(gaps["tpr"][0]) else math.nan
+        eo = float(np.maximum(gaps["tpr"][0], gaps["fpr"][0]))  # NaN if either is
+        if not np.isfinite(eo):
+            warn.append("TPR or FPR undefined for some level (no positives or negatives)")
         r = np.maximum(gaps["tpr"][1], gaps["fpr"][1])
         rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, eo, n=n,
                                n_clusters=nc, ci=ci_of(r, alpha, nc >= 2), method=method,

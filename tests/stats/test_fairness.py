@@ -264,3 +264,16 @@ def test_all_metrics_runs_what_the_columns_allow(world):
                               intersections=False, B=50)
     assert not only_scores.metric.str.startswith("selection").any()
     assert set(only_scores.attribute) == {"race"}
+
+
+def test_rates_without_positives_or_negatives_are_undefined_not_zero():
+    df = pd.DataFrame({"cf_group": [f"g{i}" for i in range(8)], "attr.g": ["x"] * 4 + ["y"] * 4,
+                       "decision": [1.0, 0, 1, 1, 1, 1, 0, 1],
+                       "y_true": [1.0, 0, 0, 1, 1, 1, 1, 1]})  # level y has no negatives
+    t = equalized_odds(df, B=50)
+    fpr_y = row(t, "fpr", "g", "y")
+    assert math.isnan(fpr_y.value) and fpr_y.n == 0 and fpr_y.warning == "no observations"
+    assert math.isnan(row(t, "fpr_gap", "g", "*").value)
+    eo = row(t, "equalized_odds_difference", "g", "*")
+    assert math.isnan(eo.value) and "TPR or FPR undefined" in eo.warning
+    assert row(t, "tpr_gap", "g", "*").value == pytest.approx(0.25)
