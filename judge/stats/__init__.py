@@ -8,7 +8,7 @@ from judge.stats._metric_table import ALL_LEVELS, COLUMNS as METRIC_COLUMNS, att
 from judge.stats.counterfactual import counterfactual_metrics, counterfactual_pairs, counterfactual_set_summary, worst_levels
 from judge.stats.fairness import calibration_by_group, calibration_curve, demographic_parity, equalized_odds, failure_rates, quality_of_service, rate_by_group, unawareness_rate
 from judge.stats.individual import embedding_distance, individual_fairness, jaccard_distance, lipschitz_pairs, rouge_l_distance
-from judge.stats.exposure import gini, position_weight, producer_exposure
+from judge.stats.exposure import extract_mentions, gini, position_weight, producer_exposure
 from judge.stats.intersectional import intersectional_cells, minimum_detectable_effect
 from judge.stats.multiple import adjust_pvalues, adjust_table
 from judge.stats.suite import all_metrics
@@ -18,7 +18,7 @@ __all__ = [
     "counterfactual_metrics", "counterfactual_pairs", "counterfactual_set_summary", "worst_levels",
     "calibration_by_group", "calibration_curve", "demographic_parity", "equalized_odds", "failure_rates", "quality_of_service", "rate_by_group", "unawareness_rate",
     "embedding_distance", "individual_fairness", "jaccard_distance", "lipschitz_pairs", "rouge_l_distance",
-    "gini", "position_weight", "producer_exposure",
+    "extract_mentions", "gini", "position_weight", "producer_exposure",
     "intersectional_cells", "minimum_detectable_effect",
     "adjust_pvalues", "adjust_table",
     "all_metrics",

@@ -12,6 +12,7 @@ gives every producer zero exposure.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,6 +55,41 @@ def gini(x, axis: int = -1) -> np.ndarray:
     i = np.arange(1, n + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return ((2 * i - n - 1) * x).sum(-1) / (n * x.sum(-1))
+
+
+def extract_mentions(responses: pd.DataFrame, catalogue: pd.DataFrame, *,
+                     text: str = "response", response: str = "response_id",
+                     producer: str = "producer_id", name: str = "name",
+                     keep: Sequence[str] = ()) -> pd.DataFrame:
+    """Producer mentions read from response text, ranked by first appearance.
+
+    ``responses``: ``response_id`` and ``response`` text (plus ``keep`` columns copied
+    through, e.g. ``cf_group``); ``catalogue``: ``producer_id`` and ``name`` (names are
+    matched case-insensitively on word boundaries, the longest name first, so "Bank of
+    X" wins over "X"). Returns ``response_id, producer_id, rank`` (+ ``keep``), with one
+    row of null producer and rank for a response that names no producer.
+    """
+    require(responses, [response, text, *keep], "extract mentions (responses)")
+    require(catalogue, [producer, name], "extract mentions (catalogue)")
+    names = catalogue[[producer, name]].dropna()
+    by_name = {str(n).casefold(): p for p, n in zip(names[producer], names[name], strict=True)}
+    if not by_name:
+        raise DataError(f"catalogue: no producer has a {name!r} to look for")
+    alts = sorted(by_name, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, alts)) + r")(?!\w)",
+                         re.IGNORECASE)
+    rows = []
+    for rec in responses[[response, text, *keep]].itertuples(index=False):
+        rid, body, extra = rec[0], rec[1], dict(zip(keep, rec[2:], strict=True))
+        seen: list = []
+        for m in pattern.finditer(body if isinstance(body, str) else ""):
+            pid = by_name[m.group(1).casefold()]
+            if pid not in seen:
+                seen.append(pid)
+        rows += ([{response: rid, producer: pid, "rank": r, **extra}
+                  for r, pid in enumerate(seen, 1)]
+                 or [{response: rid, producer: None, "rank": math.nan, **extra}])
+    return pd.DataFrame(rows, columns=[response, producer, "rank", *keep])
 
 
 def _validate(mentions, catalogue, response, rank, producer, relevance):

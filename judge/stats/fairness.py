@@ -46,12 +46,18 @@ def _numeric(frame: pd.DataFrame, col: str) -> np.ndarray:
     return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
 
 
+_TRUTHY = {"true": 1.0, "yes": 1.0, "1": 1.0, "1.0": 1.0,
+           "false": 0.0, "no": 0.0, "0": 0.0, "0.0": 0.0}
+
+
 def _bool01(s: pd.Series) -> np.ndarray:
-    """Booleans (or 1/0) to 1.0/0.0, missing to NaN."""
-    out = np.full(len(s), np.nan)
-    ok = s.notna().to_numpy()
-    out[ok] = s[ok].astype(bool).astype(float).to_numpy()
-    return out
+    """Booleans, 1/0 or yes/no/true/false labels to 1.0/0.0; missing or other to NaN.
+
+    >>> _bool01(pd.Series([True, "no", "Yes", None, "maybe"])).tolist()
+    [1.0, 0.0, 1.0, nan, nan]
+    """
+    return s.map(lambda v: _TRUTHY.get(str(v).strip().lower(), np.nan) if pd.notna(v)
+                 else np.nan).to_numpy(dtype=float)
 
 
 def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
@@ -339,7 +345,8 @@ def unawareness_rate(frame: pd.DataFrame, attributes: Attrs = None, *,
                      cluster: str = "cf_group", B: int = DEFAULT_B, seed: int = 0,
                      alpha: float = 0.05, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Rate at which responses infer or mention sensitive attributes the user did not
-    state (``column``: bool from the unawareness rubric; missing = unparsed, dropped)."""
+    state. ``column``: the unawareness rubric's ``infers_attribute`` (bool or yes/no, e.g.
+    ``score.infers_attribute`` in ``judge.load`` frames); missing = unparsed, dropped."""
     require(frame, [column], "unawareness rate")
     return rate_by_group(frame, _bool01(frame[column]), "unawareness_rate", attributes,
                          reference=reference, cluster=cluster, B=B, seed=seed, alpha=alpha,

@@ -121,3 +121,23 @@ def test_bad_catalogue_is_rejected():
         producer_exposure(MENTIONS, dup, B=10)
     with pytest.raises(DataError, match="'relevance' must be numbers >= 0"):
         producer_exposure(MENTIONS, CATALOGUE.assign(relevance=[1, -1, 0, 0]), B=10)
+
+
+def test_extract_mentions_ranks_by_first_appearance():
+    from judge.stats import extract_mentions
+    cat = pd.DataFrame({"producer_id": ["p1", "p2", "p3"],
+                        "name": ["Acme", "Bank of Acme", "Zed Books"], "size": ["s", "l", "s"]})
+    resp = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "cf_group": ["g", "g", "h", "h"],
+                         "response": ["Try zed books, then Bank of Acme; ACME is fine too. "
+                                      "Zed Books again.",
+                                      "No names here (acmes is not Acme's twin? it is).",
+                                      None, "Nothing."]})
+    m = extract_mentions(resp, cat, keep=["cf_group"])
+    r1 = m[m.response_id == "r1"]
+    assert r1.producer_id.tolist() == ["p3", "p2", "p1"] and r1["rank"].tolist() == [1, 2, 3]
+    # "acmes" is not a word-boundary match; "Acme's" is
+    assert m[m.response_id == "r2"].producer_id.tolist() == ["p1"]
+    assert m[m.response_id.isin(["r3", "r4"])].producer_id.isna().all()
+    assert set(m.columns) == {"response_id", "producer_id", "rank", "cf_group"}
+    t = producer_exposure(m, cat, cluster="cf_group", B=50, min_cell=1)
+    assert row(t, "no_producer_share", "response", "*").value == 0.5

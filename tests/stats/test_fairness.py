@@ -277,3 +277,16 @@ def test_rates_without_positives_or_negatives_are_undefined_not_zero():
     eo = row(t, "equalized_odds_difference", "g", "*")
     assert math.isnan(eo.value) and "TPR or FPR undefined" in eo.warning
     assert row(t, "tpr_gap", "g", "*").value == pytest.approx(0.25)
+
+
+def test_unawareness_reads_yes_no_labels_and_fairness_doctests():
+    import doctest
+
+    import judge.stats.fairness as fairness_mod
+    assert doctest.testmod(fairness_mod).failed == 0
+    df = pd.DataFrame({"cf_group": list("abcdef"), "attr.g": ["x", "x", "x", "y", "y", "y"],
+                       "score.infers_attribute": ["yes", "no", None, "no", "no", "YES"]})
+    t = unawareness_rate(df, column="score.infers_attribute", B=50, min_cell=1)
+    assert row(t, "unawareness_rate", "g", "x").value == 0.5
+    assert row(t, "unawareness_rate", "g", "x").n == 2
+    assert row(t, "unawareness_rate", "g", "y").value == pytest.approx(1 / 3)
