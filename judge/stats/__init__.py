@@ -11,7 +11,7 @@ from judge.stats.individual import embedding_distance, individual_fairness, jacc
 from judge.stats.exposure import extract_mentions, gini, position_weight, producer_exposure
 from judge.stats.intersectional import intersectional_cells, minimum_detectable_effect
 from judge.stats.multiple import adjust_pvalues, adjust_table
-from judge.stats.suite import all_metrics
+from judge.stats.suite import all_metrics, compare_tables
 
 __all__ = [
     "ALL_LEVELS", "METRIC_COLUMNS", "attribute_names", "metric_table",
@@ -21,5 +21,5 @@ __all__ = [
     "extract_mentions", "gini", "position_weight", "producer_exposure",
     "intersectional_cells", "minimum_detectable_effect",
     "adjust_pvalues", "adjust_table",
-    "all_metrics",
+    "all_metrics", "compare_tables",
 ]

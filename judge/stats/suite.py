@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
 from judge.stats._metric_table import MIN_CELL, resolve_attributes, to_table
@@ -64,3 +65,38 @@ def all_metrics(frame: pd.DataFrame, attributes: Sequence[str] | None = None, *,
     out = to_table(pd.concat(tables, ignore_index=True).to_dict("records") if tables else [])
     others = sorted(set(out.metric) - {"cell_diff_vs_rest"})
     return adjust_table(out, correction, family=("metric",), metrics=others)
+
+
+def compare_tables(a: pd.DataFrame, b: pd.DataFrame, *, alpha: float = 0.05,
+                   correction: str | None = "holm") -> pd.DataFrame:
+    """Differences ``a - b`` of matching rows (metric, attribute, level, reference) of
+    two metric tables, e.g. two generators or two rubric versions.
+
+    Intervals and p-values treat the two estimates as independent, with standard errors
+    read off their intervals (``(ci_high - ci_low) / (2 z)``). When the runs share
+    counterfactual groups (the same queries), the estimates are positively correlated
+    and these intervals are conservative. Rows present in only one table are dropped;
+    rows without an interval in either table get none.
+    """
+    from scipy.stats import norm
+
+    keys = ["metric", "attribute", "level", "reference"]
+    m = a.merge(b, on=keys, suffixes=("_a", "_b"), how="inner")
+    z = float(norm.ppf(1 - alpha / 2))
+    d = (m["value_a"] - m["value_b"]).to_numpy(float)
+    se = np.sqrt(((m["ci_high_a"] - m["ci_low_a"]) / (2 * z)) ** 2 +
+                 ((m["ci_high_b"] - m["ci_low_b"]) / (2 * z)) ** 2).to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(se > 0, 2 * norm.sf(np.abs(d) / se), np.where(d == 0, 1.0, 0.0))
+    ok = np.isfinite(se) & np.isfinite(d)
+    warn = [("; ".join(f"{tag}: {w}" for tag, w in (("a", wa), ("b", wb)) if w) or None)
+            for wa, wb in zip(m["warning_a"], m["warning_b"], strict=True)]
+    out = pd.DataFrame({
+        **{k: m[k] for k in keys}, "value": d,
+        "ci_low": np.where(ok, d - z * se, np.nan), "ci_high": np.where(ok, d + z * se, np.nan),
+        "n": np.minimum(m["n_a"], m["n_b"]),
+        "n_clusters": np.minimum(m["n_clusters_a"], m["n_clusters_b"]),
+        "p_value": np.where(ok, p, np.nan), "warning": warn,
+        "method": "difference a - b; normal approximation from both intervals (independent)"})
+    out = to_table(out.to_dict("records"))
+    return adjust_table(out, correction) if correction else out

@@ -290,3 +290,21 @@ def test_unawareness_reads_yes_no_labels_and_fairness_doctests():
     assert row(t, "unawareness_rate", "g", "x").value == 0.5
     assert row(t, "unawareness_rate", "g", "x").n == 2
     assert row(t, "unawareness_rate", "g", "y").value == pytest.approx(1 / 3)
+
+
+def test_compare_tables_finds_a_planted_difference_between_runs():
+    from judge.stats import compare_tables
+    a = planted_frame(400, seed=11, score_effect={"race": {"Black": -0.6}})
+    b = planted_frame(400, seed=12, score_effect={"race": {"Black": -0.1}})
+    ta = quality_of_service(a, "race", reference="White", B=B)
+    tb = quality_of_service(b, "race", reference="White", B=B)
+    c = compare_tables(ta, tb)
+    assert list(c.columns) == METRIC_COLUMNS and len(c) == len(ta)
+    r = row(c, "quality_diff", "race", "Black")
+    ra, rb = row(ta, "quality_diff", "race", "Black"), row(tb, "quality_diff", "race", "Black")
+    assert r.value == pytest.approx(ra.value - rb.value)
+    assert r.ci_low <= -0.5 <= r.ci_high and r.ci_high < 0 and r.p_adj < 0.01
+    width = np.hypot(ra.ci_high - ra.ci_low, rb.ci_high - rb.ci_low)
+    assert r.ci_high - r.ci_low == pytest.approx(width)
+    assert row(c, "quality_diff", "race", "Asian").ci_low <= 0 <= row(
+        c, "quality_diff", "race", "Asian").ci_high
