@@ -133,7 +133,8 @@ def pick_reference(levels: pd.Series, reference: str | dict | None, attribute: s
     if reference is not None:
         if reference not in counts.index:
             raise DataError(f"reference level {reference!r} for attribute {attribute!r} does not "
-                            f"occur; levels are {sorted(counts.index)}")
+                            f"occur; levels are {sorted(counts.index)} (with several "
+                            "attributes, pass reference={attribute: level})")
         return str(reference)
     if counts.empty:
         return ""
