@@ -181,7 +181,7 @@ def boot_means_multi(values: Sequence[np.ndarray], levels: pd.Series,
     lev = pd.Series(levels).to_numpy(dtype=object)
     has = pd.notna(lev)
     order = (list(level_order) if level_order is not None
-             else sorted({str(x) for x in lev[has].tolist()}))
+             else sorted(str(x) for x in pd.unique(lev[has])))
     g = pd.Categorical(lev[has], categories=order).codes
     c, _ = pd.factorize(pd.Series(np.asarray(clusters)[has]), sort=True)
     C, G = (int(c.max()) + 1 if len(c) else 0), len(order)

@@ -56,8 +56,12 @@ def _bool01(s: pd.Series) -> np.ndarray:
     >>> _bool01(pd.Series([True, "no", "Yes", None, "maybe"])).tolist()
     [1.0, 0.0, 1.0, nan, nan]
     """
-    return s.map(lambda v: _TRUTHY.get(str(v).strip().lower(), np.nan) if pd.notna(v)
-                 else np.nan).to_numpy(dtype=float)
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        x = s.astype(float).to_numpy()
+        return np.where(np.isin(x, (0.0, 1.0)), x, np.nan)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    lookup = np.array([_TRUTHY.get(str(u).strip().lower(), np.nan) for u in uniques] + [np.nan])
+    return lookup[codes]  # code -1 (missing) picks the trailing NaN
 
 
 def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
