@@ -21,10 +21,10 @@ def peak_mb() -> float:
 
 
 def timed(name: str, fn) -> pd.DataFrame:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
-    print(f"{name:28s} {time.perf_counter() - t:7.2f} s  rows={len(out):4d}  "
-          f"peak RSS {peak_mb():6.0f} MB", flush=True)
+    print(f"{name:28s} wall {time.perf_counter() - t:6.2f} s  cpu {time.process_time() - c:6.2f} s"
+          f"  rows={len(out):5d}  peak RSS {peak_mb():5.0f} MB", flush=True)
     return out
 
 
