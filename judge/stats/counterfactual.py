@@ -40,11 +40,11 @@ MCNEMAR_EXACT_BELOW = 25
 def counterfactual_pairs(frame: pd.DataFrame, attribute: AttrSpec, *,
                          outcomes: Sequence[str] = ("decision", "score"),
                          reference: str | None = None, cluster: str = "cf_group",
-                         pair_on: Sequence[str] = ("generator", "sample")) -> pd.DataFrame:
+                         pair_on: Sequence[str] = ("generator", "sample", "judge")) -> pd.DataFrame:
     """One row per (counterfactual unit, non-reference level) with the reference's outcomes.
 
     ``frame`` needs ``cf_group``, ``attr.<name>`` columns and the ``outcomes`` columns;
-    ``pair_on`` columns (generator, sample) are used when present. Returns the unit keys,
+    ``pair_on`` columns (generator, sample, judge) are used when present. Returns the unit keys,
     ``cluster``, ``level``, ``reference``, and ``<outcome>`` / ``<outcome>_ref`` columns.
     """
     attrs = resolve_attributes(frame, [attribute])[0]
@@ -107,13 +107,13 @@ def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[
                            = None, *, reference: str | dict | None = None,
                            decision: str | None = "decision", score: str | None = "score",
                            cluster: str = "cf_group",
-                           pair_on: Sequence[str] = ("generator", "sample"),
+                           pair_on: Sequence[str] = ("generator", "sample", "judge"),
                            score_test: str = "wilcoxon", B: int = DEFAULT_B, seed: int = 0,
                            alpha: float = 0.05, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Flip rate, decision and score differences vs a reference level, with paired tests.
 
     ``frame``: one row per generation (or judgment) with ``cf_group``, ``attr.<name>``,
-    optional ``generator``/``sample``, ``decision`` (1.0 / 0.0 / NaN) and ``score``
+    optional ``generator``/``sample``/``judge`` (pairs stay within them), ``decision`` (1.0 / 0.0 / NaN) and ``score``
     (numeric, NaN when unparsed). ``attributes``: names or tuples (intersections); all
     ``attr.*`` columns by default. ``reference``: a level, or ``{attribute: level}``;
     default the most frequent level. Metrics (level vs reference, over pairs):

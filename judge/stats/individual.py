@@ -165,7 +165,7 @@ def get_distance(distance: str | BatchDistance) -> BatchDistance:
 def lipschitz_pairs(frame: pd.DataFrame, *, response: str = "response",
                     query: str = "query_text", distance: str | BatchDistance = "rouge_l",
                     input_distance: str | BatchDistance | float | None = None,
-                    group_on: Sequence[str] = ("cf_group", "generator", "sample"),
+                    group_on: Sequence[str] = ("cf_group", "generator", "sample", "judge"),
                     cluster: str = "cf_group") -> pd.DataFrame:
     """All within-group response pairs with their distances.
 

@@ -187,3 +187,14 @@ def test_counterfactual_set_summary_by_hand():
     assert w.p_value == pytest.approx(sps.binomtest(2, 4, 1 / 3).pvalue)
     assert row(t, "cfset_worst_share", "race", "White").value == 0.0
     assert row(t, "cfset_worst_share", "race", "Asian").ci_low <= 0.5
+
+
+def test_pairs_stay_within_judge_and_average_repeats():
+    base = hand_frame()
+    two = pd.concat([base.assign(judge="j1"), base.assign(judge="j2", decision=1.0),
+                     base.assign(judge="j1")], ignore_index=True)  # j1 twice: repeats
+    p = counterfactual_pairs(two, "race", reference="W")
+    assert len(p) == 16 and set(p.judge) == {"j1", "j2"}
+    t = counterfactual_metrics(two, "race", reference="W", B=50, min_cell=1)
+    # j1 reproduces the hand pairs (flip 4/8); j2 never flips
+    assert row(t, "cf_flip_rate", "race", "B").value == pytest.approx(4 / 16)
