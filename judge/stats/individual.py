@@ -162,46 +162,73 @@ def get_distance(distance: str | BatchDistance) -> BatchDistance:
     return DISTANCES[distance]()
 
 
+RESAMPLE = "(resample)"
+
+
+def _index_pairs(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(a, b)``, ``a < b``, of every pair of rows sharing ``keys``."""
+    ia, ib = [], []
+    groups = frame.groupby(keys, sort=False, dropna=False).indices.values() if keys else \
+        [np.arange(len(frame))]
+    for idx in groups:
+        if len(idx) > 1:
+            a, b = np.triu_indices(len(idx), 1)
+            ia.append(idx[a])
+            ib.append(idx[b])
+    return (np.concatenate(ia) if ia else np.zeros(0, int),
+            np.concatenate(ib) if ib else np.zeros(0, int))
+
+
+def _differing(A: np.ndarray, attrs: list[str], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Per pair, the ``|``-joined names of the attributes that differ ("" if none)."""
+    if not len(ia) or not attrs:
+        return np.full(len(ia), "", dtype=object)
+    differ = (A[ia] != A[ib]).reshape(len(ia), len(attrs))
+    patterns, inverse = np.unique(differ, axis=0, return_inverse=True)
+    names = [JOIN.join(a[len("attr."):] for a, d in zip(attrs, row, strict=True) if d)
+             for row in patterns]
+    return np.array(names, dtype=object)[inverse.reshape(-1)]
+
+
 def lipschitz_pairs(frame: pd.DataFrame, *, response: str = "response",
                     query: str = "query_text", distance: str | BatchDistance = "rouge_l",
                     input_distance: str | BatchDistance | float | None = None,
                     group_on: Sequence[str] = ("cf_group", "generator", "sample", "judge"),
-                    cluster: str = "cf_group") -> pd.DataFrame:
+                    cluster: str = "cf_group", resample_floor: bool = False,
+                    sample: str = "sample") -> pd.DataFrame:
     """All within-group response pairs with their distances.
 
     ``frame``: ``cf_group``, ``response`` (text), ``attr.*``; ``query_text`` (the input)
     unless ``input_distance`` is a number (a fixed distance per pair). Pairs are formed
     within ``group_on`` (columns absent are ignored) between rows whose attributes differ.
-    ``input_distance`` defaults to ``distance`` applied to the query texts. Returns
-    ``cluster, row_a, row_b, attribute`` (the differing attributes, ``|``-joined),
-    ``d_in, d_out, ratio`` (NaN where ``d_in == 0``).
+    ``input_distance`` defaults to ``distance`` applied to the query texts. With
+    ``resample_floor``, pairs of two samples of the same query are added as attribute
+    ``(resample)``: their distance is the noise floor that counterfactual pairs should be
+    read against. Returns ``cluster, row_a, row_b, attribute`` (the differing attributes,
+    ``|``-joined), ``d_in, d_out, ratio`` (NaN where ``d_in == 0``).
     """
     require(frame, ["cf_group", cluster, response], "Lipschitz pairs")
     keys = [c for c in dict.fromkeys(group_on) if c in frame.columns]
     attrs = [f"attr.{a}" for a in attribute_names(frame)]
     A = frame[attrs].astype(str).where(frame[attrs].notna(), None).to_numpy(object) \
         if attrs else np.empty((len(frame), 0), object)
-    ia, ib = [], []
-    for idx in frame.groupby(keys, sort=False, dropna=False).indices.values():
-        if len(idx) > 1:
-            a, b = np.triu_indices(len(idx), 1)
-            ia.append(idx[a])
-            ib.append(idx[b])
-    ia = np.concatenate(ia) if ia else np.zeros(0, int)
-    ib = np.concatenate(ib) if ib else np.zeros(0, int)
-    differ = (A[ia] != A[ib]).reshape(len(ia), len(attrs))
-    patterns, inverse = np.unique(differ, axis=0, return_inverse=True)
-    names = [JOIN.join(a[len("attr."):] for a, d in zip(attrs, row, strict=True) if d)
-             for row in patterns]
-    labels = np.array(names, dtype=object)[inverse.reshape(-1)] if len(ia) and attrs else \
-        np.full(len(ia), "", dtype=object)
+    ia, ib = _index_pairs(frame, keys)
+    labels = _differing(A, attrs, ia, ib)
     keep = labels != ""
     ia, ib, labels = ia[keep], ib[keep], labels[keep]
+    if resample_floor:
+        require(frame, [sample], "Lipschitz pairs (resample floor)")
+        ja, jb = _index_pairs(frame, [k for k in keys if k != sample] + attrs)
+        s = frame[sample].to_numpy()
+        ja, jb = ja[s[ja] != s[jb]], jb[s[ja] != s[jb]]
+        ia, ib = np.r_[ia, ja], np.r_[ib, jb]
+        labels = np.r_[labels, np.full(len(ja), RESAMPLE, dtype=object)]
     out_fn = get_distance(distance)
     resp = frame[response].to_numpy(object)
     d_out = out_fn(list(resp[ia]), list(resp[ib])) if len(ia) else np.zeros(0)
     if isinstance(input_distance, (int, float)):
         d_in = np.full(len(ia), float(input_distance))
+        d_in[labels == RESAMPLE] = 0.0
     else:
         require(frame, [query], "Lipschitz pairs (input distance)")
         in_fn = get_distance(input_distance) if input_distance is not None else out_fn
@@ -221,7 +248,8 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
                         ) -> pd.DataFrame:
     """Lipschitz summary per differing attribute (and ``all``), level ``*``.
 
-    ``pairs``: the output of :func:`lipschitz_pairs`. Metrics: ``response_distance_mean``,
+    ``pairs``: the output of :func:`lipschitz_pairs` (``(resample)`` pairs, if any, get
+    only ``response_distance_mean``: the noise floor). Metrics: ``response_distance_mean``,
     ``lipschitz_ratio_mean``, ``lipschitz_ratio_p50`` / ``_p90`` (quantiles of the ratio),
     ``lipschitz_ratio_max`` (no interval), and ``lipschitz_violation_share`` (share of
     pairs with ``d_out > bound * d_in``). Pairs with ``d_in == 0`` have no ratio and are
@@ -229,8 +257,11 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     """
     require(pairs, ["cluster", "attribute", "d_in", "d_out", "ratio"], "individual fairness")
     rows: list[dict] = []
-    per = [(str(a), g) for a, g in pairs.groupby("attribute", sort=True)]
-    groups = ([("all", pairs)] if len(per) > 1 else []) + per
+    cf = pairs[pairs["attribute"] != RESAMPLE]
+    per = [(str(a), g) for a, g in cf.groupby("attribute", sort=True)]
+    groups = ([("all", cf)] if len(per) > 1 else []) + per
+    if (pairs["attribute"] == RESAMPLE).any():
+        groups.append((RESAMPLE, pairs[pairs["attribute"] == RESAMPLE]))
     if not groups:
         return to_table([metric_row("response_distance_mean", "all", ALL_LEVELS, math.nan,
                                     warnings=["no counterfactual pairs"])])
@@ -241,6 +272,14 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
 
 def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequence[float],
                     B: int, seed: int, alpha: float, min_cell: int) -> list[dict]:
+    if label == RESAMPLE:  # the noise floor: a distance, no input change, no ratio
+        gb = boot_means_multi([g["d_out"].to_numpy(float)], pd.Series(ALL_LEVELS, index=g.index),
+                              g["cluster"].to_numpy(), B, seed, [ALL_LEVELS])[0]
+        n, nc = int(gb.n[0]), int(gb.n_clusters[0])
+        return [metric_row("response_distance_mean", label, ALL_LEVELS, gb.point[0], n=n,
+                           n_clusters=nc, ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
+                           reference="same query, another sample", method="cluster_bootstrap",
+                           warnings=cell_warnings(n, nc, min_cell))]
     cl, ratio = g["cluster"].to_numpy(), g["ratio"].to_numpy(float)
     zero_in = int(np.isnan(ratio).sum())
     note = f"{zero_in} pair(s) with input distance 0: no ratio" if zero_in else None

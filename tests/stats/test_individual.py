@@ -150,3 +150,25 @@ def test_quantile_bootstrap_point_and_replicates():
         sample = np.repeat(x, W[b, codes].astype(int))
         assert reps[b] == pytest.approx(np.quantile(sample, [0, 0.5, 0.9, 1.0],
                                                     method="inverted_cdf"))
+
+
+def test_resample_floor_pairs_two_samples_of_one_query():
+    rows = []
+    for g in range(6):
+        for race in ("A", "B"):
+            for sample in (0, 1):
+                text = "same answer" if sample == 0 else "same answer again"
+                rows.append({"cf_group": f"g{g}", "sample": sample, "attr.race": race,
+                             "response": text if race == "A" else "different words",
+                             "query_text": f"q {race} {g}"})
+    df = pd.DataFrame(rows)
+    pairs = lipschitz_pairs(df, resample_floor=True)
+    floor = pairs[pairs.attribute == "(resample)"]
+    assert len(floor) == 12 and (floor.d_in == 0).all()  # 6 groups x 2 races
+    assert len(pairs[pairs.attribute == "race"]) == 12  # within sample: 6 groups x 2
+    t = individual_fairness(pairs, B=50, min_cell=1)
+    f = t[t.attribute == "(resample)"]
+    assert f.metric.tolist() == ["response_distance_mean"]
+    a_floor = rouge_l_distance("same answer", "same answer again")
+    assert f.value.iloc[0] == pytest.approx(a_floor / 2)  # race B resamples are identical
+    assert "all" not in set(t.attribute)  # one counterfactual attribute only
