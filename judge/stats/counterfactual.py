@@ -135,6 +135,10 @@ def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[
         lev_all = level_labels(frame, attrs)
         ref = pick_reference(lev_all, reference.get(label) if isinstance(reference, dict)
                              else reference, label)
+        if not ref:
+            rows.append(metric_row("cf_flip_rate" if decision else "cf_score_diff", label,
+                                   ALL_LEVELS, math.nan, warnings=["no observations"]))
+            continue
         pairs = counterfactual_pairs(frame, attrs, outcomes=outcomes, reference=ref,
                                      cluster=cluster, pair_on=pair_on)
         levels = sorted(set(lev_all.dropna()) - {ref})

@@ -51,8 +51,9 @@ def adjust_table(table: pd.DataFrame, method: str = "holm",
     if metrics is not None:
         sel &= out["metric"].isin(list(metrics))
     name = _method(method)
-    groups = out[sel].groupby(list(family), sort=False).groups.values() if family else \
-        [out.index[sel]]
+    sub = out[sel]
+    groups = ([sub.index[i] for i in sub.groupby(list(family), sort=False).indices.values()]
+              if family else [sub.index])
     for idx in groups:
         out.loc[idx, "p_adj"] = adjust_pvalues(out.loc[idx, "p_value"].to_numpy(), name)
         out.loc[idx, "method"] = [f"{m}; p_adj: {name} over {len(idx)}" if m else

@@ -308,3 +308,22 @@ def test_compare_tables_finds_a_planted_difference_between_runs():
     assert r.ci_high - r.ci_low == pytest.approx(width)
     assert row(c, "quality_diff", "race", "Asian").ci_low <= 0 <= row(
         c, "quality_diff", "race", "Asian").ci_high
+
+
+@pytest.mark.parametrize("what", ["empty", "all missing"])
+def test_empty_or_all_missing_frames_give_the_schema_without_warnings(what):
+    import warnings
+
+    import judge.stats as js
+    df = planted_frame(4)
+    df = df.iloc[0:0] if what == "empty" else df.assign(decision=np.nan, score=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' future-version warnings included
+        for name in ("counterfactual_metrics", "demographic_parity", "equalized_odds",
+                     "quality_of_service", "failure_rates", "unawareness_rate",
+                     "intersectional_cells", "all_metrics"):
+            t = getattr(js, name)(df, B=20)
+            assert list(t.columns) == METRIC_COLUMNS, name
+            uses_outcomes = name not in ("failure_rates", "unawareness_rate", "all_metrics")
+            if what == "empty" or uses_outcomes:
+                assert t.value.isna().all(), (name, t[t.value.notna()])
