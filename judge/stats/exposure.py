@@ -132,18 +132,53 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
     producers, zeros included), ``exposure_tvd_uniform`` / ``_relevance`` (total variation
     distance to the target shares) and ``no_producer_share`` (attribute ``response``).
     """
+    _validate(mentions, catalogue, response, rank, producer, relevance)
+    cat = catalogue.set_index(producer)
+    pids, E, Nr, Z = _exposure_sums(mentions, cat, response, rank, producer, cluster)
     from scipy import sparse
 
-    _validate(mentions, catalogue, response, rank, producer, relevance)
+    R = resampled_sums(sparse.hstack([E, sparse.csr_matrix(Nr), sparse.csr_matrix(Z)]).tocsr(),
+                       B, seed)
+    C = E.shape[0]
+    ctx = _Ctx(np.asarray(E.sum(0)).ravel(), Nr, R[:, :len(pids)],
+               R[:, len(pids):len(pids) + 1], alpha, min_cell, C)
+    extra = len(pids) - len(cat)
+    unif = np.r_[np.full(len(cat), 1.0 / len(cat)), np.zeros(extra)]
+    rel = None
+    if relevance in cat:
+        r = pd.to_numeric(cat[relevance]).to_numpy(float)
+        rel = np.r_[r / r.sum(), np.zeros(extra)]
+    targets = {"uniform": unif, "relevance": rel}
+    rows = ctx.per_response_rows(pids, None, "producer")
+    for col in (group_cols if group_cols is not None else
+                [c for c in cat.columns if c != relevance]):
+        g = np.r_[cat[col].astype(str).to_numpy(), np.full(extra, UNCATALOGUED)]
+        levels = sorted(set(g))
+        M = (g[:, None] == np.array(levels)[None, :]).astype(float)
+        rows += ctx.per_response_rows(levels, M, col) + ctx.share_rows(levels, M, col, targets)
+    rows += ctx.summary_rows(targets)
+    n = int(Nr.sum())
+    rows.append(metric_row("no_producer_share", "response", ALL_LEVELS,
+                           float(Z.sum()) / n if n else math.nan, n=n, n_clusters=C,
+                           ci=ci_of(R[:, -1] / R[:, -2], alpha, C >= 2),
+                           method="cluster_bootstrap", warnings=cell_warnings(n, C, min_cell)))
+    return to_table(rows)
+
+
+def _exposure_sums(mentions: pd.DataFrame, cat: pd.DataFrame, response: str, rank: str,
+                   producer: str, cluster: str | None):
+    """Producer ids (catalogue first, then uncatalogued), sparse per-cluster exposure sums
+    ``E[c, p]``, responses per cluster ``Nr[c]`` and no-producer responses ``Z[c]``."""
+    from scipy import sparse
+
     m = mentions.copy()
     m["_cl"] = m[cluster] if cluster else m[response]
     named = m[m[producer].notna()].copy()
     named["_w"] = position_weight(pd.to_numeric(named[rank]))
     named = named.groupby([response, producer, "_cl"], as_index=False)["_w"].max()
     resp = m.groupby(response, sort=True)["_cl"].first()
-    cat = catalogue.set_index(producer)
-    pids = list(cat.index.astype(str)) + sorted(set(named[producer].astype(str)) -
-                                                set(cat.index.astype(str)))
+    known = list(cat.index.astype(str))
+    pids = known + sorted(set(named[producer].astype(str)) - set(known))
     cl_codes, _ = pd.factorize(resp, sort=True)
     C = int(cl_codes.max()) + 1 if len(cl_codes) else 0
     rc = pd.Series(cl_codes, index=resp.index)
@@ -154,32 +189,7 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
     Nr = np.bincount(cl_codes, minlength=C).astype(float)[:, None]
     none = (~resp.index.isin(named[response].unique())).astype(float)
     Z = np.bincount(cl_codes, weights=none, minlength=C)[:, None]
-    R = resampled_sums(sparse.hstack([E, sparse.csr_matrix(Nr), sparse.csr_matrix(Z)]).tocsr(),
-                       B, seed)
-    ctx = _Ctx(np.asarray(E.sum(0)).ravel(), Nr, R[:, :len(pids)],
-               R[:, len(pids):len(pids) + 1], alpha, min_cell, C)
-    rows = ctx.per_response_rows(pids, None, "producer")
-    if group_cols is None:
-        group_cols = [c for c in cat.columns if c != relevance]
-    unif = np.r_[np.full(len(cat), 1.0 / len(cat)), np.zeros(len(pids) - len(cat))]
-    rel = None
-    if relevance in cat:
-        r = pd.to_numeric(cat[relevance]).to_numpy(float)
-        rel = np.r_[r / r.sum(), np.zeros(len(pids) - len(cat))]
-    for col in group_cols:
-        g = np.r_[cat[col].astype(str).to_numpy(), np.full(len(pids) - len(cat), UNCATALOGUED)]
-        levels = sorted(set(g))
-        M = (g[:, None] == np.array(levels)[None, :]).astype(float)
-        rows += ctx.per_response_rows(levels, M, col)
-        rows += ctx.share_rows(levels, M, col, {"uniform": unif, "relevance": rel})
-    rows += ctx.summary_rows({"uniform": unif, "relevance": rel})
-    nz = float(Z.sum())
-    rows.append(metric_row("no_producer_share", "response", ALL_LEVELS,
-                           nz / Nr.sum() if Nr.sum() else math.nan, n=int(Nr.sum()), n_clusters=C,
-                           ci=ci_of(R[:, -1] / R[:, -2], alpha, C >= 2),
-                           method="cluster_bootstrap", warnings=cell_warnings(int(Nr.sum()), C,
-                                                                              min_cell)))
-    return to_table(rows)
+    return pids, E, Nr, Z
 
 
 class _Ctx:

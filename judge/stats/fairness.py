@@ -224,26 +224,30 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
             pt = np.array([point.get(lv, math.nan) for lv in gb.levels])
             pt[gb.n == 0] = math.nan
             gaps[name] = _spread(gb, pt, "diff")
-        nc = min(min_clusters(gb.n_clusters) for gb in gbs)
-        n = int(keep.sum())
-        acc = gbs[2]
-        warn = spread_warnings(acc.n[acc.n > 0], acc.n_clusters[acc.n > 0], min_cell)
-        if any((gb.n < min_cell).any() for gb in gbs[:2]):
-            warn.append(f"small cell: some level has < min_cell={min_cell} positives or "
-                        "negatives")
-        method = "fairlearn MetricFrame; cluster_bootstrap (shared replicates)"
-        for name in vals:
-            v, r = gaps[name]
-            rows.append(metric_row(f"{name}_gap", label, ALL_LEVELS, v, n=n, n_clusters=nc,
-                                   ci=ci_of(r, alpha, nc >= 2), method=method, warnings=warn))
-        eo = float(np.maximum(gaps["tpr"][0], gaps["fpr"][0]))  # NaN if either is
-        if not np.isfinite(eo):
-            warn.append("TPR or FPR undefined for some level (no positives or negatives)")
-        r = np.maximum(gaps["tpr"][1], gaps["fpr"][1])
-        rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, eo, n=n,
-                               n_clusters=nc, ci=ci_of(r, alpha, nc >= 2), method=method,
-                               warnings=warn))
+        rows += _eo_summary(gbs, gaps, label, int(keep.sum()), alpha, min_cell)
     return to_table(rows)
+
+
+def _eo_summary(gbs: list[GroupBoot], gaps: dict[str, tuple[float, np.ndarray]], label: str,
+                n: int, alpha: float, min_cell: int) -> list[dict]:
+    """The ``*`` rows of :func:`equalized_odds`: the three gaps and their maximum."""
+    nc = min(min_clusters(gb.n_clusters) for gb in gbs)
+    acc = gbs[2]
+    warn = spread_warnings(acc.n[acc.n > 0], acc.n_clusters[acc.n > 0], min_cell)
+    if any((gb.n < min_cell).any() for gb in gbs[:2]):
+        warn.append(f"small cell: some level has < min_cell={min_cell} positives or negatives")
+    method = "fairlearn MetricFrame; cluster_bootstrap (shared replicates)"
+    rows = [metric_row(f"{name}_gap", label, ALL_LEVELS, v, n=n, n_clusters=nc,
+                       ci=ci_of(r, alpha, nc >= 2), method=method, warnings=warn)
+            for name, (v, r) in gaps.items()]
+    eo = float(np.maximum(gaps["tpr"][0], gaps["fpr"][0]))  # NaN if either is
+    if not np.isfinite(eo):
+        warn.append("TPR or FPR undefined for some level (no positives or negatives)")
+    rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, eo, n=n,
+                           n_clusters=nc, method=method, warnings=warn,
+                           ci=ci_of(np.maximum(gaps["tpr"][1], gaps["fpr"][1]), alpha,
+                                    nc >= 2)))
+    return rows
 
 
 def calibration_by_group(frame: pd.DataFrame, attributes: Attrs = None, *, score: str = "score",
