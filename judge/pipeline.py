@@ -124,6 +124,14 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     wanted = list(stages)
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
+    executor = None
+    if ctx.cfg.executor.kind == "ray" and {"generate", "score"} & set(wanted):
+        from judge.executors import RayExecutor
+
+        executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
+        ctx.store.update_manifest(cluster=executor.cluster_info())
+        fns["generate"] = lambda c: executor.run_stage(c, "generate")
+        fns["score"] = lambda c: executor.run_stage(c, "score")
     t0 = time.perf_counter()
     try:
         for st in wanted:
@@ -136,6 +144,8 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     finally:
         _write_summary(ctx, results, t0)
         ctx.close()
+        if executor is not None:
+            executor.shutdown()
     return results
 
 
