@@ -25,6 +25,7 @@ DEFAULT_PROFILE = PROJECT_ROOT / "datasets" / "sim" / "default.yaml"
 SIGNALS_FILE = PROJECT_ROOT / "datasets" / "sim" / "rubric_signals.yaml"
 PRODUCERS_FILE = PROJECT_ROOT / "datasets" / "producers.yaml"
 PROFILE_ENV = "JUDGE_SIM_PROFILE"
+LATENCY_ENV = "JUDGE_SIM_LATENCY_MS"  # simulated per-call latency of the in-process provider
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def register(profile: str | Path | None = None) -> SimWorld:
     from litellm import CustomLLM, ModelResponse
 
     world = get_world(str(profile) if profile else None)
+    latency_s = float(os.environ.get(LATENCY_ENV, "0") or 0) / 1000.0
 
     class SimProvider(CustomLLM):
         def _answer(self, model: str, messages: list, optional_params: dict) -> ModelResponse:
@@ -138,6 +140,10 @@ def register(profile: str | Path | None = None) -> SimWorld:
             return self._answer(model, messages, optional_params or {})
 
         async def acompletion(self, model, messages, *args, optional_params=None, **kwargs):
+            if latency_s:
+                import asyncio
+
+                await asyncio.sleep(latency_s)
             return self._answer(model, messages, optional_params or {})
 
     handler = SimProvider()
