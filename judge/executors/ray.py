@@ -4,8 +4,9 @@ Design (the numbers behind it are in docs/SCALE.md):
 
 - **Shards.** A stage's output ids are split by ``judge.ids.shard_of(id, shards)``. The
   driver routes each input line to the shards owning at least one of its missing output ids
-  (:func:`~judge.executors.shards.plan_shards`), so a task receives only its own inputs plus
-  stubs for the ids of its shard that are already done.
+  (:func:`~judge.executors.shards.plan_shards`; a unit is a query for ``generate`` and a
+  counterfactual group for ``score``), so a task receives only its own inputs plus stubs
+  for the ids of its shard that are already done.
 - **Tasks** run the stage's own async code on a scratch run store with ``RunContext.shard``
   set and their own per-model concurrency (:func:`~judge.executors.shards.run_shard`).
   Workers need no shared filesystem and never touch the run directory.
@@ -184,8 +185,7 @@ class RayExecutor:
 
         def submit(i: int) -> None:
             share = self._budget_share(ctx, [s for _, s in in_flight.values()], parallel)
-            args = (cfg_json, stage, i, plan.shards, plan.inputs(i).read_bytes(),
-                    plan.done(i).read_bytes(), share, ctx.retry_errors)
+            args = (cfg_json, stage, i, plan.shards, plan.files(i), share, ctx.retry_errors)
             in_flight[remote.remote(*args)] = (i, share or 0.0)
 
         try:
@@ -227,9 +227,8 @@ class RayExecutor:
         msg = (f"shard {i}/{plan.shards} of {stage} failed after "
                f"{self.cfg.executor.max_retries} retries: {type(err).__name__}: {first}")
         ce = CallError(type="ShardFailed", message=redact(msg)[:2000], retryable=True)
-        got = run_shard(cfg_json, stage, i, plan.shards, plan.inputs(i).read_bytes(),
-                        plan.done(i).read_bytes(), None, ctx.retry_errors,
-                        fail_with=ce.model_dump())
+        got = run_shard(cfg_json, stage, i, plan.shards, plan.files(i), None,
+                        ctx.retry_errors, fail_with=ce.model_dump())
         got["node"], got["error"] = "driver", ce.message
         return got
 

@@ -38,32 +38,63 @@ def done_keep(stage: str, retry_errors: bool) -> Callable[[dict[str, Any]], bool
     return lambda o: o.get("parse_status") != "error"
 
 
-def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    """Each input record of ``stage`` with the output ids the stage derives from it."""
+def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[str, str]]:
+    """``(unit, output id)`` for every record ``stage`` would write, in the stage's order.
+
+    A unit is what a shard must receive whole to reproduce a record: a query for
+    ``generate``; a counterfactual group (its generations and queries) for ``score``, whose
+    pairwise/set tasks and attribute-swap probes are built from the whole group. This mirrors
+    ``judge.stages.score.score``'s task enumeration (tests check the two agree).
+    """
     cfg = ctx.cfg
     if stage == "generate":
         from judge.records import Generation
         from judge.stages.generate import generation_params
 
         for _, q in iter_jsonl(ctx.store.path("queries")):
-            ids = [Generation.make_id(q["query_id"], spec.model,
-                                      generation_params(spec, s, cfg.seed), s)
-                   for spec in cfg.generators for s in range(spec.samples)]
-            yield q, ids
-    else:
-        from judge.stages.score import load_rubrics, pointwise_tasks
+            for spec in cfg.generators:
+                for s in range(spec.samples):
+                    yield q["query_id"], Generation.make_id(
+                        q["query_id"], spec.model, generation_params(spec, s, cfg.seed), s)
+        return
+    from judge.stages.plan_judging import (
+        build_groups,
+        group_tasks,
+        pointwise_tasks,
+        slim,
+        swap_partners,
+    )
+    from judge.stages.score import load_rubrics
 
-        rubrics = load_rubrics(cfg.rubrics)
-        for _, gen in iter_jsonl(ctx.store.path("generations")):
-            if gen.get("status") != "ok":
-                continue
-            yield gen, [t.judgment_id for t in pointwise_tasks(gen, cfg.judges, rubrics,
-                                                                cfg.seed)]
+    rubrics = load_rubrics(cfg.rubrics)
+    needs_groups = any(rb.mode != "pointwise" for rb in rubrics)
+    partners = (swap_partners(o for _, o in iter_jsonl(ctx.store.path("queries")))
+                if "attribute_swap" in cfg.probes else {})
+    kept = []
+    for _, gen in iter_jsonl(ctx.store.path("generations")):
+        if gen.get("status") != "ok":
+            continue
+        if needs_groups:
+            kept.append(slim(gen))
+        for t in pointwise_tasks(gen, cfg.judges, rubrics, cfg.seed, cfg.probes,
+                                 partners.get(gen["query_id"])):
+            yield gen["cf_group"], t.judgment_id
+    if needs_groups:
+        from judge.stages.analyze import DEFAULT_REFERENCE
+
+        ref = {**DEFAULT_REFERENCE, **cfg.report.reference}
+        for t in group_tasks(build_groups(kept), cfg.judges, rubrics, cfg.seed, ref):
+            yield t.gens[0]["cf_group"], t.judgment_id
+
+
+# stage -> input files copied to a shard, with the field naming each line's unit
+UNIT_FILES = {"generate": (("queries", "query_id"),),
+              "score": (("generations", "cf_group"), ("queries", "cf_group"))}
 
 
 @dataclass
 class ShardPlan:
-    """Per-shard scratch files of routed inputs and done-id stubs, and the counts."""
+    """Per-shard scratch directories (routed inputs, done-id stubs) and the counts."""
 
     dir: Path
     shards: int
@@ -71,45 +102,69 @@ class ShardPlan:
     skipped: int = 0
     pending: dict[int, int] = field(default_factory=dict)  # shard -> missing records
 
-    def inputs(self, i: int) -> Path:
-        return self.dir / f"in-{i:05d}.jsonl"
+    def files(self, i: int) -> dict[str, bytes]:
+        """The shard's scratch files by stage name (what its task receives)."""
+        d = self.dir / f"{i:05d}"
+        return {p.stem: p.read_bytes() for p in sorted(d.glob("*.jsonl"))} if d.exists() else {}
 
-    def done(self, i: int) -> Path:
-        return self.dir / f"done-{i:05d}.jsonl"
+
+class _Spill:
+    """Buffered appends to many per-shard files, with a bounded number of lines in memory."""
+
+    def __init__(self, root: Path, max_lines: int = 20000):
+        self.root, self.max_lines = root, max_lines
+        self.buf: dict[tuple[int, str], list[str]] = {}
+        self.n = 0
+
+    def add(self, i: int, name: str, line: str) -> None:
+        self.buf.setdefault((i, name), []).append(line)
+        self.n += 1
+        if self.n >= self.max_lines:
+            self.flush()
+
+    def flush(self) -> None:
+        for (i, name), rows in self.buf.items():
+            d = self.root / f"{i:05d}"
+            d.mkdir(parents=True, exist_ok=True)
+            with open(d / f"{name}.jsonl", "a", encoding="utf-8") as fh:
+                fh.write("".join(rows))
+        self.buf.clear()
+        self.n = 0
 
 
 def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> ShardPlan:
-    """Route inputs to the shards owning their missing output ids (streamed to disk)."""
+    """Route each unit's input lines to the shards owning its missing output ids.
+
+    Streams to per-shard files under ``scratch``; memory holds the done ids (as the local
+    stage does), the missing ids and the unit -> shards map.
+    """
     _, out_stage, idf = STAGE_IO[stage]
     done = scan_ids(ctx.store.path(out_stage), idf, keep=done_keep(stage, ctx.retry_errors))
-    stub_field = "status" if stage == "generate" else "parse_status"
     plan = ShardPlan(scratch, shards)
     seen: set[str] = set()
-    files: dict[int, Any] = {}
-    try:
-        for obj, ids in output_ids(ctx, stage):
-            by_shard: dict[int, list[str]] = {}
-            for rid in ids:
-                plan.planned += 1
-                if rid in done or rid in seen:
-                    plan.skipped += 1
-                    continue
-                seen.add(rid)
-                by_shard.setdefault(shard_of(rid, shards), []).append(rid)
-            for i, rids in by_shard.items():
-                if i not in files:
-                    files[i] = (open(plan.inputs(i), "w", encoding="utf-8"),
-                                open(plan.done(i), "w", encoding="utf-8"))
-                fin, fdone = files[i]
-                fin.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                plan.pending[i] = plan.pending.get(i, 0) + len(rids)
-                for rid in ids:  # this input's other ids in shard i that are done: skip them
-                    if rid in done and shard_of(rid, shards) == i:
-                        fdone.write(json.dumps({idf: rid, stub_field: "ok"}) + "\n")
-    finally:
-        for fin, fdone in files.values():
-            fin.close()
-            fdone.close()
+    routes: dict[str, set[int]] = {}
+    for unit, rid in output_ids(ctx, stage):
+        plan.planned += 1
+        if rid in done or rid in seen:
+            plan.skipped += 1
+            continue
+        seen.add(rid)
+        i = shard_of(rid, shards)
+        routes.setdefault(unit, set()).add(i)
+        plan.pending[i] = plan.pending.get(i, 0) + 1
+    spill = _Spill(scratch)
+    for name, key in UNIT_FILES[stage]:
+        if stage == "score" and name == "queries" and "attribute_swap" not in ctx.cfg.probes:
+            continue  # the score stage reads queries only for attribute-swap partners
+        for _, obj in iter_jsonl(ctx.store.path(name)):
+            for i in routes.get(obj.get(key), ()):
+                spill.add(i, name, json.dumps(obj, ensure_ascii=False) + "\n")
+    stub_field = "status" if stage == "generate" else "parse_status"
+    for rid in done:
+        i = shard_of(rid, shards)
+        if i in plan.pending:
+            spill.add(i, out_stage, json.dumps({idf: rid, stub_field: "ok"}) + "\n")
+    spill.flush()
     return plan
 
 
@@ -155,10 +210,10 @@ class FailingClient:
         return CallResult(error=self.error, cost_usd=None)
 
 
-def run_shard(cfg_json: str, stage: str, index: int, count: int, inputs: bytes, done: bytes,
+def run_shard(cfg_json: str, stage: str, index: int, count: int, files: dict[str, bytes],
               budget_usd: float | None, retry_errors: bool,
               fail_with: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run ``stage`` on one shard in a scratch store; return its records and counts.
+    """Run ``stage`` on one shard in a scratch store holding ``files``; return its records.
 
     With ``fail_with`` (a CallError dict) no model is called: every missing record of the
     shard becomes an error record, built by the stage's own code.
@@ -167,12 +222,11 @@ def run_shard(cfg_json: str, stage: str, index: int, count: int, inputs: bytes, 
     from judge.stages import generate, score
 
     cfg = RunConfig.model_validate_json(cfg_json)
-    in_stage, out_stage, _ = STAGE_IO[stage]
     tmp = Path(tempfile.mkdtemp(prefix=f"judge-{stage}-{index}-"))
     try:
         store = RunStore(tmp)
-        store.path(in_stage).write_bytes(inputs)
-        store.path(out_stage).write_bytes(done)
+        for name, data in files.items():
+            store.path(name).write_bytes(data)
         sink = ListSink()
         ctx = RunContext(cfg, store, retry_errors=retry_errors, shard=(index, count),
                          sink_factory=lambda _stage: sink)

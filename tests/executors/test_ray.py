@@ -20,7 +20,7 @@ import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from judge.config import ExecutorConfig, load_config  # noqa: E402
+from judge.config import ExecutorConfig, RunConfig, load_config  # noqa: E402
 from judge.errors import UsageError  # noqa: E402
 from judge.executors import (  # noqa: E402
     RayExecutor,
@@ -115,23 +115,58 @@ def test_apply_executor_overrides(tmp_path: Path) -> None:
         apply_executor_overrides(cfg, None, None, 3)
 
 
-def test_shards_run_in_process_reproduce_the_local_run(tmp_path: Path, local_run: Path) -> None:
+def run_shards_in_process(cfg: RunConfig, shards: int, scratch: Path) -> None:
     """Routing + the task body, without Ray: every missing id lands in exactly one shard."""
-    cfg = load_config(write_config(tmp_path, "inproc"))
     ctx = open_run(cfg)
     run_stages(ctx, ["queries"])
     for stage, out in (("generate", "generations"), ("score", "judgments")):
-        plan = plan_shards(ctx, stage, 3, tmp_path)
+        plan = plan_shards(ctx, stage, shards, scratch / stage)
         assert plan.skipped == 0 and sum(plan.pending.values()) == plan.planned > 0
         with LineAppender(ctx.store.path(out)) as app:
             for i in sorted(plan.pending):
-                got = run_shard(cfg.model_dump_json(), stage, i, 3, plan.inputs(i).read_bytes(),
-                                plan.done(i).read_bytes(), None, False)
+                got = run_shard(cfg.model_dump_json(), stage, i, shards, plan.files(i), None,
+                                False)
                 assert got["result"]["written"] == plan.pending[i]
-                assert all(shard_of(json.loads(x)[FILES[out]], 3) == i for x in got["lines"])
+                assert all(shard_of(json.loads(x)[FILES[out]], shards) == i
+                           for x in got["lines"])
                 app.append(got["lines"])
-        assert contents(cfg.run_dir, out) == contents(local_run, out)
-        assert plan_shards(ctx, stage, 3, tmp_path).pending == {}  # all done: nothing to route
+        again = plan_shards(ctx, stage, shards, scratch / f"{stage}-again")
+        assert again.pending == {} and again.skipped == plan.planned  # done: nothing to route
+
+
+def test_shards_run_in_process_reproduce_the_local_run(tmp_path: Path, local_run: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "inproc"))
+    run_shards_in_process(cfg, 3, tmp_path)
+    for stage in FILES:
+        assert contents(cfg.run_dir, stage) == contents(local_run, stage)
+
+
+def test_group_rubrics_and_probes_shard_by_counterfactual_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairwise/set tasks and swap probes need whole groups: shards must get them whole."""
+    import dataclasses
+
+    import judge.stages.score as score_mod
+
+    real = score_mod.load_rubrics
+
+    def rubrics(refs: list[str]) -> list[Any]:
+        base = real(refs)
+        return base + [dataclasses.replace(rb, mode=m) for rb in base
+                       for m in ("pairwise", "counterfactual_set")]
+
+    monkeypatch.setattr(score_mod, "load_rubrics", rubrics)
+    over = {"probes": ["verbosity", "attribute_swap"],
+            "generators": [{"model": "sim/generator", "samples": 1}]}
+    ref = load_config(write_config(tmp_path, "groupref", **over))
+    run_stages(open_run(ref), STAGES)
+    modes = Counter((r["mode"], r["probe"]) for r in lines(ref.run_dir, "judgments"))
+    assert {"pairwise", "counterfactual_set"} <= {m for m, _ in modes}
+    assert {"attribute_swap", "verbosity", "position_swap"} <= {p for _, p in modes}
+    cfg = load_config(write_config(tmp_path, "groupshards", **over))
+    run_shards_in_process(cfg, 5, tmp_path)
+    for stage in FILES:
+        assert contents(cfg.run_dir, stage) == contents(ref.run_dir, stage)
 
 
 def test_cluster_cap_divides_model_concurrency_over_tasks(tmp_path: Path) -> None:
