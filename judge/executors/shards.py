@@ -38,13 +38,22 @@ def done_keep(stage: str, retry_errors: bool) -> Callable[[dict[str, Any]], bool
     return lambda o: o.get("parse_status") != "error"
 
 
-def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[str, str]]:
-    """``(unit, output id)`` for every record ``stage`` would write, in the stage's order.
+def needs_whole_groups(cfg: RunConfig, stage: str) -> bool:
+    """True if ``stage`` builds tasks from whole counterfactual groups (pairwise/set rubrics)."""
+    if stage != "score":
+        return False
+    from judge.stages.score import load_rubrics
 
-    A unit is what a shard must receive whole to reproduce a record: a query for
-    ``generate``; a counterfactual group (its generations and queries) for ``score``, whose
-    pairwise/set tasks and attribute-swap probes are built from the whole group. This mirrors
-    ``judge.stages.score.score``'s task enumeration (tests check the two agree).
+    return any(rb.mode != "pointwise" for rb in load_rubrics(cfg.rubrics))
+
+
+def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[str, str, str]]:
+    """``(unit, cf_group, output id)`` for every record ``stage`` would write, in its order.
+
+    A unit is the input a shard must receive to reproduce a record: a query for ``generate``;
+    a generation for pointwise ``score``, or a whole counterfactual group when pairwise/set
+    rubrics build tasks from the group. This mirrors the task enumeration of
+    ``judge.stages.score.score`` (the tests check that the two agree).
     """
     cfg = ctx.cfg
     if stage == "generate":
@@ -54,7 +63,7 @@ def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[str, str]]:
         for _, q in iter_jsonl(ctx.store.path("queries")):
             for spec in cfg.generators:
                 for s in range(spec.samples):
-                    yield q["query_id"], Generation.make_id(
+                    yield q["query_id"], q["cf_group"], Generation.make_id(
                         q["query_id"], spec.model, generation_params(spec, s, cfg.seed), s)
         return
     from judge.stages.plan_judging import (
@@ -67,29 +76,47 @@ def output_ids(ctx: RunContext, stage: str) -> Iterator[tuple[str, str]]:
     from judge.stages.score import load_rubrics
 
     rubrics = load_rubrics(cfg.rubrics)
-    needs_groups = any(rb.mode != "pointwise" for rb in rubrics)
+    by_group = needs_whole_groups(cfg, stage)
     partners = (swap_partners(o for _, o in iter_jsonl(ctx.store.path("queries")))
                 if "attribute_swap" in cfg.probes else {})
     kept = []
     for _, gen in iter_jsonl(ctx.store.path("generations")):
         if gen.get("status") != "ok":
             continue
-        if needs_groups:
+        if by_group:
             kept.append(slim(gen))
+        unit = gen["cf_group"] if by_group else gen["generation_id"]
         for t in pointwise_tasks(gen, cfg.judges, rubrics, cfg.seed, cfg.probes,
                                  partners.get(gen["query_id"])):
-            yield gen["cf_group"], t.judgment_id
-    if needs_groups:
+            yield unit, gen["cf_group"], t.judgment_id
+    if by_group:
         from judge.stages.analyze import DEFAULT_REFERENCE
 
         ref = {**DEFAULT_REFERENCE, **cfg.report.reference}
         for t in group_tasks(build_groups(kept), cfg.judges, rubrics, cfg.seed, ref):
-            yield t.gens[0]["cf_group"], t.judgment_id
+            cf = t.gens[0]["cf_group"]
+            yield cf, cf, t.judgment_id
 
 
-# stage -> input files copied to a shard, with the field naming each line's unit
-UNIT_FILES = {"generate": (("queries", "query_id"),),
-              "score": (("generations", "cf_group"), ("queries", "cf_group"))}
+def unit_files(cfg: RunConfig, stage: str) -> list[tuple[str, str, bool]]:
+    """``(input file, field naming the line's key, keyed by group?)`` copied to each shard."""
+    if stage == "generate":
+        return [("queries", "query_id", False)]
+    by_group = needs_whole_groups(cfg, stage)
+    files = [("generations", "cf_group" if by_group else "generation_id", by_group)]
+    if "attribute_swap" in cfg.probes:  # swap partners come from the group's queries
+        files.append(("queries", "cf_group", True))
+    return files
+
+
+def iter_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Raw lines (with newline) and their parsed objects (copied without re-encoding)."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield (line if line.endswith("\n") else line + "\n"), json.loads(line)
 
 
 @dataclass
@@ -142,8 +169,9 @@ def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> Shar
     done = scan_ids(ctx.store.path(out_stage), idf, keep=done_keep(stage, ctx.retry_errors))
     plan = ShardPlan(scratch, shards)
     seen: set[str] = set()
-    routes: dict[str, set[int]] = {}
-    for unit, rid in output_ids(ctx, stage):
+    routes: dict[str, set[int]] = {}  # unit -> shards
+    groups: dict[str, set[int]] = {}  # cf_group -> shards
+    for unit, cf_group, rid in output_ids(ctx, stage):
         plan.planned += 1
         if rid in done or rid in seen:
             plan.skipped += 1
@@ -151,14 +179,14 @@ def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> Shar
         seen.add(rid)
         i = shard_of(rid, shards)
         routes.setdefault(unit, set()).add(i)
+        groups.setdefault(cf_group, set()).add(i)
         plan.pending[i] = plan.pending.get(i, 0) + 1
     spill = _Spill(scratch)
-    for name, key in UNIT_FILES[stage]:
-        if stage == "score" and name == "queries" and "attribute_swap" not in ctx.cfg.probes:
-            continue  # the score stage reads queries only for attribute-swap partners
-        for _, obj in iter_jsonl(ctx.store.path(name)):
-            for i in routes.get(obj.get(key), ()):
-                spill.add(i, name, json.dumps(obj, ensure_ascii=False) + "\n")
+    for name, key, by_group in unit_files(ctx.cfg, stage):
+        table = groups if by_group else routes
+        for line, obj in iter_lines(ctx.store.path(name)):
+            for i in table.get(obj.get(key), ()):
+                spill.add(i, name, line)
     stub_field = "status" if stage == "generate" else "parse_status"
     for rid in done:
         i = shard_of(rid, shards)
