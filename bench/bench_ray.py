@@ -8,7 +8,8 @@ Each measurement is a fresh run directory (cache off) of the same config (all 60
 processes are warmed up first (litellm import, worker start-up; reported, not counted). Ray runs use one local cluster (2 CPUs). Without ``--api-base`` the models are the in-process ``sim/`` provider (zero
 latency: throughput is CPU-bound); with it, an OpenAI-compatible server such as the
 latency-injecting ``judge serve``. Also measured: the Ray round trip of an empty task, and the
-driver's per-record cost of planning shards and appending records.
+driver's per-record cost of planning shards and appending records, and the fixed cost of a
+shard task (from the same run split into 8x more shards; two stages, so 2 × extra shards).
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ def main() -> None:
         for p in (1, 2):
             ex = {"kind": "ray", "shards": args.shards, "parallel": p}
             results[f"ray_{p}_worker"] = timed_run(make_config(out, f"ray{p}", args, ex))
+        many = 8 * args.shards
+        ex_many = {"kind": "ray", "shards": many, "parallel": 2}
+        results[f"ray_2_worker_{many}_shards"] = timed_run(
+            make_config(out, "ray2many", args, ex_many))
+        extra = results[f"ray_2_worker_{many}_shards"]["seconds"] - results["ray_2_worker"][
+            "seconds"]
+        results["per_shard_overhead_ms"] = round(extra / (2 * (many - args.shards)) * 1e3, 1)
         results["driver"] = driver_costs(out / "ray2", make_config(out, "ray2", args, ex))
         r1, r2, loc = (results["ray_1_worker"]["calls_per_s"],
                        results["ray_2_worker"]["calls_per_s"], results["local"]["calls_per_s"])

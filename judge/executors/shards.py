@@ -159,6 +159,18 @@ class _Spill:
         self.n = 0
 
 
+def _route(table: dict[str, int | set[int]], key: str, shard: int) -> None:
+    """Add ``shard`` to ``key``'s shards (an int costs ~125 B per key, a set ~350 B)."""
+    cur = table.get(key)
+    if cur is None:
+        table[key] = shard
+    elif isinstance(cur, int):
+        if cur != shard:
+            table[key] = {cur, shard}
+    else:
+        cur.add(shard)
+
+
 def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> ShardPlan:
     """Route each unit's input lines to the shards owning its missing output ids.
 
@@ -169,8 +181,8 @@ def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> Shar
     done = scan_ids(ctx.store.path(out_stage), idf, keep=done_keep(stage, ctx.retry_errors))
     plan = ShardPlan(scratch, shards)
     seen: set[str] = set()
-    routes: dict[str, set[int]] = {}  # unit -> shards
-    groups: dict[str, set[int]] = {}  # cf_group -> shards
+    routes: dict[str, int | set[int]] = {}  # unit -> shard(s); an int while only one
+    groups: dict[str, int | set[int]] = {}  # cf_group -> shard(s)
     for unit, cf_group, rid in output_ids(ctx, stage):
         plan.planned += 1
         if rid in done or rid in seen:
@@ -178,14 +190,15 @@ def plan_shards(ctx: RunContext, stage: str, shards: int, scratch: Path) -> Shar
             continue
         seen.add(rid)
         i = shard_of(rid, shards)
-        routes.setdefault(unit, set()).add(i)
-        groups.setdefault(cf_group, set()).add(i)
+        _route(routes, unit, i)
+        _route(groups, cf_group, i)
         plan.pending[i] = plan.pending.get(i, 0) + 1
     spill = _Spill(scratch)
     for name, key, by_group in unit_files(ctx.cfg, stage):
         table = groups if by_group else routes
         for line, obj in iter_lines(ctx.store.path(name)):
-            for i in table.get(obj.get(key), ()):
+            to = table.get(obj.get(key), ())
+            for i in (to,) if isinstance(to, int) else to:
                 spill.add(i, name, line)
     stub_field = "status" if stage == "generate" else "parse_status"
     for rid in done:
