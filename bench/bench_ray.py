@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=None, help="counterfactual groups (all: 15)")
     ap.add_argument("--samples", type=int, default=16, help="generator samples per query")
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--api-base", default=None)
     ap.add_argument("--generator", default="sim/generator")
     ap.add_argument("--judge", default="sim/judge")

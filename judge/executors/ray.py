@@ -182,11 +182,17 @@ class RayExecutor:
         nodes: set[str] = set()
         progress = Progress(f"{stage} (ray)", sum(plan.pending.values()), ctx.progress,
                             lambda: ctx.budget.spent)
+        rubric_hashes = None
+        if stage == "score":
+            from judge.stages.score import load_rubrics
+
+            rubric_hashes = {rb.ref: rb.hash for rb in load_rubrics(self.cfg.rubrics)}
 
         def submit(i: int) -> None:
             share = self._budget_share(ctx, [s for _, s in in_flight.values()], parallel)
             args = (cfg_json, stage, i, plan.shards, plan.files(i), share, ctx.retry_errors)
-            in_flight[remote.remote(*args)] = (i, share or 0.0)
+            ref = remote.remote(*args, rubric_hashes=rubric_hashes)
+            in_flight[ref] = (i, share or 0.0)
 
         try:
             with LineAppender(ctx.store.path(STAGE_IO[stage][1])) as out:

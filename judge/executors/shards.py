@@ -253,16 +253,26 @@ class FailingClient:
 
 def run_shard(cfg_json: str, stage: str, index: int, count: int, files: dict[str, bytes],
               budget_usd: float | None, retry_errors: bool,
-              fail_with: dict[str, Any] | None = None) -> dict[str, Any]:
+              fail_with: dict[str, Any] | None = None,
+              rubric_hashes: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``stage`` on one shard in a scratch store holding ``files``; return its records.
 
     With ``fail_with`` (a CallError dict) no model is called: every missing record of the
-    shard becomes an error record, built by the stage's own code.
+    shard becomes an error record, built by the stage's own code. ``rubric_hashes`` (the
+    driver's) guard against a worker whose rubric files differ: its judgment ids would too.
     """
     from judge.llm.client import Budget
     from judge.stages import generate, score
 
     cfg = RunConfig.model_validate_json(cfg_json)
+    if stage == "score" and rubric_hashes is not None:
+        from judge.stages.score import load_rubrics
+
+        here = {rb.ref: rb.hash for rb in load_rubrics(cfg.rubrics)}
+        if here != rubric_hashes:
+            raise RuntimeError(f"rubric files on {os.uname().nodename} differ from the "
+                               f"driver's ({here} != {rubric_hashes}): install the same judge "
+                               "checkout on every node")
     tmp = Path(tempfile.mkdtemp(prefix=f"judge-{stage}-{index}-"))
     try:
         store = RunStore(tmp)

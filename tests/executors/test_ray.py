@@ -141,6 +141,13 @@ def test_shards_run_in_process_reproduce_the_local_run(tmp_path: Path, local_run
         assert contents(cfg.run_dir, stage) == contents(local_run, stage)
 
 
+def test_task_refuses_rubric_files_that_differ_from_the_drivers(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "rubhash"))
+    with pytest.raises(RuntimeError, match=r"rubric files on .* differ from the driver's"):
+        run_shard(cfg.model_dump_json(), "score", 0, 2, {}, None, False,
+                  rubric_hashes={"decision_dev@1.0.0": "not-the-hash"})
+
+
 def test_group_rubrics_and_probes_shard_by_counterfactual_group(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pairwise/set tasks and swap probes need whole groups: shards must get them whole."""
@@ -269,10 +276,10 @@ def test_shard_failing_for_good_becomes_retryable_error_records(
 
     real = run_shard
 
-    def flaky(*args: Any, fail_with: Any = None) -> dict[str, Any]:
-        if fail_with is None and args[1] == "generate" and args[2] == 1:
+    def flaky(*args: Any, **kw: Any) -> dict[str, Any]:
+        if kw.get("fail_with") is None and args[1] == "generate" and args[2] == 1:
             raise RuntimeError("boom in shard 1")
-        return real(*args, fail_with=fail_with)
+        return real(*args, **kw)
 
     monkeypatch.setattr(ray_mod, "run_shard", flaky)
     path = write_config(tmp_path, "flaky", executor={"kind": "ray", "shards": 3,
