@@ -114,8 +114,12 @@ def complete_sync(model: str, messages: list[dict], params: dict | None = None,
 _REGISTERED: dict[str, Any] = {}
 
 
-def register(profile: str | Path | None = None) -> SimWorld:
-    """Register the ``sim`` custom provider with litellm (idempotent per profile)."""
+def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWorld:
+    """Register the ``sim`` custom provider with litellm, and simulated prices for ``models``.
+
+    Prices come from the profile's ``prices`` section (USD per million tokens), so budget
+    caps and cost accounting are exercised offline through litellm's own cost functions.
+    """
     litellm = get_litellm()
     from litellm import CustomLLM, ModelResponse
 
@@ -153,6 +157,16 @@ def register(profile: str | Path | None = None) -> SimWorld:
     # litellm reads custom_provider_map into its routing table on demand.
     from litellm.utils import custom_llm_setup
     custom_llm_setup()
+    prices = {}
+    for m in models:
+        name = m.split("/", 1)[-1]
+        p = w.deep_merge(world.profile.prices.get("default", {}),
+                         world.profile.prices.get("models", {}).get(name, {}))
+        prices[f"sim/{name}"] = {"input_cost_per_token": p.get("input_per_mtok", 0.0) / 1e6,
+                                 "output_cost_per_token": p.get("output_per_mtok", 0.0) / 1e6,
+                                 "litellm_provider": "sim", "mode": "chat"}
+    if prices:
+        litellm.register_model(prices)
     _REGISTERED["world"] = world
     return world
 
@@ -175,3 +189,20 @@ def planted_item_bias(world: SimWorld, judge_model: str, rubric: Any, criterion_
     return w.expected_judge_minus_human(world.profile.judge(judge_model.split("/", 1)[-1]),
                                         world.profile.humans, attrs, float(raw),
                                         sig.get("words", 0), v.lo, v.hi)
+
+
+def planted_item_human(world: SimWorld, rubric: Any, criterion_id: str, response: str
+                       ) -> float | None:
+    """Planted E[human score] for one item and likert criterion (None if not likert)."""
+    views = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}
+    v = views.get(criterion_id)
+    if v is None or v.kind != "likert":
+        return None
+    spec = world.signals.get(rubric.id, {}).get(criterion_id) or {}
+    spec = {"signal": spec} if isinstance(spec, str) else spec
+    signal = spec.get("signal") or w.guess_signal(v.id, v.kind)
+    raw = w.read_signals(response, world.producer_names).get(signal)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or spec.get("map"):
+        return None
+    return w.expected_rounded(w.rescale(float(raw), v.lo, v.hi),
+                              world.profile.humans.get("noise_sd", 0.7), v.lo, v.hi)
