@@ -98,7 +98,7 @@ def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path: Path,
     cfg = load_config(write_config(tmp_path, "noray", executor={"kind": "ray"}))
     with pytest.raises(UsageError, match=r"executor.kind: the ray executor needs Ray"):
         run_stages(open_run(cfg), STAGES)
-    assert not (cfg.run_dir / "generations.jsonl").exists()
+    assert not cfg.run_dir.exists()  # refused in preflight, before the run directory
 
 
 def test_apply_executor_overrides(tmp_path: Path) -> None:
@@ -148,22 +148,10 @@ def test_task_refuses_rubric_files_that_differ_from_the_drivers(tmp_path: Path) 
                   rubric_hashes={"decision_dev@1.0.0": "not-the-hash"})
 
 
-def test_group_rubrics_and_probes_shard_by_counterfactual_group(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_group_rubrics_and_probes_shard_by_counterfactual_group(tmp_path: Path) -> None:
     """Pairwise/set tasks and swap probes need whole groups: shards must get them whole."""
-    import dataclasses
-
-    import judge.stages.score as score_mod
-
-    real = score_mod.load_rubrics
-
-    def rubrics(refs: list[str]) -> list[Any]:
-        base = real(refs)
-        return base + [dataclasses.replace(rb, mode=m) for rb in base
-                       for m in ("pairwise", "counterfactual_set")]
-
-    monkeypatch.setattr(score_mod, "load_rubrics", rubrics)
     over = {"probes": ["verbosity", "attribute_swap"],
+            "rubrics": ["decision_dev", "answer_quality_pairwise", "counterfactual_decision"],
             "generators": [{"model": "sim/generator", "samples": 1}]}
     ref = load_config(write_config(tmp_path, "groupref", **over))
     run_stages(open_run(ref), STAGES)
