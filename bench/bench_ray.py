@@ -112,7 +112,11 @@ def main() -> None:
     ap.add_argument("--judge", default="sim/judge")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
-    import ray
+    try:
+        import ray
+    except ImportError:
+        print("bench_ray: skipped: Ray is not installed (pip install 'judge[ray]')")
+        return
 
     out = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     results: dict[str, Any] = {"backend": args.api_base or "in-process sim/ provider",
