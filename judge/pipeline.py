@@ -123,9 +123,9 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
         raise ConfigError(f"sim profile not found: {cfg.sim_profile}", path=src,
                           field="sim_profile")
     if cfg.executor.kind == "ray":
-        from judge.executors import require_ray
+        from judge.executors import check_executor
 
-        require_ray()  # UsageError naming the extra, before the run directory is touched
+        check_executor(cfg)  # UsageError naming the extra, before the run directory is touched
     try:
         load_rubrics(cfg.rubrics)
     except ConfigError as err:

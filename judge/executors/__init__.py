@@ -5,8 +5,8 @@ Importing this package does not import Ray; :func:`require_ray` does, on first u
 """
 
 from judge.executors.options import RAY_EXTRA_HINT, apply_executor_overrides
-from judge.executors.ray import RayExecutor, require_ray
+from judge.executors.ray import RayExecutor, check_executor, require_ray
 from judge.executors.shards import ShardPlan, plan_shards, run_shard
 
-__all__ = ["RAY_EXTRA_HINT", "RayExecutor", "ShardPlan", "apply_executor_overrides",
+__all__ = ["RAY_EXTRA_HINT", "RayExecutor", "ShardPlan", "apply_executor_overrides", "check_executor",
            "plan_shards", "require_ray", "run_shard"]

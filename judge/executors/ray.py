@@ -52,6 +52,18 @@ def require_ray() -> ModuleType:
     return ray
 
 
+def check_executor(cfg: RunConfig) -> ModuleType:
+    """Preflight for ``executor.kind: ray``: Ray importable, caps name known models."""
+    ray = require_ray()
+    labels = {s.label for s in cfg.all_models()}
+    unknown = sorted(set(cfg.executor.model_concurrency) - labels)
+    if unknown:
+        raise UsageError(f"no model labelled {unknown[0]!r}", path=cfg.source_path,
+                         field="executor.model_concurrency",
+                         hint=f"use one of: {', '.join(sorted(labels))}")
+    return ray
+
+
 class LineAppender:
     """Appends a shard's JSON lines to a stage file in one write, then flushes and fsyncs."""
 
@@ -83,13 +95,7 @@ class RayExecutor:
     @classmethod
     def connect(cls, cfg: RunConfig) -> RayExecutor:
         """Join the cluster at ``executor.address`` (None starts a local one) or reuse Ray."""
-        ray = require_ray()
-        labels = {s.label for s in cfg.all_models()}
-        unknown = sorted(set(cfg.executor.model_concurrency) - labels)
-        if unknown:
-            raise UsageError(f"no model labelled {unknown[0]!r}", path=cfg.source_path,
-                             field="executor.model_concurrency",
-                             hint=f"use one of: {', '.join(sorted(labels))}")
+        ray = check_executor(cfg)
         if ray.is_initialized():
             return cls(cfg, ray, started=False)
         try:

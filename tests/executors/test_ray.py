@@ -188,7 +188,8 @@ def test_unknown_model_in_cluster_cap_is_a_usage_error(tmp_path: Path) -> None:
         "kind": "ray", "model_concurrency": {"sim/nope": 4}}))
     with pytest.raises(UsageError, match=r"executor.model_concurrency: no model labelled "
                                          r"'sim/nope' \(use one of: sim/generator, sim/judge\)"):
-        RayExecutor.connect(cfg)
+        open_run(cfg)
+    assert not cfg.run_dir.exists()
 
 
 # ------------------------------------------------------------------ on a real Ray cluster
