@@ -167,6 +167,9 @@ def _mount() -> None:
     from judge._cli.rubrics import app as rubrics_app
 
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+    from judge._cli.serve import serve_sim
+
+    app.command("serve-sim")(serve_sim)
 
 
 _mount()

@@ -209,3 +209,34 @@ def test_rubric_lint_reports_file_line_col(tmp_path):
     code, err, out = invoke("rubrics", "lint", str(bad))
     assert code == 2
     assert f"{bad}:" in (out + err)
+
+
+def test_disk_full_then_resume(tmp_path, small_config_fn):
+    """A full disk (a small tmpfs) stops the run with a clear error; after freeing space the
+    run resumes and ends with the same records as an uninterrupted run."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()}); see docs/ERRORS.md")
+    try:
+        ref = load_config(small_config_fn(tmp_path, "ref", human_labels=None))
+        judge.run(ref, stages=["generate", "score"])
+        p = small_config_fn(tmp_path, "full", output_dir=str(mnt), human_labels=None,
+                            flush_every=4)
+        code, err, _ = invoke("run", str(p), "--no-progress")
+        assert code == 2 and "No space left on device" in err and "re-run to resume" in err
+        assert len(err.splitlines()) == 1
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+        code, err, _ = invoke("run", str(p), "--no-progress")
+        assert code == 0, err
+        for f, idf in (("generations.jsonl", "generation_id"), ("judgments.jsonl", "judgment_id")):
+            a = {json.loads(x)[idf] for x in (ref.run_dir / f).read_text().splitlines()}
+            lines = (mnt / "full" / f).read_text().splitlines()
+            b = [json.loads(x)[idf] for x in lines]
+            assert set(b) == a and len(b) == len(a), f
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
