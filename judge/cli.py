@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Context-specific fairness evaluation of LLMs, with calibrated judges.")
 
@@ -35,12 +37,17 @@ def _guard(fn: Callable[[], Any]) -> Any:
 
 
 def _stages(config: str, stages: list[str], force: list[str] | None, progress: bool,
-            retry_errors: bool = False) -> None:
+            retry_errors: bool = False, executor: str | None = None,
+            address: str | None = None, shards: int | None = None) -> None:
     def go() -> None:
         from judge.config import load_config
         from judge.pipeline import check_force, open_run, run_stages
 
         cfg = load_config(config)
+        if executor or address or shards:
+            from judge.executors.options import apply_executor_overrides
+
+            cfg = apply_executor_overrides(cfg, executor, address, shards)
         check_force(force)
         ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
         results = run_stages(ctx, stages, force)
@@ -60,9 +67,12 @@ def _stages(config: str, stages: list[str], force: list[str] | None, progress: b
 
 @app.command()
 def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
-        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt) -> None:
+        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt,
+        executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt
+        ) -> None:
     """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
-    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors)
+    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors,
+            executor, address, shards)
 
 
 @app.command()
