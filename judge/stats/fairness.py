@@ -72,6 +72,8 @@ def _metric_frame(metrics, y_true: np.ndarray, y_pred: np.ndarray, groups: np.nd
 
     df = pd.DataFrame({"g": groups, "t": y_true, "p": y_pred})
     agg = df.groupby(["g", "t", "p"], as_index=False, sort=True).size()
+    if len(agg) == 1:  # fairlearn rejects length-1 inputs: add a zero-weight copy
+        agg = pd.concat([agg, agg.assign(size=0)], ignore_index=True)
     w = agg["size"].to_numpy(float)
     names = metrics if isinstance(metrics, dict) else {"m": metrics}
     mf = MetricFrame(metrics=names, y_true=agg["t"].to_numpy(), y_pred=agg["p"].to_numpy(),

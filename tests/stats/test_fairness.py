@@ -327,3 +327,14 @@ def test_empty_or_all_missing_frames_give_the_schema_without_warnings(what):
             uses_outcomes = name not in ("failure_rates", "unawareness_rate", "all_metrics")
             if what == "empty" or uses_outcomes:
                 assert t.value.isna().all(), (name, t[t.value.notna()])
+
+
+def test_single_level_single_outcome_is_nan_with_reason_not_a_crash():
+    from judge.stats import demographic_parity
+
+    f = pd.DataFrame({"cf_group": ["a", "b"], "attr.age": ["30-49", "30-49"],
+                      "decision": [1.0, 1.0], "y_true": [1.0, 0.0]})
+    dp = demographic_parity(f, ["age"], B=20)
+    r = row(dp, "dp_difference", "age", "*")
+    assert math.isnan(r.value) and "fewer than 2 levels" in r.warning
+    assert row(dp, "selection_rate", "age", "30-49").value == 1.0
