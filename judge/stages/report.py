@@ -119,7 +119,7 @@ def calibration_markdown(cal: dict[str, Any]) -> list[str]:
                     _fmt(r.get("p_holm")), _fmt(r.get("planted"))]
                    for r in cal.get("differential_bias", [])])
     gaps = [r for r in cal.get("corrected", []) if r.get("quantity") == "gap"
-            and r.get("estimator") in ("judge_only", "ppi")]
+            and r.get("estimator") in ("judge_only", "ppi") and r.get("group") != "(missing)"]
     out += _table("Group gaps: raw judge-only vs PPI++-corrected",
                   "The corrected estimate uses the human labels to remove the judge's error.",
                   ["judge", "criterion", "attribute", "group vs ref", "estimator",

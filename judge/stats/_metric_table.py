@@ -58,6 +58,9 @@ def to_table(rows: Sequence[dict]) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+MIN_CLUSTERS_RELIABLE = 10  # below this a cluster bootstrap under-covers (e.g. Cameron et al. 2008)
+
+
 def cell_warnings(n: int, n_clusters: int, min_cell: int) -> list[str]:
     """Warnings for a cell: no data, too few rows, or too few clusters for an interval."""
     if n == 0:
@@ -65,6 +68,8 @@ def cell_warnings(n: int, n_clusters: int, min_cell: int) -> list[str]:
     out = [small_cell(n, min_cell)] if n < min_cell else []
     if n_clusters < 2:
         out.append(WARN_FEW_CLUSTERS)
+    elif n_clusters < MIN_CLUSTERS_RELIABLE:
+        out.append(f"only {n_clusters} clusters: the bootstrap interval is unreliable")
     return out
 
 
