@@ -226,9 +226,12 @@ def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
         error = error or err.one_line()
     stats = ctx.model_stats()
     stopped = next((r["stopped"] for r in results.values() if r.get("stopped")), None)
-    rubrics = results.get("score", {}).get("extra", {}).get("rubrics") or m.get("rubrics") or {}
+    extra = results.get("score", {}).get("extra", {})
+    rubrics = extra.get("rubrics") or m.get("rubrics") or {}
     ctx.store.update_manifest(
         stages=results, rubrics=rubrics, **summary,
+        rubric_lock=extra.get("rubric_lock") or m.get("rubric_lock") or {},
+        rubrics_resolved=extra.get("rubrics_requested") or m.get("rubrics_resolved") or {},
         budget_usd=ctx.cfg.budget_usd, calls_last_invocation=stats,
         errors=sum((summary.get("counts") or {}).get(f"{k}_by_status", {}).get("error", 0)
                    for k in ("generations", "judgments")),

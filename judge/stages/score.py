@@ -170,5 +170,9 @@ def score(ctx: RunContext) -> StageResult:
         progress.close()
     res.parse_failures = 0
     res.seconds = time.perf_counter() - t0
+    from judge.rubric import lock_status
+
     res.extra["rubrics"] = {rb.ref: rb.hash for rb in rubrics}
+    res.extra["rubric_lock"] = {rb.ref: lock_status(rb) for rb in rubrics}
+    res.extra["rubrics_requested"] = dict(zip(cfg.rubrics, (rb.ref for rb in rubrics)))
     return res

@@ -40,6 +40,8 @@ def test_small_run_end_to_end_and_rerun_makes_zero_calls(make_config):
     assert m["counts"]["judgments"] == res["score"]["written"] > 0
     assert m["versions"]["litellm"] and m["versions"]["python"]
     assert m["rubrics"] and all(len(h) == 64 for h in m["rubrics"].values())
+    assert m["rubrics_resolved"] == {"decision_dev": "decision_dev@1.0.0"}
+    assert m["rubric_lock"] == {"decision_dev@1.0.0": "locked"}
     assert m["calls_last_invocation"]["sim/generator"]["calls"] == res["generate"]["written"]
     again = judge.run(cfg)
     assert again["generate"]["written"] == 0 and again["score"]["written"] == 0
