@@ -1,0 +1,282 @@
+"""Compare two runs (two generators, two rubric versions, two judges): B minus A, with CIs.
+
+Two sources of differences:
+
+- ``judgments``: a cluster bootstrap over both runs' judgments (via :func:`judge.load`).
+  When the runs share counterfactual groups (the same queries: two generators on one
+  query set, or two rubric versions on one set of generations), each replicate draws one
+  set of ``cf_group`` weights for both runs, so the pairing is kept and the interval on
+  the difference is narrow where the runs agree. Otherwise the runs are resampled
+  independently. For every outcome (favourable-decision rate, numeric scores) it gives
+  the overall mean difference and, per attribute level, the difference of the
+  level-minus-reference gaps (difference in differences).
+- ``metrics``: every metric-table row present in both runs, differenced with a normal
+  approximation from each run's own interval (treats the runs as independent, so it is
+  conservative for paired runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from judge.errors import UsageError
+from judge.report.rows import OPTIONAL_TEXT, metric_frame
+from judge.stats.bootstrap import DEFAULT_B, cluster_weights, percentile_ci
+
+ATTR = "attr."
+SCORE = "score."
+JOIN_KEYS = ["metric", "attribute", "level", "reference"]
+PAIRED_OVERLAP = 0.5
+FAVOURABLE = {"favourable": 1.0, "unfavourable": 0.0}
+DECISION_KIND, SCORE_KIND = "decision", "score"
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """A run's manifest, metrics and calibration (the latter two may be absent)."""
+    import json
+
+    d = Path(run_dir)
+    if not (d / "manifest.json").is_file():
+        raise UsageError("not a run directory (no manifest.json)", path=d,
+                         hint="pass runs/<name> of a finished run")
+    out: dict[str, Any] = {"dir": d, "manifest": json.loads((d / "manifest.json").read_text())}
+    for k in ("metrics", "calibration"):
+        p = d / f"{k}.json"
+        out[k] = json.loads(p.read_text()) if p.is_file() else None
+    return out
+
+
+# ---------------------------------------------------------------- metric tables
+
+def compare_tables(a: pd.DataFrame, b: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Rows present in both metric tables, ``value = B − A`` with an independent-runs CI.
+
+    A key column (generator, judge ...) holding a single, different value in each run is
+    the compared dimension and is left out of the join.
+    """
+    a, b = metric_frame(a.to_dict("records")), metric_frame(b.to_dict("records"))
+    keys = list(JOIN_KEYS)
+    for k in OPTIONAL_TEXT:
+        va, vb = set(a[k].dropna()), set(b[k].dropna())
+        if va == vb or not (len(va) == 1 and len(vb) == 1):
+            keys.append(k)
+    fill = {k: "" for k in keys}
+    m = a.fillna(fill).merge(b.fillna(fill), on=keys, suffixes=("_a", "_b"))
+    if m.empty:
+        return pd.DataFrame()
+    z = sps.norm.ppf(1 - alpha / 2)
+    va, vb = m["value_a"].to_numpy(float), m["value_b"].to_numpy(float)
+    se_a = (m["ci_high_a"] - m["ci_low_a"]).to_numpy(float) / (2 * z)
+    se_b = (m["ci_high_b"] - m["ci_low_b"]).to_numpy(float) / (2 * z)
+    d, se = vb - va, np.sqrt(se_a ** 2 + se_b ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(d) / se), np.nan)
+    warn = [_join_warn(x, y) for x, y in zip(m["warning_a"], m["warning_b"])]
+    out = m[keys].replace("", None).assign(
+        value=d, ci_low=d - z * se, ci_high=d + z * se, value_a=va, value_b=vb,
+        n=(m["n_a"].fillna(0) + m["n_b"].fillna(0)).astype(int),
+        n_clusters=np.fmin(m["n_clusters_a"], m["n_clusters_b"]), p_value=p, p_adj=math.nan,
+        warning=warn, method="independent runs: normal approx. from each run's CI",
+        source="metrics")
+    return out.reset_index(drop=True)
+
+
+def _join_warn(x: Any, y: Any) -> str | None:
+    w = [f"{r}: {v}" for r, v in (("A", x), ("B", y)) if isinstance(v, str) and v]
+    return "; ".join(w) or None
+
+
+# ---------------------------------------------------------------- judgments
+
+def outcome_frame(frames: Any) -> pd.DataFrame:
+    """Scoreable judgments with one numeric column per outcome: ``out.<metric>``.
+
+    Decision criteria (labels ``favourable``/``unfavourable``) become a 0/1 favourable
+    rate named ``demographic_parity_difference``-style; numeric criteria keep their score.
+    """
+    j = frames.judgments
+    if j is None or j.empty:
+        return pd.DataFrame()
+    keep = pd.Series(True, index=j.index)
+    for col, ok in (("parse_status", lambda s: s == "ok"), ("probe", lambda s: s.isna()),
+                    ("repeat", lambda s: s.fillna(0) == 0),
+                    ("mode", lambda s: s.fillna("pointwise") == "pointwise")):
+        if col in j:
+            keep &= ok(j[col])
+    j = j[keep].copy()
+    for col in [c for c in j.columns if c.startswith(SCORE)]:
+        crit = col[len(SCORE):]
+        for rub, idx in j.groupby("rubric_id").groups.items():
+            s = j.loc[idx, col]
+            num = pd.to_numeric(s, errors="coerce")
+            if num.notna().any() and num.notna().sum() >= s.notna().sum() * 0.9:
+                j.loc[idx, f"out.{SCORE_KIND}:{rub}.{crit}"] = num
+            elif s.dropna().astype(str).isin(FAVOURABLE.keys()).any():
+                j.loc[idx, f"out.{DECISION_KIND}:{rub}.{crit}"] = s.map(
+                    lambda v: FAVOURABLE.get(str(v), np.nan))
+    return j
+
+
+def metric_names(outcome: str) -> tuple[str, str]:
+    """(name of the mean row, name of the gap rows) of an outcome column's suffix."""
+    kind, _, what = outcome.partition(":")
+    if kind == DECISION_KIND:
+        return f"favourable_rate:{what}", "demographic_parity_difference"
+    return f"mean_score:{what}", f"score_gap:{what}"
+
+
+def _weights(ua: np.ndarray, ub: np.ndarray, C: int, B: int, seed: int
+             ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Cluster weights ``(B, C)`` per run (``ua``/``ub``: indices of each run's clusters):
+    one shared draw if the runs share most clusters, else independent draws."""
+    shared = len(np.intersect1d(ua, ub))
+    paired = shared >= PAIRED_OVERLAP * min(len(ua), len(ub)) and shared >= 2
+    if paired:
+        W = cluster_weights(C, B, seed)
+        return W, W, True
+    Wa, Wb = np.zeros((B, C)), np.zeros((B, C))
+    Wa[:, ua] = cluster_weights(len(ua), B, seed)
+    Wb[:, ub] = cluster_weights(len(ub), B, seed + 1)
+    return Wa, Wb, False
+
+
+def _sums(y: np.ndarray, g: np.ndarray, c: np.ndarray, C: int, G: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    ok = ~np.isnan(y) & (g >= 0)
+    S, N = np.zeros((C, G)), np.zeros((C, G))
+    np.add.at(S, (c[ok], g[ok]), y[ok])
+    np.add.at(N, (c[ok], g[ok]), 1.0)
+    return S, N
+
+
+def _p(value: float, reps: np.ndarray) -> float:
+    r = reps[np.isfinite(reps)]
+    if len(r) < 2 or not np.isfinite(value):
+        return math.nan
+    se = float(np.std(r, ddof=1))
+    return (1.0 if value == 0 else 0.0) if se == 0 else float(2 * sps.norm.sf(abs(value) / se))
+
+
+def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | None,
+              reference: str | None, B: int, seed: int, alpha: float, min_cell: int
+              ) -> list[dict]:
+    """B − A of an outcome's mean (``attribute=None``) or of each level-minus-reference gap."""
+    col = f"out.{outcome}"
+    lab = (lambda f: pd.Series("(all)", index=f.index)) if attribute is None \
+        else (lambda f: f[ATTR + attribute])
+    la, lb = lab(a), lab(b)
+    levels = sorted(set(la.dropna().astype(str)) | set(lb.dropna().astype(str)))
+    if attribute is not None and (reference not in levels or len(levels) < 2):
+        return []
+    clusters = pd.Index(sorted(set(a["cf_group"].astype(str)) | set(b["cf_group"].astype(str))))
+    C, G = len(clusters), len(levels)
+    enc = {lv: i for i, lv in enumerate(levels)}
+    ca, cb = clusters.get_indexer(a["cf_group"].astype(str)), clusters.get_indexer(
+        b["cf_group"].astype(str))
+    ga = la.map(lambda v: enc.get(str(v), -1) if pd.notna(v) else -1).to_numpy(int)
+    gb = lb.map(lambda v: enc.get(str(v), -1) if pd.notna(v) else -1).to_numpy(int)
+    Sa, Na = _sums(a[col].to_numpy(float), ga, ca, C, G)
+    Sb, Nb = _sums(b[col].to_numpy(float), gb, cb, C, G)
+    Wa, Wb, paired = _weights(np.flatnonzero(Na.sum(1) > 0), np.flatnonzero(Nb.sum(1) > 0),
+                              C, B, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pa, pb = Sa.sum(0) / Na.sum(0), Sb.sum(0) / Nb.sum(0)
+        ra, rb = (Wa @ Sa) / (Wa @ Na), (Wb @ Sb) / (Wb @ Nb)
+    method = ("paired cluster bootstrap (shared cf_group weights)" if paired
+              else "independent cluster bootstraps")
+    targets = [(0, None)] if attribute is None else \
+        [(i, enc[reference]) for i, lv in enumerate(levels) if lv != reference]
+    rows = []
+    for i, r in targets:
+        va = pa[i] - (pa[r] if r is not None else 0.0)
+        vb = pb[i] - (pb[r] if r is not None else 0.0)
+        reps = (rb[:, i] - (rb[:, r] if r is not None else 0)) - \
+            (ra[:, i] - (ra[:, r] if r is not None else 0))
+        cols = [i] if r is None else [i, r]
+        n_a, n_b = int(Na[:, cols].sum()), int(Nb[:, cols].sum())
+        ncl = int(min((Na[:, cols].sum(1) > 0).sum(), (Nb[:, cols].sum(1) > 0).sum()))
+        lo, hi = percentile_ci(reps, alpha) if ncl >= 2 else (math.nan, math.nan)
+        small = [f"{k}: level n={int(N[:, i].sum())} < min_cell={min_cell}"
+                 for k, N in (("A", Na), ("B", Nb)) if N[:, i].sum() < min_cell]
+        warn = small + ([] if ncl >= 2 else ["fewer than 2 clusters: no interval"])
+        rows.append({"metric": metric_names(outcome)[0 if attribute is None else 1],
+                     "attribute": attribute or "(all)",
+                     "level": levels[i] if attribute is not None else "(all)",
+                     "reference": reference, "criterion": outcome.partition(":")[2],
+                     "value": float(vb - va), "ci_low": float(lo),
+                     "ci_high": float(hi), "n": n_a + n_b, "n_clusters": ncl,
+                     "p_value": _p(float(vb - va), reps), "p_adj": math.nan,
+                     "warning": "; ".join(warn) or None, "method": method,
+                     "value_a": float(va), "value_b": float(vb), "source": "judgments"})
+    return rows
+
+
+def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed: int = 0,
+                      alpha: float = 0.05, reference: Mapping[str, str] | None = None,
+                      min_cell: int = 30) -> pd.DataFrame:
+    """B − A for every outcome both runs scored: overall means and per-level gaps.
+
+    Stratified by generator when both runs have the same generators (e.g. two rubric
+    versions); pooled per run otherwise (e.g. generator X in A vs generator Y in B).
+    """
+    from judge.stages.analyze import reference_level
+
+    a, b = outcome_frame(frames_a), outcome_frame(frames_b)
+    if a.empty or b.empty:
+        return pd.DataFrame()
+    outs = sorted({c[4:] for c in a.columns if c.startswith("out.")} &
+                  {c[4:] for c in b.columns if c.startswith("out.")})
+    attrs = sorted({c[len(ATTR):] for c in a.columns if c.startswith(ATTR)} &
+                   {c[len(ATTR):] for c in b.columns if c.startswith(ATTR)})
+    same_gen = set(a["generator"].dropna()) == set(b["generator"].dropna())
+    strata = sorted(set(a["generator"].dropna())) if same_gen else [None]
+    rows: list[dict] = []
+    for k, gen in enumerate(strata):
+        sa = a if gen is None else a[a["generator"] == gen]
+        sb = b if gen is None else b[b["generator"] == gen]
+        for o in outs:
+            sub_a, sub_b = sa[sa[f"out.{o}"].notna()], sb[sb[f"out.{o}"].notna()]
+            if sub_a.empty or sub_b.empty:
+                continue
+            seed_k = seed + 1000 * k
+            found = diff_rows(sub_a, sub_b, o, None, None, B, seed_k, alpha, min_cell)
+            for attr in attrs:
+                levels = sorted(set(sub_a[ATTR + attr].dropna().astype(str)) |
+                                set(sub_b[ATTR + attr].dropna().astype(str)))
+                if len(levels) < 2:
+                    continue
+                ref = reference_level(attr, levels, dict(reference or {}))
+                found += diff_rows(sub_a, sub_b, o, attr, ref, B, seed_k, alpha, min_cell)
+            rows += [{**r, "generator": gen} for r in found]
+    return pd.DataFrame(rows)
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, *, B: int = DEFAULT_B, seed: int = 0,
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """All differences B − A between two run directories (judgments, then metric tables).
+
+    Columns: the metric-table columns (``value`` is the difference) plus ``value_a``,
+    ``value_b`` and ``source`` (``judgments`` or ``metrics``).
+    """
+    from judge.frames import load
+
+    ra, rb = read_run(run_a), read_run(run_b)
+    cfg = ra["manifest"].get("config") or {}
+    rep = cfg.get("report") or {}
+    parts = [compare_judgments(load(ra["dir"]), load(rb["dir"]), B=B, seed=seed, alpha=alpha,
+                               reference=rep.get("reference") or {},
+                               min_cell=int(rep.get("min_cell", 30)))]
+    if ra["metrics"] and rb["metrics"]:
+        parts.append(compare_tables(pd.DataFrame(ra["metrics"].get("metrics") or []),
+                                    pd.DataFrame(rb["metrics"].get("metrics") or []), alpha))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=[*JOIN_KEYS, "value", "ci_low", "ci_high", "source"])
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,153 @@
+"""Calibration and judge-probe sections of report.html (from calibration.json)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from judge.report import plots
+from judge.report.elements import Column, esc, figure_html, note, table_html
+from judge.report.rows import (
+    bland_altman_frame,
+    bland_altman_points,
+    corrected_frame,
+    metric_frame,
+    null_value,
+    section_frame,
+    varying,
+)
+
+JUDGE_KEYS = ("judge", "rubric_id", "criterion")
+
+
+def _keys(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> list[Column]:
+    return [(k, k) for k in (*JUDGE_KEYS, *extra) if k in df and df[k].notna().any()]
+
+
+def _groups(df: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str, pd.DataFrame]]:
+    by_ = [b for b in by if b in df and df[b].notna().any()]
+    if not by_:
+        return [("", df)]
+    out = []
+    for key, g in df.groupby([df[b].fillna("(all)").astype(str) for b in by_], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        out.append((" · ".join(key), g))
+    return out
+
+
+def calibration(cal: Mapping[str, Any] | None, metrics: pd.DataFrame, min_cell: int) -> str:
+    """Agreement table, judge bias, calibration curves, Bland–Altman, raw vs corrected."""
+    if not cal:
+        return note("No calibration.json: no human labels, so judge-based disparities are "
+                    "uncorrected and the judge's own bias is unmeasured.")
+    head = ""
+    if cal.get("n_labels") is not None:
+        head = (f"<p>{esc(cal.get('n_labels'))} human labels on {esc(cal.get('n_items'))} "
+                "items.</p>")
+    if cal.get("note"):
+        head += note(str(cal["note"]))
+    parts = [head, "<h3>Agreement with human labels</h3>", agreement(cal, min_cell),
+             "<h3>Judge bias by group: mean(judge − human)</h3>", judge_bias(cal, min_cell),
+             "<h3>Calibration curves by group</h3>", curves(cal),
+             "<h3>Bland–Altman by group</h3>", bland_altman(cal),
+             "<h3>Raw vs corrected estimates</h3>", corrected(cal, metrics, min_cell)]
+    return "".join(parts)
+
+
+def agreement(cal: Mapping[str, Any], min_cell: int) -> str:
+    df = section_frame(cal.get("agreement"), need=("metric", "value"))
+    if df.empty:
+        return note("No agreement section in calibration.json.")
+    df = df[~df["metric"].astype(str).str.startswith("ba_")]
+    cols = _keys(df) + [(c, c) for c in ("attribute", "level") if c in df]
+    cols += [("metric", "metric"), ("estimate [95% CI]", "ci"), ("n", "n")]
+    return table_html(df, cols, min_cell, caption="Judge-human agreement per group "
+                      "(Cohen's kappa, Krippendorff's alpha, rank correlations), 95% CI.")
+
+
+def judge_bias(cal: Mapping[str, Any], min_cell: int) -> str:
+    rows = cal.get("judge_bias") or cal.get("bias")
+    df = section_frame(rows, need=("value", "level"))
+    if df.empty:
+        return note("No judge-bias section in calibration.json.")
+    m = metric_frame(df.to_dict("records"))
+    out = []
+    for title, g in _groups(m, JUDGE_KEYS):
+        out.append(figure_html(plots.forest_plot(g, f"judge bias {title}".strip(),
+                                                 label_keys=(), min_cell=min_cell,
+                                                 xlabel="judge − human (95% CI)"),
+                               "Mean judge-minus-human score per group; a group with a "
+                               "different bias makes judge-based gaps wrong by that difference."))
+    cols = _keys(m) + [("attribute", "attribute"), ("level", "level"),
+                       ("bias [95% CI]", "ci"), ("n", "n"), ("clusters", "n_clusters")]
+    if m["planted"].notna().any():
+        cols += [("planted", "planted"), ("CI covers planted", "covered")]
+    return "".join(out) + table_html(m, cols, min_cell)
+
+
+def curves(cal: Mapping[str, Any]) -> str:
+    df = section_frame(cal.get("calibration_curve") or cal.get("calibration_map"),
+                       need=("x", "y"))
+    if df.empty:
+        return note("No calibration-curve section in calibration.json.")
+    out = []
+    for title, g in _groups(df, (*JUDGE_KEYS, "attribute")):
+        out.append(figure_html(plots.calibration_curves(g, title or "calibration"),
+                               f"{title}: mean human score per judge score, by group; the "
+                               "dashed diagonal is perfect calibration."))
+    return "".join(out) or note("Calibration-curve rows had no plottable points.")
+
+
+def bland_altman(cal: Mapping[str, Any]) -> str:
+    summary, points = bland_altman_frame(cal), bland_altman_points(cal)
+    if summary.empty and points.empty:
+        return note("No Bland–Altman rows in calibration.json.")
+    out = []
+    src = points if not points.empty else summary
+    for title, g in _groups(src, (*JUDGE_KEYS, "attribute")):
+        fig = (plots.bland_altman_plot(pd.DataFrame(), g, title) if not points.empty
+               else plots.bland_altman_plot(g, pd.DataFrame(), title))
+        out.append(figure_html(fig, f"{title}: judge − human; bars are the 95% limits of "
+                                    "agreement, points the mean difference with its CI."))
+    return "".join(out)
+
+
+def corrected(cal: Mapping[str, Any], metrics: pd.DataFrame, min_cell: int) -> str:
+    df = corrected_frame(metrics, cal)
+    if df.empty:
+        return note("No corrected estimates (needs human labels on a sample of items).")
+    by = tuple(b for b in (*JUDGE_KEYS, "quantity", "attribute") if b in df)
+    out = []
+    for title, g in _groups(df, by):
+        gap = "reference" in g and g["reference"].notna().any()
+        q = str(g["quantity"].iloc[0]) if "quantity" in g else ""
+        null = null_value(q) if gap else None
+        out.append(figure_html(plots.corrected_plot(g, title, null=null),
+                               f"{title}: judge-only (raw) vs corrected (PPI) estimates, "
+                               "95% CI; corrected intervals are honest about judge error."))
+    cols = _keys(df, ("quantity",)) + [("attribute", "attribute"), ("level", "level")]
+    if "reference" in df:
+        cols.append(("reference", "reference"))
+    cols += [("estimator", "kind"), ("estimate [95% CI]", "ci"), ("n", "n")]
+    return "".join(out) + table_html(df, cols, min_cell)
+
+
+def probes(cal: Mapping[str, Any] | None, min_cell: int) -> str:
+    """Judge probe effects (attribute swap, position swap, verbosity) with CIs."""
+    df = section_frame((cal or {}).get("probes"), need=("probe", "value"))
+    if df.empty:
+        return note("No judge probes in this run (configure probes: attribute_swap, "
+                    "position_swap, verbosity).")
+    m = metric_frame(df.to_dict("records"))
+    m["probe"] = df["probe"].to_numpy()
+    m["attribute"] = m["attribute"].fillna(m["probe"])
+    show = [k for k in ("probe", *JUDGE_KEYS) if k in m and m[k].notna().any()]
+    fig = plots.forest_plot(m, "judge probe effects", label_keys=tuple(
+        ["probe", *varying(m, JUDGE_KEYS)]), min_cell=min_cell,
+        xlabel="effect on the judge's score (95% CI)")
+    cols = [(k, k) for k in show] + [("attribute", "attribute"), ("level", "level"),
+                                     ("effect [95% CI]", "ci"), ("n", "n")]
+    return (figure_html(fig, "Change in the judge's verdict when only the probed property "
+                             "changes; 0 = no effect.") + table_html(m, cols, min_cell))
