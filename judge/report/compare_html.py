@@ -60,8 +60,12 @@ def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
     cols = [("source", "source"), ("metric", "metric"), ("generator", "generator"),
             ("attribute", "attribute"), ("level", "level"), ("reference", "reference"),
             ("A", "value_a"), ("B", "value_b"), ("B − A [95% CI]", "ci"), ("n", "n"),
-            ("clusters", "n_clusters"), ("p", "p_value"), ("method", "method")]
-    table = table_html(d, cols, min_cell=0) if not d.empty else ""
+            ("clusters", "n_clusters"), ("p", "p_value")]
+    methods = "; ".join(f"{s}: {m}" for s, m in
+                        d[["source", "method"]].drop_duplicates().itertuples(index=False)) \
+        if not d.empty else ""
+    table = table_html(d, cols, min_cell=0, caption=f"Methods: {methods}.") \
+        if not d.empty else ""
     sections = [("runs", "Runs compared", intro + runs),
                 ("differences", "Differences B − A",
                  "".join(figs) or note("No comparable outcomes or metric rows in both runs.")),

@@ -28,7 +28,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-se
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;margin-top:2.2rem;
  border-bottom:1px solid #ddd;padding-bottom:.2rem} h3{font-size:1.05rem;margin-top:1.4rem}
 nav ol{columns:2;font-size:.9rem} .muted{color:#666;font-size:.9rem}
-table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0;width:100%}
+.tw{overflow-x:auto} table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0;width:100%}
 th,td{border-bottom:1px solid #e6e6e6;padding:.22rem .45rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4;position:sticky;top:0} td.num{text-align:right;
  font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -99,7 +99,7 @@ Column = tuple[str, str]  # (header, key); key "ci" renders value [ci_low, ci_hi
 
 NUMERIC_KEYS = {"value", "ci", "n", "n_clusters", "p_value", "p_adj", "planted", "rate_level",
                 "rate_reference", "ci_low", "ci_high", "bias", "loa_low", "loa_high", "x", "y",
-                "n_labelled", "n_unlabelled", "lam"}
+                "n_labelled", "n_unlabelled", "lam", "value_a", "value_b"}
 
 
 def _cell(r: Mapping[str, Any], key: str) -> str:
@@ -144,7 +144,8 @@ def table_html(rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequen
             if with_warn else ""
         body.append(f'<tr class="{cls}">{tds}{wcell}</tr>' if cls else f"<tr>{tds}{wcell}</tr>")
     cap = f"<caption class=\"muted\">{esc(caption)}</caption>" if caption else ""
-    t = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    t = (f'<div class="tw"><table>{cap}<thead><tr>{head}</tr></thead>'
+         f"<tbody>{''.join(body)}</tbody></table></div>")
     if len(recs) > collapse_over:
         return f"<details><summary>Show all {len(recs)} rows</summary>{t}</details>"
     return t
