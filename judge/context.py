@@ -47,7 +47,8 @@ class RunContext:
         if any(s.provider == "sim" for s in self.cfg.all_models()):
             from judge.llm.sim import register
 
-            register(self.cfg.sim_profile_path)
+            register(self.cfg.sim_profile_path,
+                     [s.model for s in self.cfg.all_models() if s.provider == "sim"])
         key = spec.label
         if key not in self._clients:
             self._clients[key] = ModelClient(spec, budget=self.budget, cache=self.cache)

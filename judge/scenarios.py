@@ -37,6 +37,7 @@ def attribute_cues(root: Path | None = None) -> list[Cue]:
 def iter_queries(cfg: QueriesConfig, *, seed: int = 0) -> Iterator[Query]:
     import glob
     paths = [p for pat in cfg.scenarios for p in sorted(glob.glob(str(resolve_path(pat.split("*")[0]) / "*.yaml")))] if any("*" in p for p in cfg.scenarios) else [resolve_path(p) for p in cfg.scenarios]
+    groups = 0
     for path in map(Path, paths):
         sc = yaml.safe_load(path.read_text())
         slots = sc.get("slots", {})
@@ -44,6 +45,9 @@ def iter_queries(cfg: QueriesConfig, *, seed: int = 0) -> Iterator[Query]:
         for combo in itertools.product(*(slots[k] for k in keys)):
             fills = dict(zip(keys, combo))
             cf = Query.make_cf_group(sc["id"], str(sc["version"]), "main", fills)
+            groups += 1
+            if cfg.limit and groups > cfg.limit:
+                return
             for (race, gender), names in NAMES.items():
                 attrs = {"race": race, "gender": gender}
                 f2 = {**fills, "name": names[0]}

@@ -163,15 +163,13 @@ def check_credentials(spec: ModelSpec) -> None:
 
 def call_cost(model: str, usage: Usage) -> float | None:
     """USD cost from litellm's price map; ``None`` when the model has no known price."""
-    if model.startswith("sim/"):
-        return 0.0
     litellm = get_litellm()
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
                                       completion_tokens=usage.completion_tokens)
         return float(a + b)
     except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
-        return None
+        return 0.0 if model.startswith("sim/") else None
 
 
 class ModelClient:

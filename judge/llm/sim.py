@@ -25,6 +25,7 @@ DEFAULT_PROFILE = PROJECT_ROOT / "datasets" / "sim" / "default.yaml"
 SIGNALS_FILE = PROJECT_ROOT / "datasets" / "sim" / "rubric_signals.yaml"
 PRODUCERS_FILE = PROJECT_ROOT / "datasets" / "producers.yaml"
 PROFILE_ENV = "JUDGE_SIM_PROFILE"
+LATENCY_ENV = "JUDGE_SIM_LATENCY_MS"  # simulated per-call latency of the in-process provider
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,17 @@ def complete_sync(model: str, messages: list[dict], params: dict | None = None,
 _REGISTERED: dict[str, Any] = {}
 
 
-def register(profile: str | Path | None = None) -> SimWorld:
-    """Register the ``sim`` custom provider with litellm (idempotent per profile)."""
+def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWorld:
+    """Register the ``sim`` custom provider with litellm, and simulated prices for ``models``.
+
+    Prices come from the profile's ``prices`` section (USD per million tokens), so budget
+    caps and cost accounting are exercised offline through litellm's own cost functions.
+    """
     litellm = get_litellm()
     from litellm import CustomLLM, ModelResponse
 
     world = get_world(str(profile) if profile else None)
+    latency_s = float(os.environ.get(LATENCY_ENV, "0") or 0) / 1000.0
 
     class SimProvider(CustomLLM):
         def _answer(self, model: str, messages: list, optional_params: dict) -> ModelResponse:
@@ -138,6 +144,10 @@ def register(profile: str | Path | None = None) -> SimWorld:
             return self._answer(model, messages, optional_params or {})
 
         async def acompletion(self, model, messages, *args, optional_params=None, **kwargs):
+            if latency_s:
+                import asyncio
+
+                await asyncio.sleep(latency_s)
             return self._answer(model, messages, optional_params or {})
 
     handler = SimProvider()
@@ -147,6 +157,16 @@ def register(profile: str | Path | None = None) -> SimWorld:
     # litellm reads custom_provider_map into its routing table on demand.
     from litellm.utils import custom_llm_setup
     custom_llm_setup()
+    prices = {}
+    for m in models:
+        name = m.split("/", 1)[-1]
+        p = w.deep_merge(world.profile.prices.get("default", {}),
+                         world.profile.prices.get("models", {}).get(name, {}))
+        prices[f"sim/{name}"] = {"input_cost_per_token": p.get("input_per_mtok", 0.0) / 1e6,
+                                 "output_cost_per_token": p.get("output_per_mtok", 0.0) / 1e6,
+                                 "litellm_provider": "sim", "mode": "chat"}
+    if prices:
+        litellm.register_model(prices)
     _REGISTERED["world"] = world
     return world
 

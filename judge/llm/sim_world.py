@@ -41,13 +41,14 @@ class Profile:
     judges: dict
     humans: dict
     writers: dict
+    prices: dict = field(default_factory=dict)
     source: str = "<inline>"
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         return cls(data.get("generators", {}), data.get("judges", {}), data.get("humans", {}),
-                   data.get("writers", {}), str(path))
+                   data.get("writers", {}), data.get("prices", {}), str(path))
 
     def _for(self, section: dict, model: str) -> dict:
         return deep_merge(section.get("default", {}), section.get("models", {}).get(model, {}))

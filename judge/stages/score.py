@@ -10,14 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import JudgeSpec
 from judge.context import RunContext
-from judge.ids import stable_int
 from judge.records import CallInfo, Judgment, Usage
 from judge.stages.generate import finished, now_iso
+from judge.stages.plan_judging import (
+    PROBES,
+    JudgeTask,
+    build_groups,
+    group_tasks,
+    judge_params,
+    pointwise_tasks,
+    slim,
+    swap_partners,
+)
 from judge.stages.runner import Progress, StageResult, run_pool
 from judge.store import iter_jsonl, scan_ids
 
@@ -26,14 +34,6 @@ def load_rubrics(refs: list[str]) -> list[Any]:
     from judge.rubric import load_rubric
 
     return [load_rubric(r) for r in refs]
-
-
-def judge_params(spec: JudgeSpec, run_seed: int, repeat: int) -> dict[str, Any]:
-    """Temperature 0 and a fixed seed by default; each repeat gets its own seed."""
-    params: dict[str, Any] = {"temperature": 0}
-    params.update(spec.params)
-    params["seed"] = int(params.get("seed", stable_int("judge", run_seed) % (2**31))) + repeat
-    return params
 
 
 def structured_format(spec: JudgeSpec, rubric: Any) -> dict[str, Any] | None:
@@ -54,25 +54,6 @@ def structured_format(spec: JudgeSpec, rubric: Any) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - unknown models
         ok = False
     return rubric.response_format() if ok else None
-
-
-@dataclass
-class JudgeTask:
-    """One judgment to make: targets, the text shown to the judge, and its identity."""
-
-    judgment_id: str
-    gens: list[dict[str, Any]]
-    spec: JudgeSpec
-    rubric: Any
-    repeat: int
-    query_text: str
-    responses: list[str]
-    probe: str | None = None
-    probe_meta: dict[str, Any] = field(default_factory=dict)
-
-
-def query_text_of(gen: dict[str, Any]) -> str:
-    return next((m["content"] for m in reversed(gen["prompt"]) if m["role"] == "user"), "")
 
 
 async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
@@ -125,20 +106,6 @@ async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
                       created_at=now_iso()))
 
 
-def pointwise_tasks(gen: dict[str, Any], judges: list[JudgeSpec], rubrics: list[Any],
-                    run_seed: int) -> Iterator[JudgeTask]:
-    for spec in judges:
-        for rb in rubrics:
-            if rb.mode != "pointwise" or not rb.applies_to(gen["context"]):
-                continue
-            for rep in range(spec.repeats):
-                params = judge_params(spec, run_seed, 0)
-                jid = Judgment.make_id([gen["generation_id"]], spec.model, params,
-                                       f"{rb.ref}#{rb.hash}", None, {}, rep)
-                yield JudgeTask(jid, [gen], spec, rb, rep, query_text_of(gen),
-                                [gen["response"] or ""])
-
-
 def score(ctx: RunContext) -> StageResult:
     """Judge every successful generation with every judge × applicable rubric × repeat."""
     t0 = time.perf_counter()
@@ -150,19 +117,41 @@ def score(ctx: RunContext) -> StageResult:
                     keep=keep or (lambda o: o.get("parse_status") != "error"))
     clients = {j.label: ctx.client(j) for j in cfg.judges}
 
-    def items() -> Iterator[JudgeTask]:
+    unknown = [p for p in cfg.probes if p not in PROBES]
+    if unknown:
+        from judge.errors import ConfigError
+
+        raise ConfigError(f"unknown probe(s) {unknown}; choose from {list(PROBES)}",
+                          path=cfg.source_path, field="probes")
+    needs_groups = any(rb.mode != "pointwise" for rb in rubrics)
+    partners = (swap_partners(o for _, o in iter_jsonl(ctx.store.path("queries")))
+                if "attribute_swap" in cfg.probes else {})
+
+    def all_tasks() -> Iterator[JudgeTask]:
+        kept = []
         for _, gen in iter_jsonl(ctx.store.path("generations")):
             if gen.get("status") != "ok":
                 continue
-            for task in pointwise_tasks(gen, cfg.judges, rubrics, cfg.seed):
-                res.planned += 1
-                if task.judgment_id in done:
-                    res.skipped += 1
-                    continue
-                if not ctx.in_shard(task.judgment_id):
-                    continue
-                done.add(task.judgment_id)
-                yield task
+            if needs_groups:
+                kept.append(slim(gen))
+            yield from pointwise_tasks(gen, cfg.judges, rubrics, cfg.seed, cfg.probes,
+                                       partners.get(gen["query_id"]))
+        if needs_groups:
+            from judge.stages.analyze import DEFAULT_REFERENCE
+
+            ref = {**DEFAULT_REFERENCE, **cfg.report.reference}
+            yield from group_tasks(build_groups(kept), cfg.judges, rubrics, cfg.seed, ref)
+
+    def items() -> Iterator[JudgeTask]:
+        for task in all_tasks():
+            res.planned += 1
+            if task.judgment_id in done:
+                res.skipped += 1
+                continue
+            if not ctx.in_shard(task.judgment_id):
+                continue
+            done.add(task.judgment_id)
+            yield task
 
     async def work(t: JudgeTask) -> Judgment:
         return await judge_task(t, clients[t.spec.label], cfg.seed)

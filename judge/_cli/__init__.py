@@ -1,0 +1,1 @@
+"""Typer sub-apps mounted by judge.cli (imports inside commands stay lazy)."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: small run configs on the embedded sim/ world."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def small_config(tmp_path: Path, name: str = "t", **over) -> Path:
+    """Write a small run config (a few counterfactual groups) and return its path."""
+    cfg = {
+        "name": name,
+        "output_dir": str(tmp_path / "runs"),
+        "seed": 7,
+        "queries": {"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 4},
+        "generators": [{"model": "sim/generator", "samples": 1, "concurrency": 8}],
+        "judges": [{"model": "sim/judge", "concurrency": 8}],
+        "rubrics": ["decision_dev"],
+        "human_labels": {"simulate": {"raters": 2, "items": 40}},
+        "cache": {"enabled": False},
+        "report": {"bootstrap": 200},
+    }
+    for k, v in over.items():
+        cfg[k] = v
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):
+    def _make(name: str = "t", **over) -> Path:
+        return small_config(tmp_path, name, **over)
+
+    return _make
