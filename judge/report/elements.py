@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from judge.report.rows import DEFAULT_MIN_CELL, small_cell
 
-RC = {"svg.hashsalt": "judge-report", "svg.fonttype": "path", "font.family": "DejaVu Sans"}
+RC = {"svg.hashsalt": "judge-report", "svg.fonttype": "none", "font.family": "DejaVu Sans"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;

@@ -148,6 +148,17 @@ def manifest() -> dict:
 
 
 @pytest.fixture(scope="session")
+def fixture_report(tmp_path_factory) -> Path:
+    """report.html of the fixture data (every section), built once per session."""
+    from judge.report import write_html_report
+
+    run_dir = tmp_path_factory.mktemp("fixture-run")
+    return write_html_report(run_dir, {"schema_version": 1, "run": "fixture",
+                                       "metrics": metric_rows()},
+                             calibration_sections(), manifest_dict())
+
+
+@pytest.fixture(scope="session")
 def chromium(tmp_path_factory) -> dict:
     """Paths to chromium and chromedriver; installs them (root + apt) or skips the test."""
     script = HERE / "ensure_chromium.sh"
