@@ -139,7 +139,9 @@ def table_html(rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequen
         tds = "".join(
             f'<td class="num">{esc(_cell(r, k))}</td>' if k in NUMERIC_KEYS
             else f"<td>{esc(_cell(r, k))}</td>" for _, k in columns)
-        tag = f'<span class="tag">small cell (n &lt; {min_cell})</span>' if small else ""
+        said = "small cell" in warn.lower() or "min_cell" in warn
+        tag = f'<span class="tag">small cell (n &lt; {min_cell})</span>' \
+            if small and not said else ""
         wcell = f'<td class="warn">{"⚠ " + esc(warn) if warn else ""}{tag}</td>' \
             if with_warn else ""
         body.append(f'<tr class="{cls}">{tds}{wcell}</tr>' if cls else f"<tr>{tds}{wcell}</tr>")

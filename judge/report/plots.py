@@ -247,7 +247,8 @@ def bland_altman_plot(summary: pd.DataFrame, points: pd.DataFrame, title: str
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("judge − human", fontsize=9)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
+              borderaxespad=0.1)
     fig.tight_layout()
     return fig
 
@@ -312,7 +313,8 @@ def corrected_plot(df: pd.DataFrame, title: str, null: float | None = None) -> F
     ax.set_yticks(base, groups, fontsize=8)
     ax.set_xlabel("estimate (95% CI)", fontsize=9)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+              ncol=len(kinds), borderaxespad=0.1)
     fig.tight_layout()
     return fig
 

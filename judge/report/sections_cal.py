@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from judge.report import plots
-from judge.report.elements import Column, esc, figure_html, note, table_html
+from judge.report.elements import Column, esc, figure_html, fmt_ci, note, table_html
 from judge.report.rows import (
     bland_altman_frame,
     bland_altman_points,
@@ -61,10 +61,27 @@ def agreement(cal: Mapping[str, Any], min_cell: int) -> str:
     if df.empty:
         return note("No agreement section in calibration.json.")
     df = df[~df["metric"].astype(str).str.startswith("ba_")]
-    cols = _keys(df) + [(c, c) for c in ("attribute", "level") if c in df]
-    cols += [("metric", "metric"), ("estimate [95% CI]", "ci"), ("n", "n")]
-    return table_html(df, cols, min_cell, caption="Judge-human agreement per group "
-                      "(Cohen's kappa, Krippendorff's alpha, rank correlations), 95% CI.")
+    if df.empty:
+        return note("The agreement section has only Bland–Altman rows.")
+    return table_html(agreement_wide(df), [(c, c) for c in agreement_wide(df).columns
+                                           if c not in ("n", "warning")] + [("n", "n")],
+                      min_cell, caption="Judge-human agreement per group, value [95% CI].")
+
+
+def agreement_wide(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per judge × criterion × group, one column per agreement metric."""
+    keys = [k for k in (*JUDGE_KEYS, "attribute", "level") if k in df and df[k].notna().any()]
+    d = df.assign(**{k: df[k].fillna("(all)").astype(str) for k in keys})
+    d["_ci"] = [fmt_ci(r) for r in d.to_dict("records")]
+    wide = d.pivot_table(index=keys, columns="metric", values="_ci", aggfunc="first",
+                         sort=False)
+    wide = wide[[m for m in dict.fromkeys(d["metric"]) if m in wide.columns]]
+    wide.columns = [str(c) for c in wide.columns]
+    extra = d.groupby(keys, sort=False).agg(
+        n=("n", "max") if "n" in d else ("metric", "size"),
+        warning=("warning", lambda w: "; ".join(dict.fromkeys(str(x) for x in w if x))
+                 or None) if "warning" in d else ("metric", lambda _: None))
+    return wide.join(extra).reset_index()
 
 
 def judge_bias(cal: Mapping[str, Any], min_cell: int) -> str:
