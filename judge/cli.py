@@ -78,11 +78,63 @@ def score(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt
     _stages(config, ["score"], force, progress, retry_errors)
 
 
-@app.command()
-def calibrate(config: str = typer.Argument(..., help="Run config YAML."),
-              force: list[str] = ForceOpt) -> None:
-    """Compare judge scores with human labels; estimate and correct judge bias."""
-    _stages(config, ["calibrate"], force, False)
+@app.command(context_settings={"allow_extra_args": False})
+def calibrate(
+        args: list[str] = typer.Argument(None, help="CONFIG, or: sample CONFIG"),
+        judgments: str = typer.Option(None, "--judgments",
+                                      help="Standalone: judgments JSONL/CSV from anywhere."),
+        labels: str = typer.Option(None, "--labels", help="Standalone: human labels file."),
+        out: str = typer.Option(None, "--out", help="Standalone / sample: output directory."),
+        n: int = typer.Option(200, "--n", help="sample: items to label."),
+        criterion: str = typer.Option(None, "--criterion",
+                                      help="sample: RUBRIC.CRITERION to stratify on."),
+        scale: list[str] = typer.Option(None, "--scale", help="Standalone: likert:1-5 | binary "
+                                        "| categorical:a,b | CRITERION=SPEC."),
+        reference: list[str] = typer.Option(None, "--reference", help="ATTRIBUTE=LEVEL."),
+        B: int = typer.Option(1000, "--B", help="Bootstrap replicates."),
+        seed: int = typer.Option(0, "--seed"),
+        force: list[str] = ForceOpt) -> None:
+    """Judge vs human labels: agreement, bias per group, PPI++-corrected estimates.
+
+    \b
+    judge calibrate CONFIG                      calibrate a run
+    judge calibrate sample CONFIG --n N         write a stratified labelling sheet
+    judge calibrate --judgments F --labels F --out DIR   judges run elsewhere
+    """
+    args = args or []
+    if judgments or labels:
+        if not (judgments and labels and out) or args:
+            typer.secho("error: standalone calibration needs --judgments, --labels and --out "
+                        "(and no CONFIG)", fg="red", err=True)
+            raise typer.Exit(2)
+        from pathlib import Path
+
+        from judge._cli.calibrate import run_standalone
+
+        _guard(lambda: run_standalone(Path(judgments), Path(labels), Path(out), scale=scale,
+                                      reference=reference, B=B, seed=seed))
+        return
+    if len(args) == 2 and args[0] == "sample":
+        _guard(lambda: _sample(args[1], n, out, criterion, seed))
+        return
+    if len(args) != 1:
+        typer.secho("error: usage: judge calibrate CONFIG | judge calibrate sample CONFIG --n N "
+                    "| judge calibrate --judgments F --labels F --out DIR", fg="red", err=True)
+        raise typer.Exit(2)
+    _stages(args[0], ["calibrate"], force, False)
+
+
+def _sample(config: str, n: int, out: str | None, criterion: str | None, seed: int) -> None:
+    from judge._cli.calibrate import write_sample_sheet
+    from judge.config import load_config
+    from judge.stages.calibrate import labelling_items
+
+    cfg = load_config(config)
+    items, rubric, crit = labelling_items(cfg, criterion)
+    paths = write_sample_sheet(items, out or cfg.run_dir / "labelling", n, seed=seed,
+                               rubric=rubric, criterion=crit)
+    typer.echo(f"sampled {min(n, len(items))} of {len(items)} items ({rubric}.{crit}): "
+               f"{paths['csv']} and {paths['jsonl']}")
 
 
 @app.command()
@@ -107,6 +159,16 @@ def schema(record: str = typer.Argument(None, help="query, generation, judgment,
                     fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(json.dumps(RECORD_TYPES[record].model_json_schema(), indent=2))
+
+
+def _mount() -> None:
+    """Sub-command groups live in judge/_cli/ (each imports its heavy modules lazily)."""
+    from judge._cli.rubrics import app as rubrics_app
+
+    app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+
+
+_mount()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from judge.records import HumanLabel
 from judge.store import iter_jsonl
 
 REQUIRED = ("target_id", "criterion", "rater", "score")
+ALIASES = {"item_id": "target_id", "rubric": "rubric_id"}  # a filled-in labelling sheet
 
 
 def _num(v: str):
@@ -30,17 +31,26 @@ def read_human_labels(path: str | Path) -> Iterator[HumanLabel]:
     if p.suffix.lower() == ".csv":
         with open(p, encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            names = [ALIASES.get(c, c) for c in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in names]
             if missing:
                 raise DataError(f"missing column(s) {', '.join(missing)}", path=p, line=1)
             for n, row in enumerate(reader, 2):
-                yield _make(row, p, n)
+                lab = _make(row, p, n)
+                if lab is not None:
+                    yield lab
         return
     for n, obj in iter_jsonl(p):
-        yield _make(obj, p, n)
+        lab = _make(obj, p, n)
+        if lab is not None:
+            yield lab
 
 
-def _make(row: dict, p: Path, n: int) -> HumanLabel:
+def _make(row: dict, p: Path, n: int) -> HumanLabel | None:
+    """A label from one row; None for a sheet row nobody has labelled yet."""
+    row = {ALIASES.get(k, k): v for k, v in row.items()}
+    if row.get("rater") in (None, "") and row.get("score") in (None, ""):
+        return None
     for c in REQUIRED:
         if row.get(c) in (None, ""):
             raise DataError("missing value", path=p, line=n, field=c)
@@ -50,4 +60,6 @@ def _make(row: dict, p: Path, n: int) -> HumanLabel:
                                                   row["rater"], rid),
                       target_id=row["target_id"], criterion=row["criterion"], rater=row["rater"],
                       score=score, rubric_id=rid, rubric_version=row.get("rubric_version") or None,
-                      meta=row.get("meta") or {})
+                      meta=row.get("meta") or ({"inclusion_prob": float(row["inclusion_prob"])}
+                                                if row.get("inclusion_prob") not in (None, "")
+                                                else {}))

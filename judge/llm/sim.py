@@ -189,3 +189,20 @@ def planted_item_bias(world: SimWorld, judge_model: str, rubric: Any, criterion_
     return w.expected_judge_minus_human(world.profile.judge(judge_model.split("/", 1)[-1]),
                                         world.profile.humans, attrs, float(raw),
                                         sig.get("words", 0), v.lo, v.hi)
+
+
+def planted_item_human(world: SimWorld, rubric: Any, criterion_id: str, response: str
+                       ) -> float | None:
+    """Planted E[human score] for one item and likert criterion (None if not likert)."""
+    views = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}
+    v = views.get(criterion_id)
+    if v is None or v.kind != "likert":
+        return None
+    spec = world.signals.get(rubric.id, {}).get(criterion_id) or {}
+    spec = {"signal": spec} if isinstance(spec, str) else spec
+    signal = spec.get("signal") or w.guess_signal(v.id, v.kind)
+    raw = w.read_signals(response, world.producer_names).get(signal)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or spec.get("map"):
+        return None
+    return w.expected_rounded(w.rescale(float(raw), v.lo, v.hi),
+                              world.profile.humans.get("noise_sd", 0.7), v.lo, v.hi)

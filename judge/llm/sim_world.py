@@ -377,6 +377,16 @@ def schema_from(params: dict, prompt: str) -> tuple[dict, str | None]:
     return {}, None
 
 
+def signal_map_for(signal_map: dict, schema_name: str | None) -> dict:
+    """The signal map of the rubric named by a response-format name ``<id>_v<version>``."""
+    if not schema_name:
+        return {}
+    if schema_name in signal_map:
+        return signal_map[schema_name]
+    keys = [k for k in signal_map if schema_name.startswith(f"{k}_v")]
+    return signal_map[max(keys, key=len)] if keys else {}
+
+
 def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detector,
                 signal_map: dict, producer_names: Iterable[str], rng: np.random.Generator
                 ) -> str:
@@ -388,20 +398,18 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
     query, responses = parse_judge_prompt(prompt)
     attrs, _ = detector.detect(query)
     views = criteria_from_schema(schema)
-    rubric_map = {}
-    for key, val in signal_map.items():
-        if name and (name == key or name.startswith(f"{key}") or key in name):
-            rubric_map = val
+    rubric_map = signal_map_for(signal_map, name)
     reads = [read_signals(r, producer_names) for _, r in responses] or [read_signals("")]
     out: dict[str, Any] = {}
     flip_p = prof.get("binary_flip", 0.0)
+    noisy_q = np.array([r["quality"] + rng.normal(0, prof.get("noise_sd", 0.0)) for r in reads])
     for v in views:
         spec = rubric_map.get(v.id) or {}
         if isinstance(spec, str):
             spec = {"signal": spec}
         signal = spec.get("signal") or guess_signal(v.id, v.kind)
         if signal in ("preferred", "differs_materially", "dimension", "worst"):
-            out[v.id] = _comparison(signal, v, responses, reads, attrs, prof, rng, spec.get("map"))
+            out[v.id] = _comparison(signal, v, responses, reads, noisy_q, prof, spec.get("map"))
             continue
         words = reads[0].get("words", 0)
         bias = judge_bias(prof, attrs, words)
@@ -417,9 +425,10 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
 
 
 def _comparison(signal: str, view: CriterionView, responses: list, reads: list[dict],
-                attrs: dict, prof: dict, rng: np.random.Generator, mapping: dict | None) -> Any:
+                noisy_q: np.ndarray, prof: dict, mapping: dict | None) -> Any:
+    """Comparison fields, all derived from one noisy reading so they are consistent."""
     labels = [lab for lab, _ in responses] or ["A"]
-    q = np.array([r["quality"] + rng.normal(0, prof.get("noise_sd", 0.0)) for r in reads])
+    q = noisy_q.copy()
     decisions = {r["decision"] for r in reads}
     spread = float(q.max() - q.min()) if len(q) else 0.0
     if signal == "preferred":

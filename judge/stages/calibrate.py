@@ -1,12 +1,21 @@
-"""Stage ``calibrate``: compare judge scores with human labels; estimate judge bias.
+"""Stage ``calibrate``: how far can the judge be trusted, for which groups, and what are the
+fairness estimates once its error is corrected?
 
-Mean(judge - human) overall and per attribute level, each with a cluster bootstrap CI
-(clusters = counterfactual groups). With ``sim/`` judges the planted value is shown beside
-the recovered one.
+1. Human labels: from ``human_labels.path`` (JSONL/CSV) or the sim raters, into
+   ``human_labels.jsonl`` (stratified by group, with each item's inclusion probability).
+2. :func:`judge.calibration.calibrate_frames` on the run's judgments (criteria named
+   ``<rubric>.<criterion>``): agreement, judge bias overall and per group, differential
+   bias, classifier error rates, PPI++-corrected group means and gaps beside the raw
+   judge-only estimates.
+3. Invariance probes (no humans): :func:`judge.stats.probes.probe_effects`, plus
+   self-preference flags.
+4. With ``sim/`` judges, the planted value of every judge-bias, differential-bias and
+   corrected-gap row is written beside the recovered one (``planted``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -16,14 +25,13 @@ import pandas as pd
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, load
 from judge.stages.runner import StageResult
-from judge.stats.bootstrap import mean_ci
+from judge.stats.agreement import ALL  # noqa: E402
 from judge.store import iter_jsonl, scan_ids, write_json_atomic
 
 
 def ensure_human_labels(ctx: RunContext) -> int:
     """Write human_labels.jsonl from the configured file or the sim raters; return count."""
-    hl = ctx.cfg.human_labels
-    if hl is None:
+    if ctx.cfg.human_labels is None:
         return 0
     path = ctx.store.path("human_labels")
     done = scan_ids(path, "label_id")
@@ -56,88 +64,204 @@ def _label_source(ctx: RunContext):
                                    ctx.cfg.seed, hl.simulate.criteria)
 
 
-def judge_vs_human(judgments: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """One row per (judgment, criterion) with the judge score and the mean human score."""
-    if judgments.empty or labels.empty:
-        return pd.DataFrame()
-    j = judgments[(judgments["parse_status"] == "ok") & judgments["probe"].isna()
-                  & (judgments["repeat"] == 0) & (judgments["mode"] == "pointwise")]
-    labels = labels.assign(score_num=pd.to_numeric(labels["score"], errors="coerce"))
-    hm = (labels.dropna(subset=["score_num"])
-          .groupby(["target_id", "rubric_id", "criterion"], dropna=False)["score_num"]
-          .agg(["mean", "count"]).reset_index()
-          .rename(columns={"mean": "human", "count": "n_raters", "target_id": "generation_id"}))
-    rows = []
-    attr_cols = [c for c in j.columns if c.startswith(ATTR_PREFIX)]
-    for crit in hm["criterion"].unique():
-        col = SCORE_PREFIX + crit
-        if col not in j:
-            continue
-        sub = j[["generation_id", "cf_group", "judge", "judge_model", "rubric_id", "generator",
-                 "response", "query_id", *attr_cols, col]].copy()
-        sub["judge_score"] = pd.to_numeric(sub[col], errors="coerce")
-        sub = sub.drop(columns=[col]).dropna(subset=["judge_score"])
-        sub["criterion"] = crit
-        rows.append(sub.merge(hm, on=["generation_id", "rubric_id", "criterion"]))
-    if not rows:
-        return pd.DataFrame()
-    out = pd.concat(rows, ignore_index=True)
-    out["diff"] = out["judge_score"] - out["human"]
-    return out
+def scale_of(criterion: Any) -> Any:
+    """A rubric criterion's scale as a calibration ScaleSpec (None if not calibratable)."""
+    from judge.calibration import ScaleSpec
+
+    sc = criterion.scale
+    kind = getattr(sc, "type", None) or getattr(sc, "kind", None)
+    if kind == "likert":
+        return ScaleSpec(kind="likert", min=sc.min, max=sc.max)
+    labels = [str(x) for x in (criterion.labels or ())]
+    if kind == "binary" and len(labels) == 2:
+        return ScaleSpec(kind="categorical", labels=tuple(labels))
+    if len(set(labels)) >= 2:
+        return ScaleSpec(kind="categorical", labels=tuple(labels))
+    return None
 
 
-def _planted(ctx: RunContext, df: pd.DataFrame, queries: pd.DataFrame) -> pd.Series | None:
-    """Per-row planted E[judge - human] when the judge is a sim model."""
-    if df.empty or not df["judge_model"].str.startswith("sim/").all():
+def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                 dict[str, Any], pd.DataFrame]:
+    """The run in the standalone shape, criteria qualified as ``<rubric>.<criterion>``.
+
+    Returns (judgments, labels, scales, weights) where weights holds each labelled item's
+    inclusion probability.
+    """
+    j, h = frames.judgments, frames.human_labels
+    if j.empty or h.empty:
+        return pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame()
+    j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
+          & (j["mode"] == "pointwise")]
+    groups = {c: "group." + c.removeprefix(ATTR_PREFIX) for c in j.columns
+              if c.startswith(ATTR_PREFIX)}
+    parts, scales = [], {}
+    for rb in rubrics:
+        jr = j[j["rubric_id"] == rb.id]
+        for c in rb.criteria:
+            col = SCORE_PREFIX + c.id
+            sc = scale_of(c)
+            if sc is None or col not in jr or jr[col].isna().all():
+                continue
+            name = f"{rb.id}.{c.id}"
+            scales[name] = sc
+            part = jr[["generation_id", "judge", "cf_group", *groups, col]].rename(
+                columns={"generation_id": "item_id", "cf_group": "cluster", col: "score",
+                         **groups})
+            part["criterion"] = name
+            parts.append(part[part["score"].notna()])
+    jl = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    hl = h.assign(criterion=h["rubric_id"].astype(str) + "." + h["criterion"].astype(str))
+    hl = hl.rename(columns={"target_id": "item_id"})
+    hl = hl[hl["criterion"].isin(scales)]
+    weights = pd.DataFrame({"item_id": hl["item_id"],
+                            "inclusion_prob": hl["meta"].map(
+                                lambda m: (m or {}).get("inclusion_prob"))}
+                           ).dropna().drop_duplicates("item_id")
+    return jl, hl[["item_id", "rater", "criterion", "score"]], scales, weights
+
+
+def _planted(ctx: RunContext, frames: Any, rubrics: dict[str, Any]) -> pd.DataFrame | None:
+    """Per (item, criterion): planted E[judge - human] and E[human] (sim judges only)."""
+    if not all(s.provider == "sim" for s in ctx.cfg.judges):
         return None
-    from judge.llm.sim import get_world, planted_item_bias
-    from judge.stages.score import load_rubrics
+    from judge.llm.sim import get_world, planted_item_bias, planted_item_human
 
     world = get_world(ctx.cfg.sim_profile_path)
-    rubrics = {rb.id: rb for rb in load_rubrics(ctx.cfg.rubrics)}
-    qtext = dict(zip(queries["query_id"], queries["text"]))
-    vals = [planted_item_bias(world, r.judge_model, rubrics[r.rubric_id], r.criterion,
-                              r.response or "", qtext.get(r.query_id, ""))
-            for r in df.itertuples()]
-    return pd.Series(vals, index=df.index, dtype=float)
+    j = frames.judgments
+    j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
+          & (j["mode"] == "pointwise")]
+    qtext = dict(zip(frames.queries["query_id"], frames.queries["text"]))
+    rows = []
+    for r in j.drop_duplicates(["generation_id", "judge", "rubric_id"]).itertuples():
+        rb = rubrics[r.rubric_id]
+        for c in rb.criteria:
+            b = planted_item_bias(world, r.judge_model, rb, c.id, r.response or "",
+                                  qtext.get(r.query_id, ""))
+            if b is None:
+                continue
+            rows.append({"item_id": r.generation_id, "judge": r.judge,
+                         "criterion": f"{rb.id}.{c.id}", "planted_bias": b,
+                         "planted_human": planted_item_human(world, rb, c.id, r.response or "")})
+    return pd.DataFrame(rows) if rows else None
 
 
-def bias_table(df: pd.DataFrame, B: int, seed: int, planted: pd.Series | None = None
-               ) -> list[dict[str, Any]]:
-    """Mean(judge - human) overall and per attribute level, with CIs and counts."""
-    out = []
-    attr_cols = [c for c in df.columns if c.startswith(ATTR_PREFIX)]
-    for (judge, rubric, crit), g in df.groupby(["judge", "rubric_id", "criterion"]):
-        cells = [("(all)", "(all)", g.index)]
-        for a in attr_cols:
-            for lvl, gg in g.groupby(a):
-                cells.append((a[len(ATTR_PREFIX):], lvl, gg.index))
-        for attr, lvl, idx in cells:
-            est = mean_ci(df.loc[idx, "diff"].to_numpy(), df.loc[idx, "cf_group"].to_numpy(),
-                          B=B, seed=seed)
-            row = {"judge": judge, "rubric_id": rubric, "criterion": crit, "attribute": attr,
-                   "level": lvl, **est.as_dict()}
-            if planted is not None:
-                row["planted"] = float(np.nanmean(planted.loc[idx]))
-            out.append(row)
-    return out
+def _attach_planted(out: dict[str, Any], planted: pd.DataFrame, jl: pd.DataFrame,
+                    hl: pd.DataFrame) -> None:
+    """Add ``planted`` to bias, differential-bias and corrected rows."""
+    items = jl.drop_duplicates(["item_id", "judge", "criterion"]).merge(
+        planted, on=["item_id", "judge", "criterion"], how="inner")
+    labelled = set(zip(hl["item_id"], hl["criterion"]))
+    items["labelled"] = [(i, c) in labelled for i, c in zip(items["item_id"], items["criterion"])]
+
+    def mean_of(key: dict, attr: str, group: str, col: str, only_labelled: bool) -> float:
+        d = items[(items["judge"] == key["judge"]) & (items["criterion"] == key["criterion"])]
+        if only_labelled:
+            d = d[d["labelled"]]
+        if attr != ALL:
+            d = d[d.get(f"group.{attr}", pd.Series(dtype=object)).astype(str) == str(group)]
+        return float(d[col].mean()) if len(d) else math.nan
+
+    for r in out.get("bias", []):
+        r["planted"] = mean_of(r, r["attribute"], r["group"], "planted_bias", True)
+    for r in out.get("differential_bias", []):
+        r["planted"] = (mean_of(r, r["attribute"], r["group"], "planted_bias", True)
+                        - mean_of(r, r["attribute"], r["reference"], "planted_bias", True))
+    for r in out.get("corrected", []):
+        if r.get("quantity") == "mean":
+            r["planted"] = mean_of(r, r["attribute"], r["group"], "planted_human", False)
+        elif r.get("quantity") == "gap":
+            r["planted"] = (mean_of(r, r["attribute"], r["group"], "planted_human", False)
+                            - mean_of(r, r["attribute"], r["reference"], "planted_human",
+                                      False))
+    for section in ("bias", "differential_bias", "corrected"):
+        for r in out.get(section, []):
+            if isinstance(r.get("planted"), float) and math.isnan(r["planted"]):
+                r["planted"] = None
 
 
 def calibrate(ctx: RunContext) -> StageResult:
-    """Write human labels (if configured) and calibration.json."""
+    """Write human labels (if configured) and calibration.json (+ CSV tables)."""
+    from judge.calibration import calibrate_frames
+    from judge.stages.analyze import DEFAULT_REFERENCE
+    from judge.stages.score import load_rubrics
+    from judge.stats.probes import probe_effects, self_preference_flags
+
     t0 = time.perf_counter()
+    cfg = ctx.cfg
     res = StageResult("calibrate")
     res.written = ensure_human_labels(ctx)
     frames = load(ctx.store.dir)
-    df = judge_vs_human(frames.judgments, frames.human_labels)
-    planted = _planted(ctx, df, frames.queries)
-    rc = ctx.cfg.report
-    table = bias_table(df, rc.bootstrap, ctx.cfg.seed, planted) if not df.empty else []
-    out = {"schema_version": 1, "n_labels": int(len(frames.human_labels)),
-           "n_items": int(df["generation_id"].nunique()) if not df.empty else 0,
-           "judge_bias": table,
-           "note": None if table else "no human labels matched any judgment"}
-    write_json_atomic(ctx.store.dir / "calibration.json", out)
-    res.planned = len(table)
+    rubrics = {rb.id: rb for rb in load_rubrics(cfg.rubrics)}
+    jl, hl, scales, weights = calibration_inputs(frames, list(rubrics.values()))
+    out: dict[str, Any] = {"schema_version": 2}
+    if not jl.empty and not hl.empty:
+        reference = {**DEFAULT_REFERENCE, **cfg.report.reference}
+        result = calibrate_frames(jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
+                                  weights=weights if len(weights) else None,
+                                  reference=reference, alpha=cfg.report.alpha)
+        out.update(result.to_json())
+        planted = _planted(ctx, frames, rubrics)
+        if planted is not None:
+            _attach_planted(out, planted, jl, hl)
+    else:
+        out["note"] = "no human labels matched any judgment: only probes are reported"
+    probes = probe_effects(frames.judgments, B=cfg.report.bootstrap, seed=cfg.seed)
+    out["probes"] = probes.astype(object).where(probes.notna(), None).to_dict("records")
+    out["self_preference"] = self_preference_flags([g.model for g in cfg.generators],
+                                                   [j.model for j in cfg.judges])
+    out["n_labels"] = int(len(frames.human_labels))
+    out["n_items_labelled"] = int(hl["item_id"].nunique()) if not hl.empty else 0
+    write_json_atomic(ctx.store.dir / "calibration.json", _clean(out))
+    res.planned = sum(len(v) for v in out.values() if isinstance(v, list))
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf -> None and numpy scalars -> Python, recursively (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFrame, str, str]:
+    """Judged items of a run for a labelling sheet: item_id, score, group.*, text.
+
+    ``criterion`` is ``RUBRIC.CRITERION``; default: the first likert criterion of the first
+    pointwise rubric in the config.
+    """
+    from judge.errors import UsageError
+    from judge.stages.score import load_rubrics
+
+    frames = load(cfg.run_dir)
+    if frames.judgments.empty:
+        raise UsageError("the run has no judgments yet", path=cfg.run_dir,
+                         hint="run `judge score CONFIG` first")
+    rubrics = [rb for rb in load_rubrics(cfg.rubrics) if rb.mode == "pointwise"]
+    if criterion:
+        rid, _, cid = criterion.partition(".")
+    else:
+        rid, cid = next(((rb.id, c.id) for rb in rubrics for c in rb.criteria
+                         if scale_of(c) is not None and scale_of(c).kind == "likert"),
+                        (None, None))
+    col = SCORE_PREFIX + (cid or "")
+    j = frames.judgments
+    j = j[(j["rubric_id"] == rid) & (j["parse_status"] == "ok") & j["probe"].isna()
+          & (j["repeat"] == 0)]
+    if j.empty or col not in j:
+        raise UsageError(f"no judgments for criterion {rid}.{cid}", field="--criterion",
+                         hint="use RUBRIC.CRITERION of a pointwise rubric in the config")
+    q = dict(zip(frames.queries["query_id"], frames.queries["text"]))
+    items = pd.DataFrame({
+        "item_id": j["generation_id"], "score": j[col],
+        "text": [f"QUERY:\n{q.get(a, '')}\n\nRESPONSE:\n{b}" for a, b in
+                 zip(j["query_id"], j["response"])],
+        **{"group." + c.removeprefix(ATTR_PREFIX): j[c] for c in j.columns
+           if c.startswith(ATTR_PREFIX)}})
+    return items, rid, cid

@@ -43,6 +43,7 @@ class JudgeTask:
     responses: list[str]
     probe: str | None = None
     probe_meta: dict[str, Any] = field(default_factory=dict)
+    order: list[int] | None = None  # original index of the response shown at each position
 
 
 def judge_params(spec: JudgeSpec, run_seed: int, repeat: int) -> dict[str, Any]:
@@ -66,12 +67,15 @@ def slim(gen: dict[str, Any]) -> dict[str, Any]:
 
 def _task(gens: list[dict[str, Any]], spec: JudgeSpec, rb: Any, rep: int, run_seed: int,
           query_text: str, responses: list[str], probe: str | None = None,
-          meta: dict[str, Any] | None = None) -> JudgeTask:
-    meta = meta or {}
+          meta: dict[str, Any] | None = None, order: list[int] | None = None) -> JudgeTask:
+    """``gens`` in canonical order; ``responses`` as shown (``order`` maps them back)."""
+    meta = dict(meta or {})
+    if order is not None and order != list(range(len(order))):
+        meta["presented_order"] = list(order)
     jid = Judgment.make_id([g["generation_id"] for g in gens], spec.model,
                            judge_params(spec, run_seed, 0), f"{rb.ref}#{rb.hash}", probe, meta,
                            rep)
-    return JudgeTask(jid, gens, spec, rb, rep, query_text, responses, probe, meta)
+    return JudgeTask(jid, gens, spec, rb, rep, query_text, responses, probe, meta, order)
 
 
 def pointwise_tasks(gen: dict[str, Any], judges: list[JudgeSpec], rubrics: list[Any],
@@ -124,20 +128,20 @@ def group_tasks(groups: dict[tuple[str, str, int], list[dict[str, Any]]], judges
                         if i == a:
                             continue
                         pair = [members[a], other]
-                        for order in ((0, 1), (1, 0)):
-                            gs = [pair[k] for k in order]
-                            yield _task(gs, spec, rb, 0, run_seed, query_text_of(gs[0]),
-                                        [g["response"] or "" for g in gs],
-                                        "position_swap" if order == (1, 0) else None,
-                                        {"order": list(order)} if order == (1, 0) else {})
+                        for order in ([0, 1], [1, 0]):
+                            shown = [pair[k] for k in order]
+                            yield _task(pair, spec, rb, 0, run_seed, query_text_of(shown[0]),
+                                        [g["response"] or "" for g in shown],
+                                        "position_swap" if order == [1, 0] else None,
+                                        None, order)
                 elif rb.mode == "counterfactual_set":
                     n = len(members)
                     for r in range(min(SET_ROTATIONS, n)):
                         shift = (r * max(1, n // SET_ROTATIONS)) % n
-                        gs = members[shift:] + members[:shift]
-                        yield _task(gs, spec, rb, 0, run_seed, query_text_of(gs[0]),
-                                    [g["response"] or "" for g in gs], None,
-                                    {"rotation": shift} if shift else {})
+                        order = [(shift + k) % n for k in range(n)]
+                        shown = [members[k] for k in order]
+                        yield _task(members, spec, rb, 0, run_seed, query_text_of(shown[0]),
+                                    [g["response"] or "" for g in shown], None, None, order)
 
 
 def build_groups(gens: Iterable[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:

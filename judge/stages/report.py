@@ -69,17 +69,59 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
             line += f" ⚠ {r['warning']}"
         lines.append(line)
     lines.append("")
-    if calibration and calibration.get("judge_bias"):
-        lines += ["## Judge bias: mean(judge - human), 95% cluster-bootstrap CI", "",
-                  f"{calibration['n_labels']} human labels on {calibration['n_items']} items.", "",
-                  "| judge | rubric.criterion | attribute | level | bias [95% CI] | n | planted |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in calibration["judge_bias"]:
-            lines.append(f"| {r['judge']} | {r['rubric_id']}.{r['criterion']} | {r['attribute']} "
-                         f"| {r['level']} | {_ci(r)} | {r['n']} | {_fmt(r.get('planted'))} |")
-        lines.append("")
+    if calibration:
+        lines += calibration_markdown(calibration)
     lines += ["## Caveats", "", CAVEATS]
     return "\n".join(lines)
+
+
+def _table(title: str, note: str, head: list[str], rows: list[list[Any]]) -> list[str]:
+    if not rows:
+        return []
+    return [f"### {title}", "", note, "", "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head), *("| " + " | ".join(map(str, r)) + " |" for r in rows), ""]
+
+
+def calibration_markdown(cal: dict[str, Any]) -> list[str]:
+    """Judge bias per group, differential bias, raw vs corrected gaps, probes."""
+    out = ["## Calibration: can the judge be trusted?", ""]
+    if cal.get("note"):
+        out += [cal["note"], ""]
+    out += [f"{cal.get('n_labels', 0)} human labels on {cal.get('n_items_labelled', 0)} items.",
+            ""]
+    bias = [r for r in cal.get("bias", []) if r.get("metric") == "mean_bias"]
+    out += _table("Judge bias: mean(judge - human)", "95% cluster-bootstrap CI.",
+                  ["judge", "criterion", "attribute", "group", "bias [95% CI]", "n", "planted"],
+                  [[r["judge"], r["criterion"], r["attribute"], r["group"], _ci(r), r["n"],
+                    _fmt(r.get("planted"))] for r in bias])
+    out += _table("Differential judge bias (group minus reference)",
+                  "OLS of judge - human on group, cluster-robust SEs; Holm-adjusted p.",
+                  ["judge", "criterion", "attribute", "group vs ref", "estimate [95% CI]",
+                   "p (Holm)", "planted"],
+                  [[r["judge"], r["criterion"], r["attribute"], f"{r['group']} vs {r['reference']}",
+                    f"{_fmt(r.get('estimate'))} [{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]",
+                    _fmt(r.get("p_holm")), _fmt(r.get("planted"))]
+                   for r in cal.get("differential_bias", [])])
+    gaps = [r for r in cal.get("corrected", []) if r.get("quantity") == "gap"
+            and r.get("estimator") in ("judge_only", "ppi")]
+    out += _table("Group gaps: raw judge-only vs PPI++-corrected",
+                  "The corrected estimate uses the human labels to remove the judge's error.",
+                  ["judge", "criterion", "attribute", "group vs ref", "estimator",
+                   "gap [95% CI]", "n labelled / unlabelled", "planted"],
+                  [[r["judge"], r["criterion"], r["attribute"], f"{r['group']} vs {r['reference']}",
+                    r["estimator"], _ci(r), f"{r.get('n_labelled')} / {r.get('n_unlabelled')}",
+                    _fmt(r.get("planted"))] for r in gaps])
+    out += _table("Judge invariance probes (no humans needed)",
+                  "Score change when only the probed factor changes.",
+                  ["probe", "judge", "rubric.criterion", "attribute", "shown vs original",
+                   "metric", "value [95% CI]", "n"],
+                  [[r["probe"], r["judge"], f"{r['rubric_id']}.{r['criterion']}", r["attribute"],
+                    f"{r['level']} vs {r['reference']}", r["metric"], _ci(r), r["n"]]
+                   for r in cal.get("probes", [])])
+    for f in cal.get("self_preference", []):
+        out.append(f"- self-preference risk: judge {f['judge']} and generator {f['generator']} "
+                   f"are both {f['family']} models")
+    return out
 
 
 def report(ctx: RunContext) -> StageResult:

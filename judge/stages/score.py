@@ -36,7 +36,8 @@ def load_rubrics(refs: list[str]) -> list[Any]:
     return [load_rubric(r) for r in refs]
 
 
-def structured_format(spec: JudgeSpec, rubric: Any) -> dict[str, Any] | None:
+def structured_format(spec: JudgeSpec, rubric: Any, n_responses: int = 1
+                      ) -> dict[str, Any] | None:
     """litellm ``response_format`` for this judge, or None to rely on extraction."""
     mode = spec.structured_output
     if mode == "none":
@@ -44,7 +45,7 @@ def structured_format(spec: JudgeSpec, rubric: Any) -> dict[str, Any] | None:
     if mode == "json_object":
         return {"type": "json_object"}
     if mode == "json_schema" or spec.provider == "sim":
-        return rubric.response_format()
+        return rubric.response_format(n_responses)
     if spec.api_base:
         return None
     from judge.llm.litellm_env import get_litellm
@@ -53,15 +54,15 @@ def structured_format(spec: JudgeSpec, rubric: Any) -> dict[str, Any] | None:
         ok = get_litellm().supports_response_schema(model=spec.model)
     except Exception:  # noqa: BLE001 - unknown models
         ok = False
-    return rubric.response_format() if ok else None
+    return rubric.response_format(n_responses) if ok else None
 
 
 async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
     """Call the judge, parse, re-ask on invalid output, and build the Judgment record."""
-    from judge.rubric import parse_judge_output, repair_messages
+    from judge.rubric import parse_judge_output, repair_messages, restore_order
 
     params = judge_params(t.spec, run_seed, t.repeat)
-    fmt = structured_format(t.spec, t.rubric)
+    fmt = structured_format(t.spec, t.rubric, len(t.responses))
     if fmt is not None:
         params["response_format"] = fmt
     messages = t.rubric.render(query=t.query_text, responses=t.responses,
@@ -92,6 +93,8 @@ async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
             pr = parse_judge_output(t.rubric, raw or "", n_responses=len(t.responses))
         if error is None:
             status, scores, expl = pr.status, (pr.scores if pr.status == "ok" else {}), pr.explanation
+            if scores and t.order is not None:
+                scores = restore_order(t.rubric, scores, t.order)
     g0 = t.gens[0]
     return Judgment(
         judgment_id=t.judgment_id, target_ids=[g["generation_id"] for g in t.gens],

@@ -108,7 +108,7 @@ def test_sigkill_mid_stage_then_resume_matches_uninterrupted_run(make_config, tm
 def test_planted_generator_disparity_is_recovered_within_ci(make_config):
     cfg = load_config(make_config("planted", queries={
         "scenarios": [str(Path(judge.__file__).parents[1] / "datasets/scenarios/*.yaml")],
-        "limit": 60}, generators=[{"model": "sim/generator", "samples": 3, "concurrency": 32}],
+        "limit": 60}, generators=[{"model": "sim/generator", "samples": 6, "concurrency": 32}],
         human_labels=None))
     judge.run(cfg, stages=["generate", "score", "report"])
     rows = json.loads((cfg.run_dir / "metrics.json").read_text())["metrics"]

@@ -1,0 +1,144 @@
+"""Judge invariance probes, summarised: effects that need no human labels.
+
+Input is a run's joined judgments frame (``judge.load(run_dir).judgments``). Each probe
+judgment is paired with the plain judgment of the same target, judge and rubric:
+
+- ``attribute_swap``: the same response judged while the query shows another group
+  member's attributes. Effect = probe score - original score, per swapped attribute and
+  (shown level, original level). Any systematic change is the judge's attribute sensitivity.
+- ``verbosity``: the response padded with neutral filler. Effect = padded - original.
+- ``position_swap`` (pairwise): share of pairs whose verdict survives swapping the order.
+- ``test_retest``: repeats of the same judgment; exact agreement and mean |difference|.
+
+Every row has one fixed schema (:data:`PROBE_COLUMNS`) with a cluster-bootstrap CI over
+counterfactual groups.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from judge.stats.bootstrap import DEFAULT_B, mean_ci
+
+PROBE_COLUMNS = ["probe", "judge", "rubric_id", "criterion", "attribute", "level", "reference",
+                 "metric", "value", "ci_low", "ci_high", "n", "n_clusters", "warning"]
+KEY = ["target", "judge", "rubric_id"]
+
+
+def _numeric_scores(j: pd.DataFrame) -> list[str]:
+    cols = []
+    for c in j.columns:
+        if c.startswith("score.") and pd.to_numeric(j[c], errors="coerce").notna().any() and \
+                j[c].map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).any():
+            cols.append(c)
+    return cols
+
+
+def _row(probe, judge, rubric, crit, attr, level, ref, metric, est) -> dict:
+    return {"probe": probe, "judge": judge, "rubric_id": rubric, "criterion": crit,
+            "attribute": attr, "level": level, "reference": ref, "metric": metric,
+            **{k: est.as_dict()[k] for k in ("value", "ci_low", "ci_high", "n", "n_clusters",
+                                             "warning")}}
+
+
+def _paired(j: pd.DataFrame, probe: str) -> pd.DataFrame:
+    ok = j[j["parse_status"] == "ok"].copy()
+    ok["target"] = ok["target_ids"].map(lambda t: "|".join(t))
+    base = ok[ok["probe"].isna() & (ok["repeat"] == 0)]
+    pr = ok[ok["probe"] == probe]
+    return pr.merge(base, on=KEY, suffixes=("", "_orig"))
+
+
+def probe_effects(j: pd.DataFrame, B: int = DEFAULT_B, seed: int = 0) -> pd.DataFrame:
+    """All probe summaries of a run as one fixed-schema table."""
+    rows: list[dict] = []
+    if j.empty or "probe" not in j:
+        return pd.DataFrame(columns=PROBE_COLUMNS)
+    scores = _numeric_scores(j)
+    for probe in ("attribute_swap", "verbosity"):
+        p = _paired(j, probe)
+        if p.empty:
+            continue
+        for col in scores:
+            if col not in p or f"{col}_orig" not in p:
+                continue
+            p["delta"] = pd.to_numeric(p[col], errors="coerce") - pd.to_numeric(
+                p[f"{col}_orig"], errors="coerce")
+            for (judge, rubric), g in p.dropna(subset=["delta"]).groupby(["judge", "rubric_id"]):
+                crit = col.removeprefix("score.")
+                est = mean_ci(g["delta"].to_numpy(), g["cf_group"].to_numpy(), B=B, seed=seed)
+                rows.append(_row(probe, judge, rubric, crit, "(all)", "(all)", None,
+                                 "mean_score_change", est))
+                if probe == "attribute_swap":
+                    rows += _swap_rows(g, judge, rubric, crit, B, seed)
+    rows += _position_rows(j, B, seed)
+    rows += _retest_rows(j, scores, B, seed)
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+
+def _swap_rows(g: pd.DataFrame, judge, rubric, crit, B, seed) -> list[dict]:
+    """Score change by (attribute, level shown, original level)."""
+    rows = []
+    shown = g["probe_meta"].map(lambda m: (m or {}).get("shown_attributes") or {})
+    attrs = sorted({a for s in shown for a in s})
+    for a in attrs:
+        orig = g.get(f"attr.{a}")
+        if orig is None:
+            continue
+        to = shown.map(lambda s, a=a: s.get(a))
+        d = g.assign(_to=to, _from=orig)
+        d = d[d["_to"].notna() & (d["_to"] != d["_from"])]
+        for (lvl, ref), gg in d.groupby(["_to", "_from"]):
+            est = mean_ci(gg["delta"].to_numpy(), gg["cf_group"].to_numpy(), B=B, seed=seed)
+            rows.append(_row("attribute_swap", judge, rubric, crit, a, lvl, ref,
+                             "mean_score_change", est))
+    return rows
+
+
+def _position_rows(j: pd.DataFrame, B, seed) -> list[dict]:
+    p = _paired(j, "position_swap")
+    rows = []
+    for col in [c for c in j.columns if c.startswith("score.")]:
+        if col not in p or p[col].isna().all():
+            continue
+        same = (p[col].astype(str) == p[f"{col}_orig"].astype(str)).astype(float)
+        for (judge, rubric), idx in p.groupby(["judge", "rubric_id"]).groups.items():
+            est = mean_ci(same.loc[idx].to_numpy(), p.loc[idx, "cf_group"].to_numpy(), B=B,
+                          seed=seed)
+            rows.append(_row("position_swap", judge, rubric, col.removeprefix("score."),
+                             "(all)", "(all)", None, "consistency_rate", est))
+    return rows
+
+
+def _retest_rows(j: pd.DataFrame, scores: list[str], B, seed) -> list[dict]:
+    ok = j[(j["parse_status"] == "ok") & j["probe"].isna()].copy()
+    if ok.empty or ok["repeat"].max() < 1:
+        return []
+    ok["target"] = ok["target_ids"].map(lambda t: "|".join(t))
+    a = ok[ok["repeat"] == 0].merge(ok[ok["repeat"] == 1], on=KEY, suffixes=("", "_r1"))
+    rows = []
+    for col in scores:
+        diff = (pd.to_numeric(a[col], errors="coerce")
+                - pd.to_numeric(a[f"{col}_r1"], errors="coerce"))
+        for (judge, rubric), idx in a.groupby(["judge", "rubric_id"]).groups.items():
+            d = diff.loc[idx]
+            keep = d.notna()
+            cl = a.loc[idx, "cf_group"][keep].to_numpy()
+            for metric, vals in (("exact_agreement", (d[keep] == 0).astype(float)),
+                                 ("mean_abs_difference", d[keep].abs())):
+                est = mean_ci(vals.to_numpy(), cl, B=B, seed=seed)
+                rows.append(_row("test_retest", judge, rubric, col.removeprefix("score."),
+                                 "(all)", "(all)", None, metric, est))
+    return rows
+
+
+def model_family(model: str) -> str:
+    """``openai/gpt-4o-mini`` -> ``gpt``; ``anthropic/claude-3-5-haiku`` -> ``claude``."""
+    name = model.split("/", 1)[-1].lower()
+    return name.split("-", 1)[0].split(":", 1)[0]
+
+
+def self_preference_flags(generators: list[str], judges: list[str]) -> list[dict]:
+    """Judge/generator pairs from the same model family (self-preference risk)."""
+    return [{"judge": j, "generator": g, "family": model_family(j)}
+            for j in judges for g in generators if model_family(j) == model_family(g)]
