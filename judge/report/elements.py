@@ -99,7 +99,8 @@ Column = tuple[str, str]  # (header, key); key "ci" renders value [ci_low, ci_hi
 
 NUMERIC_KEYS = {"value", "ci", "n", "n_clusters", "p_value", "p_adj", "planted", "rate_level",
                 "rate_reference", "ci_low", "ci_high", "bias", "loa_low", "loa_high", "x", "y",
-                "n_labelled", "n_unlabelled", "lam", "value_a", "value_b"}
+                "n_labelled", "n_unlabelled", "lam", "value_a", "value_b", "statistic",
+                "df_num", "df_denom", "estimate", "se"}
 
 
 def _cell(r: Mapping[str, Any], key: str) -> str:
@@ -120,11 +121,13 @@ def _cell(r: Mapping[str, Any], key: str) -> str:
 
 def table_html(rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequence[Column],
                min_cell: int = DEFAULT_MIN_CELL, collapse_over: int = 60,
-               caption: str = "") -> str:
+               caption: str = "", numeric: Sequence[str] = ()) -> str:
     """An HTML table; rows with a warning are shaded and show it, small cells are tagged.
 
-    Tables longer than ``collapse_over`` rows sit in a closed ``<details>`` element.
+    Tables longer than ``collapse_over`` rows sit in a closed ``<details>`` element;
+    ``numeric`` names extra keys shown right-aligned without wrapping.
     """
+    right = NUMERIC_KEYS | set(numeric)
     recs = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
     if not recs:
         return ""
@@ -137,7 +140,7 @@ def table_html(rows: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequen
     for r, (small, warn) in zip(recs, flags):
         cls = "small" if small else ("flag" if warn else "")
         tds = "".join(
-            f'<td class="num">{esc(_cell(r, k))}</td>' if k in NUMERIC_KEYS
+            f'<td class="num">{esc(_cell(r, k))}</td>' if k in right
             else f"<td>{esc(_cell(r, k))}</td>" for _, k in columns)
         said = "small cell" in warn.lower() or "min_cell" in warn
         tag = f'<span class="tag">small cell (n &lt; {min_cell})</span>' \

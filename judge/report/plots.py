@@ -71,7 +71,8 @@ def forest_plot(df: pd.DataFrame, title: str, null: float = 0.0,
     lo = pd.to_numeric(d["ci_low"], errors="coerce").to_numpy(float)
     hi = pd.to_numeric(d["ci_high"], errors="coerce").to_numpy(float)
     flagged = np.array([bool(r.get("warning")) or small_cell(r, min_cell) for r in rows])
-    fig = Figure(figsize=(WIDTH, _height(len(rows))))
+    planted = pd.to_numeric(d.get("planted", pd.Series(np.nan, index=d.index)), errors="coerce")
+    fig = Figure(figsize=(WIDTH, _height(len(rows)) + (0.35 if planted.notna().any() else 0)))
     ax = fig.add_subplot()
     ax.axvline(null, color="#444", lw=0.8, ls="--", zorder=1)
     err = _xerr(v, lo, hi)
@@ -79,20 +80,28 @@ def forest_plot(df: pd.DataFrame, title: str, null: float = 0.0,
         if mask.any():
             ax.errorbar(v[mask], y[mask], xerr=err[:, mask], fmt="o", color=col, mfc=face,
                         ecolor=col, capsize=3, ms=5, zorder=3)
-    planted = pd.to_numeric(d.get("planted", pd.Series(np.nan, index=d.index)), errors="coerce")
     if planted.notna().any():
         ax.scatter(planted.to_numpy(float), y, marker="x", color=COLORS[1], zorder=4,
-                   label="planted")
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
-                  borderaxespad=0.1)
+                   label="planted (simulation truth)")
     labels = [row_label(r, show) + (" †" if f else "") for r, f in zip(rows, flagged)]
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_title(title, fontsize=10, loc="left")
     ax.grid(axis="x", color="#e5e5e5", lw=0.6)
     ax.set_axisbelow(True)
-    fig.tight_layout()
+    _finish(fig, ax)
     return fig
+
+
+def _finish(fig: Figure, ax, ncol: int = 4) -> None:
+    """Tight layout, with the axes' legend (if any) in a row below the plot."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        fig.tight_layout()
+        return
+    fig.legend(handles, labels, loc="lower center", ncol=min(ncol, len(handles)), fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
 
 
 def flip_chart(df: pd.DataFrame, title: str = "Counterfactual flip rate",
@@ -194,31 +203,41 @@ def _hatch_patch(x: float, y: float) -> Patch:
 
 
 def calibration_curves(df: pd.DataFrame, title: str) -> Figure | None:
-    """Mean human score against judge score, one line per group, with the identity line."""
+    """Mean human score against judge score, one line per group, with the identity line;
+    one panel per attribute (at most four) when the rows carry several attributes."""
     d = df.dropna(subset=["x", "y"]) if {"x", "y"} <= set(df.columns) else df[:0]
     if d.empty:
         return None
-    fig = Figure(figsize=(5.2, 4.0))
-    ax = fig.add_subplot()
+    attr = d["attribute"].fillna("(all)").astype(str) if "attribute" in d \
+        else pd.Series("", index=d.index)
+    panels = list(dict.fromkeys(attr))[:4]
+    fig = Figure(figsize=(min(WIDTH, 0.6 + 2.6 * len(panels)), 3.2))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharex=True, sharey=True)[0]
     lo = float(np.nanmin([d["x"].min(), d["y"].min()]))
     hi = float(np.nanmax([d["x"].max(), d["y"].max()]))
+    for ax, panel in zip(axes, panels):
+        _curve_panel(ax, d[attr == panel], lo, hi)
+        ax.set_title(panel, fontsize=8)
+        ax.set_xlabel("judge score", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("mean human score", fontsize=8)
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def _curve_panel(ax, d: pd.DataFrame, lo: float, hi: float) -> None:
     ax.plot([lo, hi], [lo, hi], ls="--", color="#555", lw=0.8, label="perfect calibration")
-    groups = list(dict.fromkeys(d["level"].fillna("(all)").astype(str))) if "level" in d \
-        else ["(all)"]
-    for k, g in enumerate(groups):
-        s = d[d["level"].fillna("(all)").astype(str) == g] if "level" in d else d
-        s = s.sort_values("x")
+    lev = d["level"].fillna("(all)").astype(str) if "level" in d else \
+        pd.Series("(all)", index=d.index)
+    for k, g in enumerate(dict.fromkeys(lev)):
+        s = d[lev == g].sort_values("x")
         col = COLORS[k % len(COLORS)]
-        ax.plot(s["x"], s["y"], marker="o", ms=4, color=col, label=g)
+        ax.plot(s["x"], s["y"], marker="o", ms=3, color=col, label=g)
         if {"ci_low", "ci_high"} <= set(s.columns) and s["ci_low"].notna().any():
             ax.fill_between(s["x"].to_numpy(float), pd.to_numeric(s["ci_low"]).to_numpy(float),
                             pd.to_numeric(s["ci_high"]).to_numpy(float), color=col, alpha=0.12)
-    ax.set_xlabel("judge score", fontsize=9)
-    ax.set_ylabel("mean human score", fontsize=9)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
+    ax.legend(fontsize=6, frameon=False, loc="upper left")
 
 
 def bland_altman_plot(summary: pd.DataFrame, points: pd.DataFrame, title: str
@@ -232,7 +251,7 @@ def bland_altman_plot(summary: pd.DataFrame, points: pd.DataFrame, title: str
     s = summary.reset_index(drop=True)
     labels = [_ba_label(r, s) for r in s.to_dict("records")]
     y = np.arange(len(s))[::-1]
-    fig = Figure(figsize=(WIDTH, _height(len(s))))
+    fig = Figure(figsize=(WIDTH, _height(len(s)) + 0.35))
     ax = fig.add_subplot()
     ax.axvline(0, color="#444", lw=0.8, ls="--")
     ax.hlines(y, s["loa_low"].astype(float), s["loa_high"].astype(float), color=COLORS[1],
@@ -247,9 +266,7 @@ def bland_altman_plot(summary: pd.DataFrame, points: pd.DataFrame, title: str
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("judge − human", fontsize=9)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
-              borderaxespad=0.1)
-    fig.tight_layout()
+    _finish(fig, ax)
     return fig
 
 
@@ -294,8 +311,11 @@ def corrected_plot(df: pd.DataFrame, title: str, null: float | None = None) -> F
     kinds = list(dict.fromkeys(d["kind"].astype(str)))
     ref = d["reference"] if "reference" in d else pd.Series(None, index=d.index, dtype=object)
     key = d["level"].astype(str) + ref.map(lambda r: f" vs {r}" if _finite_or_str(r) else "")
+    if "attribute" in d:
+        key = d["attribute"].map(lambda a: "" if is_all_level(a) else f"{a}: ") + \
+            key.where(~d["level"].map(is_all_level), "all groups")
     groups = list(dict.fromkeys(key))[:MAX_ROWS]
-    fig = Figure(figsize=(WIDTH, _height(len(groups) * max(1, len(kinds)) * 0.45 + 1)))
+    fig = Figure(figsize=(WIDTH, _height(len(groups) * max(1, len(kinds)) * 0.45 + 1, 1.4)))
     ax = fig.add_subplot()
     step = 0.7 / max(1, len(kinds))
     base = np.arange(len(groups))[::-1].astype(float)
@@ -313,9 +333,7 @@ def corrected_plot(df: pd.DataFrame, title: str, null: float | None = None) -> F
     ax.set_yticks(base, groups, fontsize=8)
     ax.set_xlabel("estimate (95% CI)", fontsize=9)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=7, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0),
-              ncol=len(kinds), borderaxespad=0.1)
-    fig.tight_layout()
+    _finish(fig, ax, ncol=len(kinds))
     return fig
 
 

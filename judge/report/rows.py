@@ -130,6 +130,7 @@ def varying(df: pd.DataFrame, keys: Sequence[str]) -> list[str]:
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "level": ("level", "group"),
+    "value": ("value", "estimate"),
     "x": ("judge_score", "score", "bin_mid", "bin", "x", "judge_mean"),
     "y": ("human_mean", "calibrated", "y", "mean_human"),
     "n": ("n", "n_labels", "n_labelled"),
@@ -152,11 +153,13 @@ def section_frame(rows: Any, need: Sequence[str] = ()) -> pd.DataFrame:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     for canon, names in ALIASES.items():
-        if canon in df.columns and df[canon].notna().any():
+        present = [c for c in names if c in df.columns]
+        if not present:
             continue
-        src = first_col(df, names)
-        if src is not None:
-            df[canon] = df[src]
+        merged = df[present[0]]
+        for c in present[1:]:
+            merged = merged.where(merged.notna(), df[c])
+        df[canon] = merged
     if any(c not in df.columns for c in need):
         return pd.DataFrame()
     for c in ("value", "ci_low", "ci_high", "n", "x", "y", "planted"):

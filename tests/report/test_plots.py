@@ -42,7 +42,7 @@ def test_forest_plot_rows_null_line_planted_and_flags(sections):
                       "gender: female vs male"]  # top to bottom, in table order
     null = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [0.0, 0.0]]
     assert null, "dashed null line at 0"
-    planted = [c for c in ax.collections if c.get_label() == "planted"]
+    planted = [c for c in ax.collections if c.get_label().startswith("planted")]
     assert planted and np.isfinite(planted[0].get_offsets()).sum() == 4  # two planted rows
     hollow = [ln for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
     assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [0.04]
@@ -119,6 +119,12 @@ def test_calibration_curves_one_line_per_group_plus_identity(calibration):
     white = lines[2]
     np.testing.assert_allclose(white.get_ydata(), [1.2, 2.1, 3.0, 3.9, 4.8])
     assert plots.calibration_curves(pd.DataFrame(), "x") is None
+    more = calibration["calibration_curve"] + [
+        {"attribute": "all", "group": "all", "score": s, "calibrated": s} for s in (1, 3, 5)]
+    fig = plots.calibration_curves(section_frame(more, need=("x", "y")), "two panels")
+    _render(fig)
+    assert [ax.get_title() for ax in fig.axes] == ["race", "all"]
+    assert [ln.get_label() for ln in fig.axes[1].get_lines()] == ["perfect calibration", "all"]
 
 
 def test_bland_altman_summary_and_points(calibration):
@@ -148,11 +154,11 @@ def test_corrected_plot_dodges_estimators(metrics, calibration):
     fig = plots.corrected_plot(means, "means")
     _render(fig)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["judge_only", "ppi"]
-    assert _ticklabels(ax) == ["Black", "White"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["judge_only", "ppi"]
+    assert _ticklabels(ax) == ["race: Black", "race: White"]
     gaps = df[df["quantity"] == "gap"]
     fig = plots.corrected_plot(gaps, "gaps", null=0.0)
-    assert _ticklabels(fig.axes[0]) == ["Black vs White"]
+    assert _ticklabels(fig.axes[0]) == ["race: Black vs White"]
 
 
 def test_exposure_plot_panels_per_metric(sections):
