@@ -117,6 +117,51 @@ def calibration_sections() -> dict:
             "corrected": corrected, "probes": probes}
 
 
+def calibration_v2() -> dict:
+    """The shape the calibrate stage writes (judge.calibration): ``group`` columns, bias
+    rows with ``metric``, differential bias, calibration map, error rates, probes."""
+    j = {"judge": "sim/judge", "criterion": "answer_quality.accuracy"}
+    est = {"ci_low": -0.3, "ci_high": 0.1, "n": 60, "n_clusters": 15, "warning": None}
+    return {
+        "schema_version": 2, "n_labels": 240, "n_items_labelled": 120, "note": None,
+        "agreement": [{**j, "attribute": "all", "group": "all", "metric": m, "value": v, **est}
+                      for m, v in (("exact_agreement", 0.45), ("cohen_kappa", 0.69),
+                                   ("ba_bias", -0.2), ("ba_loa_low", -1.7),
+                                   ("ba_loa_high", 1.3))],
+        "bias": [{**j, "attribute": a, "group": g, "metric": "mean_bias", "value": v,
+                  "planted": p, **est}
+                 for a, g, v, p in (("all", "all", -0.2, -0.16), ("race", "Black", -0.45, -0.32),
+                                    ("race", "White", 0.06, 0.0))],
+        "differential_bias": [{**j, "attribute": "race", "group": "Black", "reference": "White",
+                               "estimate": -0.52, "se": 0.16, "ci_low": -0.83,
+                               "ci_high": -0.2, "p_value": 0.004, "p_holm": 0.008, "n": 120,
+                               "n_clusters": 15, "planted": -0.32, "warning": None}],
+        "joint_tests": [{**j, "attribute": "race", "reference": "White", "statistic": 12.16,
+                         "df_num": 1.0, "df_denom": 14.0, "p_value": 0.004, "warning": None}],
+        "calibration_map": [{**j, "attribute": "race", "group": g, "score": s,
+                             "calibrated": s + d, "n_labels": 30, "fit": "group"}
+                            for g, d in (("Black", 0.4), ("White", 0.0)) for s in (1, 3, 5)],
+        "error_rates": [{"judge": "sim/judge", "criterion": "lending_decision.decision",
+                         "attribute": "race", "group": "Black", "label": "approve",
+                         "metric": "tpr", "value": 0.97, "ci_low": 0.9, "ci_high": 1.0,
+                         "n": 31, "n_clusters": 15, "warning": None}],
+        "corrected": [],
+        "probes": [{"probe": "attribute_swap", "judge": "sim/judge", "rubric_id": "lending",
+                    "criterion": "accuracy", "metric": "mean_score_change",
+                    "attribute": "race", "level": "Black", "reference": "White",
+                    "value": -0.36, "ci_low": -0.6, "ci_high": -0.1, "n": 42,
+                    "n_clusters": 15, "warning": None},
+                   {"probe": "position_swap", "judge": "sim/judge", "rubric_id": "pairwise",
+                    "criterion": "preferred", "metric": "consistency_rate",
+                    "attribute": "(all)", "level": "(all)", "reference": None, "value": 0.68,
+                    "ci_low": 0.55, "ci_high": 0.8, "n": 90, "n_clusters": 15,
+                    "warning": None}],
+        "self_preference": [{"judge": "openai/gpt-4o", "generator": "openai/gpt-4o-mini",
+                             "family": "openai"}],
+        "issues": [{"kind": "missing_score", "count": 3, "message": "rows without a score"}],
+    }
+
+
 def manifest_dict(name: str = "fixture") -> dict:
     return {
         "name": name, "status": "ok", "generators": ["sim/generator"], "judges": ["sim/judge"],
@@ -145,6 +190,11 @@ def calibration() -> dict:
 @pytest.fixture
 def manifest() -> dict:
     return manifest_dict()
+
+
+@pytest.fixture
+def calibration_stage() -> dict:
+    return calibration_v2()
 
 
 @pytest.fixture(scope="session")

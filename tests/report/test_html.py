@@ -134,3 +134,25 @@ def test_min_cell_from_config(manifest):
     assert min_cell_of(manifest) == 30
     assert min_cell_of({"config": {"report": {"min_cell": 5}}}) == 5
     assert min_cell_of({}) == 30
+
+
+def test_calibration_stage_shape_renders_every_subsection(manifest, calibration_stage):
+    doc = build_html(manifest, {"metrics": []}, calibration_stage)
+    cal = doc[doc.index('id="calibration"'):doc.index('id="probes"')]
+    assert "240 human labels on 120 items" in cal
+    assert "<th>exact_agreement</th>" in cal and "<th>cohen_kappa</th>" in cal
+    assert "ba_bias" not in cal.split("Bland")[0]  # B–A rows are drawn, not tabulated
+    assert "-0.450 [-0.300, 0.100]" in cal  # mean_bias rows, group aliased to level
+    assert "Differential judge bias" in cal and "-0.520 [-0.830, -0.200]" in cal
+    assert "0.008" in cal  # Holm-adjusted p
+    assert "Joint tests" in cal and "12.160" in cal
+    assert "Judge error rates" in cal and "tpr" in cal
+    assert "openai/gpt-4o and generator openai/gpt-4o-mini" in cal.replace(
+        "</li>", "").replace("judge ", "")
+    assert "missing_score: 3" in cal
+    assert "No corrected estimates" in cal
+    # figures: bias, differential bias, calibration map, Bland–Altman
+    assert cal.count("<img ") == 4
+    probes = doc[doc.index('id="probes"'):doc.index('id="exposure"')]
+    assert probes.count("<img ") == 2  # one forest per probe metric
+    assert "consistency_rate" in probes and "1 = no effect" in probes
