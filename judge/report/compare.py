@@ -18,7 +18,8 @@ Two sources of differences:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +133,45 @@ def metric_names(outcome: str) -> tuple[str, str]:
     return f"mean_score:{what}", f"score_gap:{what}"
 
 
-def _weights(ua: np.ndarray, ub: np.ndarray, C: int, B: int, seed: int
-             ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Cluster weights ``(B, C)`` per run (``ua``/``ub``: indices of each run's clusters):
-    one shared draw if the runs share most clusters, else independent draws."""
+CHUNK_CELLS = 2_000_000
+
+
+def resampled(M: np.ndarray, B: int, seed: int) -> np.ndarray:
+    """``W @ M`` for ``B`` multinomial cluster-weight rows ``W`` (one row of ``M`` per
+    cluster), in chunks so memory stays bounded for many clusters.
+
+    Uses :func:`judge.stats.bootstrap.resampled_sums` when available, else
+    :func:`cluster_weights` one chunk of replicates at a time (seeded per chunk).
+    """
+    from judge.stats import bootstrap as bs
+
+    fn = getattr(bs, "resampled_sums", None)
+    if fn is not None:
+        return np.asarray(fn(M, B, seed))
+    C = M.shape[0]
+    step = max(1, min(B, CHUNK_CELLS // max(C, 1)))
+    if step >= B:
+        return cluster_weights(C, B, seed) @ M
+    out = np.empty((B, M.shape[1]))
+    for k, start in enumerate(range(0, B, step)):
+        stop = min(B, start + step)
+        out[start:stop] = cluster_weights(C, stop - start, seed * 100_003 + k) @ M
+    return out
+
+
+def _replicates(Sa, Na, Sb, Nb, B: int, seed: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Replicate sums and counts ``(B, G)`` per run: one shared draw of cluster weights
+    when the runs share most clusters (paired), else independent draws per run."""
+    ua, ub = np.flatnonzero(Na.sum(1) > 0), np.flatnonzero(Nb.sum(1) > 0)
     shared = len(np.intersect1d(ua, ub))
-    paired = shared >= PAIRED_OVERLAP * min(len(ua), len(ub)) and shared >= 2
-    if paired:
-        W = cluster_weights(C, B, seed)
-        return W, W, True
-    Wa, Wb = np.zeros((B, C)), np.zeros((B, C))
-    Wa[:, ua] = cluster_weights(len(ua), B, seed)
-    Wb[:, ub] = cluster_weights(len(ub), B, seed + 1)
-    return Wa, Wb, False
+    G = Sa.shape[1]
+    if shared >= PAIRED_OVERLAP * min(len(ua), len(ub)) and shared >= 2:
+        R = resampled(np.hstack([Sa, Na, Sb, Nb]), B, seed)
+        return R[:, :G], R[:, G:2 * G], R[:, 2 * G:3 * G], R[:, 3 * G:], True
+    Ra = resampled(np.hstack([Sa[ua], Na[ua]]), B, seed)
+    Rb = resampled(np.hstack([Sb[ub], Nb[ub]]), B, seed + 1)
+    return Ra[:, :G], Ra[:, G:], Rb[:, :G], Rb[:, G:], False
 
 
 def _sums(y: np.ndarray, g: np.ndarray, c: np.ndarray, C: int, G: int
@@ -164,58 +191,97 @@ def _p(value: float, reps: np.ndarray) -> float:
     return (1.0 if value == 0 else 0.0) if se == 0 else float(2 * sps.norm.sf(abs(value) / se))
 
 
-def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | None,
-              reference: str | None, B: int, seed: int, alpha: float, min_cell: int
-              ) -> list[dict]:
-    """B − A of an outcome's mean (``attribute=None``) or of each level-minus-reference gap."""
+@dataclass
+class _Block:
+    """Per-cluster sums and counts of one outcome by level, in both runs."""
+
+    outcome: str
+    attribute: str | None
+    reference: str | None
+    levels: list[str]
+    sums: list[np.ndarray]  # Sa, Na, Sb, Nb, each (C, G)
+
+
+def _block(a: pd.DataFrame, b: pd.DataFrame, clusters: pd.Index, outcome: str,
+           attribute: str | None, reference: str | None) -> _Block | None:
     col = f"out.{outcome}"
-    lab = (lambda f: pd.Series("(all)", index=f.index)) if attribute is None \
-        else (lambda f: f[ATTR + attribute])
-    la, lb = lab(a), lab(b)
-    levels = sorted(set(la.dropna().astype(str)) | set(lb.dropna().astype(str)))
+    labels = []
+    for f in (a, b):
+        lab = pd.Series("(all)", index=f.index) if attribute is None else f[ATTR + attribute]
+        labels.append(lab.astype(str).where(lab.notna() & f[col].notna()))
+    levels = sorted(set(labels[0].dropna().unique()) | set(labels[1].dropna().unique()))
     if attribute is not None and (reference not in levels or len(levels) < 2):
-        return []
-    clusters = pd.Index(sorted(set(a["cf_group"].astype(str)) | set(b["cf_group"].astype(str))))
-    C, G = len(clusters), len(levels)
-    enc = {lv: i for i, lv in enumerate(levels)}
-    ca, cb = clusters.get_indexer(a["cf_group"].astype(str)), clusters.get_indexer(
-        b["cf_group"].astype(str))
-    ga = la.map(lambda v: enc.get(str(v), -1) if pd.notna(v) else -1).to_numpy(int)
-    gb = lb.map(lambda v: enc.get(str(v), -1) if pd.notna(v) else -1).to_numpy(int)
-    Sa, Na = _sums(a[col].to_numpy(float), ga, ca, C, G)
-    Sb, Nb = _sums(b[col].to_numpy(float), gb, cb, C, G)
-    Wa, Wb, paired = _weights(np.flatnonzero(Na.sum(1) > 0), np.flatnonzero(Nb.sum(1) > 0),
-                              C, B, seed)
+        return None
+    sums = []
+    for f, lab in zip((a, b), labels):
+        g = pd.Categorical(lab, categories=levels).codes.astype(int)
+        c = clusters.get_indexer(f["cf_group"].astype(str))
+        sums += list(_sums(f[col].to_numpy(float), g, c, len(clusters), len(levels)))
+    return _Block(outcome, attribute, reference, levels, sums)
+
+
+def _block_rows(blk: _Block, reps: list[np.ndarray], method: str, alpha: float,
+                min_cell: int) -> list[dict]:
+    """Rows of one block from its point sums and replicate sums ``[RSa, RNa, RSb, RNb]``."""
+    Sa, Na, Sb, Nb = blk.sums
     with np.errstate(invalid="ignore", divide="ignore"):
         pa, pb = Sa.sum(0) / Na.sum(0), Sb.sum(0) / Nb.sum(0)
-        ra, rb = (Wa @ Sa) / (Wa @ Na), (Wb @ Sb) / (Wb @ Nb)
-    method = ("paired cluster bootstrap (shared cf_group weights)" if paired
-              else "independent cluster bootstraps")
-    targets = [(0, None)] if attribute is None else \
-        [(i, enc[reference]) for i, lv in enumerate(levels) if lv != reference]
+        ra, rb = reps[0] / reps[1], reps[2] / reps[3]
+    enc = {lv: i for i, lv in enumerate(blk.levels)}
+    targets = [(0, None)] if blk.attribute is None else \
+        [(i, enc[blk.reference]) for i, lv in enumerate(blk.levels) if lv != blk.reference]
     rows = []
     for i, r in targets:
         va = pa[i] - (pa[r] if r is not None else 0.0)
         vb = pb[i] - (pb[r] if r is not None else 0.0)
-        reps = (rb[:, i] - (rb[:, r] if r is not None else 0)) - \
-            (ra[:, i] - (ra[:, r] if r is not None else 0))
+        d = rb[:, i] - ra[:, i] - ((rb[:, r] - ra[:, r]) if r is not None else 0.0)
         cols = [i] if r is None else [i, r]
-        n_a, n_b = int(Na[:, cols].sum()), int(Nb[:, cols].sum())
         ncl = int(min((Na[:, cols].sum(1) > 0).sum(), (Nb[:, cols].sum(1) > 0).sum()))
-        lo, hi = percentile_ci(reps, alpha) if ncl >= 2 else (math.nan, math.nan)
-        small = [f"{k}: level n={int(N[:, i].sum())} < min_cell={min_cell}"
-                 for k, N in (("A", Na), ("B", Nb)) if N[:, i].sum() < min_cell]
-        warn = small + ([] if ncl >= 2 else ["fewer than 2 clusters: no interval"])
-        rows.append({"metric": metric_names(outcome)[0 if attribute is None else 1],
-                     "attribute": attribute or "(all)",
-                     "level": levels[i] if attribute is not None else "(all)",
-                     "reference": reference, "criterion": outcome.partition(":")[2],
-                     "value": float(vb - va), "ci_low": float(lo),
-                     "ci_high": float(hi), "n": n_a + n_b, "n_clusters": ncl,
-                     "p_value": _p(float(vb - va), reps), "p_adj": math.nan,
+        lo, hi = percentile_ci(d, alpha) if ncl >= 2 else (math.nan, math.nan)
+        warn = [f"{k}: level n={int(N[:, i].sum())} < min_cell={min_cell}"
+                for k, N in (("A", Na), ("B", Nb)) if N[:, i].sum() < min_cell]
+        warn += [] if ncl >= 2 else ["fewer than 2 clusters: no interval"]
+        rows.append({"metric": metric_names(blk.outcome)[0 if blk.attribute is None else 1],
+                     "attribute": blk.attribute or "(all)",
+                     "level": blk.levels[i] if blk.attribute is not None else "(all)",
+                     "reference": blk.reference, "criterion": blk.outcome.partition(":")[2],
+                     "value": float(vb - va), "ci_low": float(lo), "ci_high": float(hi),
+                     "n": int(Na[:, cols].sum() + Nb[:, cols].sum()), "n_clusters": ncl,
+                     "p_value": _p(float(vb - va), d), "p_adj": math.nan,
                      "warning": "; ".join(warn) or None, "method": method,
                      "value_a": float(va), "value_b": float(vb), "source": "judgments"})
     return rows
+
+
+def stratum_rows(a: pd.DataFrame, b: pd.DataFrame,
+                 specs: Sequence[tuple[str, str | None, str | None]], B: int, seed: int,
+                 alpha: float, min_cell: int) -> list[dict]:
+    """B − A rows for ``(outcome, attribute, reference)`` specs (attribute None: the mean),
+    all from one draw of cluster weights (one matrix product for every spec)."""
+    clusters = pd.Index(sorted(set(a["cf_group"].astype(str).unique()) |
+                               set(b["cf_group"].astype(str).unique())))
+    blocks = [blk for o, at, ref in specs
+              if (blk := _block(a, b, clusters, o, at, ref)) is not None]
+    if not blocks:
+        return []
+    stacked = [np.hstack([blk.sums[k] for blk in blocks]) for k in range(4)]
+    reps = _replicates(*stacked, B, seed)
+    method = ("paired cluster bootstrap (shared cf_group weights)" if reps[4]
+              else "independent cluster bootstraps")
+    rows, off = [], 0
+    for blk in blocks:
+        G = len(blk.levels)
+        rows += _block_rows(blk, [r[:, off:off + G] for r in reps[:4]], method, alpha,
+                            min_cell)
+        off += G
+    return rows
+
+
+def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | None,
+              reference: str | None, B: int, seed: int, alpha: float, min_cell: int
+              ) -> list[dict]:
+    """B − A of an outcome's mean (``attribute=None``) or of each level-minus-reference gap."""
+    return stratum_rows(a, b, [(outcome, attribute, reference)], B, seed, alpha, min_cell)
 
 
 def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed: int = 0,
@@ -225,6 +291,7 @@ def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed:
 
     Stratified by generator when both runs have the same generators (e.g. two rubric
     versions); pooled per run otherwise (e.g. generator X in A vs generator Y in B).
+    Within a stratum every outcome and attribute shares one draw of cluster weights.
     """
     from judge.stages.analyze import reference_level
 
@@ -235,26 +302,22 @@ def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed:
                   {c[4:] for c in b.columns if c.startswith("out.")})
     attrs = sorted({c[len(ATTR):] for c in a.columns if c.startswith(ATTR)} &
                    {c[len(ATTR):] for c in b.columns if c.startswith(ATTR)})
-    same_gen = set(a["generator"].dropna()) == set(b["generator"].dropna())
-    strata = sorted(set(a["generator"].dropna())) if same_gen else [None]
+    gens_a, gens_b = set(a["generator"].dropna().unique()), set(b["generator"].dropna().unique())
+    strata = sorted(gens_a) if gens_a == gens_b else [None]
     rows: list[dict] = []
     for k, gen in enumerate(strata):
         sa = a if gen is None else a[a["generator"] == gen]
         sb = b if gen is None else b[b["generator"] == gen]
+        specs: list[tuple[str, str | None, str | None]] = []
         for o in outs:
-            sub_a, sub_b = sa[sa[f"out.{o}"].notna()], sb[sb[f"out.{o}"].notna()]
-            if sub_a.empty or sub_b.empty:
-                continue
-            seed_k = seed + 1000 * k
-            found = diff_rows(sub_a, sub_b, o, None, None, B, seed_k, alpha, min_cell)
+            specs.append((o, None, None))
             for attr in attrs:
-                levels = sorted(set(sub_a[ATTR + attr].dropna().astype(str)) |
-                                set(sub_b[ATTR + attr].dropna().astype(str)))
-                if len(levels) < 2:
-                    continue
-                ref = reference_level(attr, levels, dict(reference or {}))
-                found += diff_rows(sub_a, sub_b, o, attr, ref, B, seed_k, alpha, min_cell)
-            rows += [{**r, "generator": gen} for r in found]
+                levels = sorted(set(sa[ATTR + attr].dropna().astype(str).unique()) |
+                                set(sb[ATTR + attr].dropna().astype(str).unique()))
+                if len(levels) >= 2:
+                    specs.append((o, attr, reference_level(attr, levels, dict(reference or {}))))
+        found = stratum_rows(sa, sb, specs, B, seed + 1000 * k, alpha, min_cell)
+        rows += [{**r, "generator": gen} for r in found]
     return pd.DataFrame(rows)
 
 
