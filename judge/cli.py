@@ -38,9 +38,10 @@ def _stages(config: str, stages: list[str], force: list[str] | None, progress: b
             retry_errors: bool = False) -> None:
     def go() -> None:
         from judge.config import load_config
-        from judge.pipeline import open_run, run_stages
+        from judge.pipeline import check_force, open_run, run_stages
 
         cfg = load_config(config)
+        check_force(force)
         ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
         results = run_stages(ctx, stages, force)
         for name, r in results.items():
@@ -166,6 +167,9 @@ def _mount() -> None:
     from judge._cli.rubrics import app as rubrics_app
 
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+    from judge._cli.serve import serve_sim
+
+    app.command("serve-sim")(serve_sim)
 
 
 _mount()

@@ -61,8 +61,10 @@ class JudgeSpec(ModelSpec):
 class DesignSpec(_Cfg):
     kind: Literal["counterfactual", "full_factorial", "single_swap", "intersectional",
                   "sampled"] = "counterfactual"
-    max_cells: int | None = Field(None, ge=1)
-    budget_queries: int | None = Field(None, ge=1)
+    max_cells: int | None = Field(None, ge=1, description="sampled: attribute cells per group.")
+    budget_queries: int | None = Field(None, ge=1, description="sampled: total query budget.")
+    order: int | None = Field(None, ge=1, description="intersectional: axes swapped jointly "
+                                                      "per group (default 2).")
 
 
 class QueriesConfig(_Cfg):

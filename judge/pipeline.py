@@ -13,6 +13,7 @@ from typing import Any
 
 from judge.config import PROJECT_ROOT, RunConfig
 from judge.context import RunContext
+from judge.errors import JudgeError
 from judge.store import RunStore, latest_dicts
 
 STAGES = ("generate", "score", "calibrate", "report")
@@ -88,14 +89,56 @@ def summarize_records(store: RunStore) -> dict[str, Any]:
             "cost": {"total_usd": round(cost, 6), "calls_with_unknown_cost": unknown}}
 
 
-def open_run(cfg: RunConfig, *, progress: bool = False, retry_errors: bool = False,
-             check_keys: bool = True) -> RunContext:
-    """Validate credentials (before any work), open the run directory, record provenance."""
+def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
+    """Everything that can be checked before a run directory is touched.
+
+    Rubrics resolve, probes are known, input files exist, providers are known and API keys
+    are set. Each failure is a one-line UsageError (exit code 2).
+    """
+    import glob
+
+    from judge.config import resolve_path
+    from judge.errors import ConfigError
+    from judge.stages.plan_judging import PROBES
+    from judge.stages.score import load_rubrics
+
+    src = cfg.source_path
+    bad = [p for p in cfg.probes if p not in PROBES]
+    if bad:
+        raise ConfigError(f"unknown probe {bad[0]!r}", path=src, field="probes",
+                          hint=f"choose from {', '.join(PROBES)}")
+    for i, pat in enumerate(cfg.queries.scenarios):
+        if not glob.glob(str(resolve_path(pat))):
+            raise ConfigError(f"no scenario file matches {pat}", path=src,
+                              field=f"queries.scenarios[{i}]", hint="check the path or glob")
+    if cfg.queries.path and not resolve_path(cfg.queries.path).exists():
+        raise ConfigError(f"queries file not found: {cfg.queries.path}", path=src,
+                          field="queries.path", hint="run `judge datasets import` first")
+    if cfg.human_labels and cfg.human_labels.path and not resolve_path(
+            cfg.human_labels.path).exists():
+        raise ConfigError(f"human-label file not found: {cfg.human_labels.path}", path=src,
+                          field="human_labels.path", hint="check the path")
+    if any(s.provider == "sim" for s in cfg.all_models()) and not resolve_path(
+            cfg.sim_profile).exists():
+        raise ConfigError(f"sim profile not found: {cfg.sim_profile}", path=src,
+                          field="sim_profile")
+    try:
+        load_rubrics(cfg.rubrics)
+    except ConfigError as err:
+        if err.path is None:
+            err.path = src
+        raise
     if check_keys:
         from judge.llm.client import check_credentials
 
         for spec in cfg.all_models():
             check_credentials(spec)
+
+
+def open_run(cfg: RunConfig, *, progress: bool = False, retry_errors: bool = False,
+             check_keys: bool = True) -> RunContext:
+    """Preflight (before any work), open the run directory, record provenance."""
+    preflight(cfg, check_keys)
     store = RunStore(cfg.run_dir)
     m = store.manifest()
     repairs = m.get("repairs", []) + [r.as_dict() for r in store.repairs]
@@ -103,21 +146,30 @@ def open_run(cfg: RunConfig, *, progress: bool = False, retry_errors: bool = Fal
     return RunContext(cfg, store, progress=progress, retry_errors=retry_errors)
 
 
+FORCE_FILES = {"queries": "queries", "generate": "generations", "score": "judgments",
+               "calibrate": "human_labels", "report": None}
+
+
+def check_force(force: list[str] | None) -> list[str]:
+    """Validate ``--force`` stage names (before anything is written)."""
+    from judge.errors import UsageError
+
+    for f in force or []:
+        if f not in FORCE_FILES:
+            raise UsageError(f"--force {f}: not a stage", field="--force",
+                             hint=f"choose from {', '.join(FORCE_FILES)}")
+    return list(force or [])
+
+
 def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = None
                ) -> dict[str, Any]:
     """Run ``stages`` in order; ``force`` moves a stage's old output aside first."""
     from judge.stages import calibrate, generate, report, score
 
-    force = force or []
+    force = check_force(force)
     for st in force:
-        if st == "generate":
-            ctx.store.reset("generations")
-        elif st == "score":
-            ctx.store.reset("judgments")
-        elif st == "calibrate":
-            ctx.store.reset("human_labels")
-        elif st == "queries":
-            ctx.store.reset("queries")
+        if FORCE_FILES[st]:
+            ctx.store.reset(FORCE_FILES[st])
     results: dict[str, Any] = {}
     fns = {"queries": generate.expand_queries, "generate": generate.generate,
            "score": score.score, "calibrate": calibrate.calibrate, "report": report.report}
@@ -125,6 +177,7 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
     t0 = time.perf_counter()
+    error = None
     try:
         for st in wanted:
             if st == "report":
@@ -133,22 +186,31 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
             results[st] = r.as_dict()
             if r.stopped:
                 break
+    except Exception as err:
+        error = f"{st}: {err.one_line() if isinstance(err, JudgeError) else err}"
+        raise
     finally:
-        _write_summary(ctx, results, t0)
+        _write_summary(ctx, results, t0, error)
         ctx.close()
     return results
 
 
-def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float) -> None:
+def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
+                   error: str | None = None) -> None:
     m = ctx.store.manifest()
-    summary = summarize_records(ctx.store)
+    try:
+        summary = summarize_records(ctx.store)
+    except JudgeError as err:  # an unreadable stage file: record why, keep the rest
+        summary = {}
+        error = error or err.one_line()
     stats = ctx.model_stats()
     stopped = next((r["stopped"] for r in results.values() if r.get("stopped")), None)
     rubrics = results.get("score", {}).get("extra", {}).get("rubrics") or m.get("rubrics") or {}
     ctx.store.update_manifest(
         stages=results, rubrics=rubrics, **summary,
         budget_usd=ctx.cfg.budget_usd, calls_last_invocation=stats,
-        errors=summary["counts"].get("generations_by_status", {}).get("error", 0)
-        + summary["counts"].get("judgments_by_status", {}).get("error", 0),
-        status="stopped" if stopped else "ok", stopped_reason=stopped,
+        errors=sum((summary.get("counts") or {}).get(f"{k}_by_status", {}).get("error", 0)
+                   for k in ("generations", "judgments")),
+        status="error" if error else ("stopped" if stopped else "ok"), stopped_reason=stopped,
+        last_error=error,
         timings={"last_invocation_s": round(time.perf_counter() - t0, 3)})

@@ -41,3 +41,9 @@ def make_config(tmp_path: Path):
         return small_config(tmp_path, name, **over)
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def small_config_fn():
+    """``small_config`` for module- and session-scoped fixtures."""
+    return small_config

@@ -142,6 +142,13 @@ def check_credentials(spec: ModelSpec) -> None:
     """Fail before any work if a model's API key is missing (names the env var only)."""
     if spec.provider == "sim":
         return
+    litellm = get_litellm()
+    try:
+        litellm.get_llm_provider(spec.model)
+    except Exception as err:  # noqa: BLE001 - litellm raises BadRequestError here
+        raise ConfigError("unknown model provider", field=f"model {spec.model}",
+                          hint="use a litellm model string such as openai/gpt-4o-mini, "
+                               "anthropic/..., ollama/..., hosted_vllm/...") from err
     if spec.api_key_env:
         if not os.environ.get(spec.api_key_env):
             raise ConfigError(f"environment variable {spec.api_key_env} is not set",
@@ -149,7 +156,6 @@ def check_credentials(spec: ModelSpec) -> None:
         return
     if spec.api_base:
         return  # local OpenAI-compatible servers usually need no key
-    litellm = get_litellm()
     try:
         env = litellm.validate_environment(spec.model)
     except Exception as err:  # noqa: BLE001 - unknown provider strings raise here
