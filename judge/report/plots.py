@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Rectangle
 
 from judge.report.rows import (
     DEFAULT_MIN_CELL,
@@ -195,9 +195,7 @@ def heatmap(df: pd.DataFrame, title: str, min_cell: int = DEFAULT_MIN_CELL) -> F
     return fig
 
 
-def _hatch_patch(x: float, y: float) -> Patch:
-    from matplotlib.patches import Rectangle
-
+def _hatch_patch(x: float, y: float) -> Rectangle:
     return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch=HATCH, edgecolor="#333",
                      lw=0.0)
 

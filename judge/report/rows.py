@@ -139,10 +139,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def first_col(df: pd.DataFrame, names: Sequence[str]) -> str | None:
-    return next((c for c in names if c in df.columns and df[c].notna().any()), None)
-
-
 def section_frame(rows: Any, need: Sequence[str] = ()) -> pd.DataFrame:
     """A calibration section as a DataFrame with canonical columns added (``level``, ``n`` ...).
 
@@ -214,6 +210,9 @@ def corrected_frame(metrics: pd.DataFrame, calibration: Mapping[str, Any] | None
     """
     cal = section_frame((calibration or {}).get("corrected"), need=("level", "kind", "value"))
     if not cal.empty:
+        if {"n_labelled", "n_unlabelled"} <= set(cal.columns):
+            cal["n"] = pd.to_numeric(cal["n_labelled"], errors="coerce").fillna(0) + \
+                pd.to_numeric(cal["n_unlabelled"], errors="coerce").fillna(0)
         return cal
     m = metrics[metrics["estimate_kind"].notna()] if "estimate_kind" in metrics else metrics[:0]
     if m.empty or m["estimate_kind"].nunique() < 2:

@@ -149,7 +149,7 @@ def intersection(df: pd.DataFrame, min_cell: int) -> str:
         return note("No intersectional cells in metrics.json (no attribute like "
                     "'race×gender').")
     d = df[df["level"].map(lambda lv: len(parts(lv)) >= 2)]
-    d = d[~d["metric"].str.endswith(("_n", "_count")) & (d["method"].fillna("") != "count")]
+    d = d[~d["metric"].str.endswith(("_n", "_count", "_mde")) & (d["method"].fillna("") != "count")]
     out, k = [], 0
     for key, g in _facets(d, ["metric", "attribute", *KEYS]):
         if k >= MAX_HEATMAPS:

@@ -110,6 +110,7 @@ def test_corrected_frame_prefers_calibration_then_metric_rows(metrics, calibrati
     df = metric_frame(metrics["metrics"])
     cal = corrected_frame(df, calibration)
     assert set(cal["kind"]) == {"judge_only", "ppi"}
+    assert set(cal["n"]) == {90, 180}  # labelled + unlabelled, not labelled only
     from_metrics = corrected_frame(df, {})
     assert set(from_metrics["kind"]) == {"raw", "corrected"}
     only_raw = df[df["estimate_kind"] != "corrected"]
