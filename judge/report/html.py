@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from judge.report import sections as S
 from judge.report import sections_cal as C
-from judge.report.elements import esc, page
+from judge.report.elements import esc, note, page
 from judge.report.rows import (
     DEFAULT_MIN_CELL,
     is_all_level,
@@ -108,18 +109,33 @@ def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
              f"groups unless the method column says otherwise; cells with n &lt; {mc} are "
              "flagged.</p>")
     parts = [
-        ("summary", "Run summary", S.run_summary(manifest)),
-        ("headline", "Headline disparities", S.headline(sec["headline"], mc)),
-        ("counterfactual", "Counterfactual flips", S.counterfactual(sec["counterfactual"], mc)),
-        ("groups", "Group metrics", S.group_table(sec["group"], mc)),
-        ("intersections", "Intersectional cells", S.intersection(sec["intersection"], mc)),
-        ("calibration", "Judge calibration", C.calibration(calibration, df, mc)),
-        ("probes", "Judge probes", C.probes(calibration, mc)),
-        ("exposure", "Producer exposure", S.exposure(sec["exposure"], mc)),
-        ("failures", "Failures: parse failures and refusals", S.failures(sec["failures"], mc)),
-        ("caveats", "Caveats", CAVEATS + coverage(df, calibration, manifest)),
+        ("summary", "Run summary", lambda: S.run_summary(manifest)),
+        ("headline", "Headline disparities", lambda: S.headline(sec["headline"], mc)),
+        ("counterfactual", "Counterfactual flips",
+         lambda: S.counterfactual(sec["counterfactual"], mc)),
+        ("groups", "Group metrics", lambda: S.group_table(sec["group"], mc)),
+        ("intersections", "Intersectional cells",
+         lambda: S.intersection(sec["intersection"], mc)),
+        ("calibration", "Judge calibration", lambda: C.calibration(calibration, df, mc)),
+        ("probes", "Judge probes", lambda: C.probes(calibration, mc)),
+        ("exposure", "Producer exposure", lambda: S.exposure(sec["exposure"], mc)),
+        ("failures", "Failures: parse failures and refusals",
+         lambda: S.failures(sec["failures"], mc)),
+        ("caveats", "Caveats", lambda: CAVEATS + coverage(df, calibration, manifest)),
     ]
-    return page(f"Fairness report: {manifest.get('name', '')}", parts, intro)
+    return page(f"Fairness report: {manifest.get('name', '')}",
+                [(a, h, _section(h, fn)) for a, h, fn in parts], intro)
+
+
+def _section(heading: str, build: Callable[[], str]) -> str:
+    """A section's HTML; if building it fails, a visible error note and a RuntimeWarning
+    (an error under pytest), so one bad table never costs the whole report."""
+    try:
+        return build()
+    except Exception as err:  # noqa: BLE001 - reported in the page and as a warning
+        warnings.warn(f"report.html section {heading!r} failed: {err!r}", RuntimeWarning,
+                      stacklevel=2)
+        return note(f"This section could not be rendered: {type(err).__name__}: {err}")
 
 
 def write_html_report(run_dir: Path, metrics: dict, calibration: dict | None,

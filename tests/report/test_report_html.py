@@ -156,3 +156,16 @@ def test_calibration_stage_shape_renders_every_subsection(manifest, calibration_
     probes = doc[doc.index('id="probes"'):doc.index('id="exposure"')]
     assert probes.count("<img ") == 2  # one forest per probe metric
     assert "consistency_rate" in probes and "1 = no effect" in probes
+
+
+def test_a_failing_section_is_noted_and_warned(manifest, monkeypatch):
+    from judge.report import sections
+
+    def boom(df, min_cell):
+        raise ValueError("bad rows")
+
+    monkeypatch.setattr(sections, "failures", boom)
+    with pytest.warns(RuntimeWarning, match="Failures"):
+        doc = build_html(manifest, {"metrics": []}, None)
+    assert "This section could not be rendered: ValueError: bad rows" in doc
+    assert 'id="caveats"' in doc
