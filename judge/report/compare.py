@@ -36,7 +36,7 @@ SCORE = "score."
 JOIN_KEYS = ["metric", "attribute", "level", "reference"]
 PAIRED_OVERLAP = 0.5
 FAVOURABLE = {"favourable": 1.0, "unfavourable": 0.0}
-DECISION_KIND, SCORE_KIND = "decision", "score"
+DECISION_KIND, RATE_KIND, SCORE_KIND = "decision", "rate", "score"
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
@@ -96,11 +96,37 @@ def _join_warn(x: Any, y: Any) -> str | None:
 
 # ---------------------------------------------------------------- judgments
 
-def outcome_frame(frames: Any) -> pd.DataFrame:
-    """Scoreable judgments with one numeric column per outcome: ``out.<metric>``.
+def label_values(j: pd.DataFrame) -> dict[tuple[str, str], tuple[str, dict[str, float]]]:
+    """``(rubric_id, criterion) -> (kind, {label: 0/1})`` from the rubrics the judgments
+    name: categorical criteria with ``positive`` choices are decisions (favourable = 1),
+    binary criteria are rates (positive = 1). Rubrics that cannot be loaded are skipped."""
+    from judge.errors import JudgeError
+    from judge.rubrics import load_rubric
 
-    Decision criteria (labels ``favourable``/``unfavourable``) become a 0/1 favourable
-    rate named ``demographic_parity_difference``-style; numeric criteria keep their score.
+    keys = ["rubric_id"] + (["rubric_version"] if "rubric_version" in j else [])
+    out: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
+    for key in j[keys].drop_duplicates().itertuples(index=False):
+        ref = "@".join(str(k) for k in key if isinstance(k, str) and k)
+        try:
+            rubric = load_rubric(ref)
+        except (JudgeError, OSError, ValueError):
+            continue
+        for c in rubric.criteria:
+            sc = c.scale
+            if sc.type == "categorical" and sc.positive:
+                vals = {**{x: 1.0 for x in sc.positive}, **{x: 0.0 for x in sc.negative}}
+                out[(key[0], c.id)] = (DECISION_KIND, vals)
+            elif sc.type == "binary":
+                out[(key[0], c.id)] = (RATE_KIND, {sc.positive: 1.0, sc.negative: 0.0})
+    return out
+
+
+def outcome_frame(frames: Any) -> pd.DataFrame:
+    """Scoreable judgments with one numeric column per outcome: ``out.<kind>:<rubric>.<crit>``.
+
+    Decisions (categorical criteria with favourable choices; without a loadable rubric,
+    labels ``favourable``/``unfavourable``) become a 0/1 favourable rate, binary criteria
+    a 0/1 rate; numeric criteria keep their score. Labels with no number are NaN.
     """
     j = frames.judgments
     if j is None or j.empty:
@@ -112,16 +138,24 @@ def outcome_frame(frames: Any) -> pd.DataFrame:
         if col in j:
             keep &= ok(j[col])
     j = j[keep].copy()
+    labels = label_values(j)
     for col in [c for c in j.columns if c.startswith(SCORE)]:
         crit = col[len(SCORE):]
         for rub, idx in j.groupby("rubric_id").groups.items():
             s = j.loc[idx, col]
+            if s.isna().all():
+                continue
+            kind, vals = labels.get((rub, crit), (None, None))
             num = pd.to_numeric(s, errors="coerce")
-            if num.notna().any() and num.notna().sum() >= s.notna().sum() * 0.9:
-                j.loc[idx, f"out.{SCORE_KIND}:{rub}.{crit}"] = num
-            elif s.dropna().astype(str).isin(FAVOURABLE.keys()).any():
-                j.loc[idx, f"out.{DECISION_KIND}:{rub}.{crit}"] = s.map(
-                    lambda v: FAVOURABLE.get(str(v), np.nan))
+            if kind is None and num.notna().sum() >= s.notna().sum() * 0.9:
+                kind, mapped = SCORE_KIND, num
+            elif kind is None and s.dropna().astype(str).isin(FAVOURABLE.keys()).any():
+                kind, vals = DECISION_KIND, FAVOURABLE
+            if kind is None:
+                continue
+            if kind != SCORE_KIND:
+                mapped = s.map(lambda v, m=vals: m.get(str(v), np.nan)).astype(float)
+            j.loc[idx, f"out.{kind}:{rub}.{crit}"] = mapped
     return j
 
 
@@ -130,6 +164,8 @@ def metric_names(outcome: str) -> tuple[str, str]:
     kind, _, what = outcome.partition(":")
     if kind == DECISION_KIND:
         return f"favourable_rate:{what}", "demographic_parity_difference"
+    if kind == RATE_KIND:
+        return f"rate:{what}", f"rate_gap:{what}"
     return f"mean_score:{what}", f"score_gap:{what}"
 
 

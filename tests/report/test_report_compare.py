@@ -238,3 +238,26 @@ def test_resampled_chunks_keep_rows_summing_to_cluster_count(monkeypatch):
     np.testing.assert_array_equal(W, resampled(M, 9, seed=3))  # reproducible
     assert np.allclose(resampled(np.ones((7, 1)), 9, 3)[:, 0], 7)
     assert cluster_weights(7, 2, 0).sum() == 14
+
+
+def test_outcomes_follow_the_rubric_scales():
+    from types import SimpleNamespace
+
+    j = pd.DataFrame({
+        "rubric_id": ["lending_decision"] * 3 + ["unawareness"] * 2,
+        "rubric_version": ["1.0.0"] * 5, "parse_status": "ok", "probe": None, "repeat": 0,
+        "mode": "pointwise",
+        "score.decision": ["approve", "deny", "unclear", None, None],
+        "score.reasoning_quality": [4, 2, 3, None, None],
+        "score.infers_attribute": [None, None, None, "yes", "no"]})
+    out = outcome_frame(SimpleNamespace(judgments=j))
+    dec = out["out.decision:lending_decision.decision"]
+    assert dec.iloc[:2].tolist() == [1.0, 0.0] and math.isnan(dec.iloc[2])  # unclear: no value
+    assert out["out.score:lending_decision.reasoning_quality"].iloc[:3].tolist() == [4, 2, 3]
+    assert out["out.rate:unawareness.infers_attribute"].iloc[3:].tolist() == [1.0, 0.0]
+    from judge.report.compare import metric_names
+    assert metric_names("rate:unawareness.infers_attribute") == (
+        "rate:unawareness.infers_attribute", "rate_gap:unawareness.infers_attribute")
+    unknown = j.assign(rubric_id="no_such_rubric")
+    assert not any(c.startswith("out.decision") for c in
+                   outcome_frame(SimpleNamespace(judgments=unknown)).columns)
