@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Context-specific fairness evaluation of LLMs, with calibrated judges.")
 
@@ -35,12 +37,17 @@ def _guard(fn: Callable[[], Any]) -> Any:
 
 
 def _stages(config: str, stages: list[str], force: list[str] | None, progress: bool,
-            retry_errors: bool = False) -> None:
+            retry_errors: bool = False, executor: str | None = None,
+            address: str | None = None, shards: int | None = None) -> None:
     def go() -> None:
         from judge.config import load_config
         from judge.pipeline import check_force, open_run, run_stages
 
         cfg = load_config(config)
+        if executor or address or shards:
+            from judge.executors.options import apply_executor_overrides
+
+            cfg = apply_executor_overrides(cfg, executor, address, shards)
         check_force(force)
         ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
         results = run_stages(ctx, stages, force)
@@ -60,9 +67,12 @@ def _stages(config: str, stages: list[str], force: list[str] | None, progress: b
 
 @app.command()
 def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
-        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt) -> None:
+        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt,
+        executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt
+        ) -> None:
     """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
-    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors)
+    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors,
+            executor, address, shards)
 
 
 @app.command()
@@ -145,6 +155,18 @@ def report(config: str) -> None:
 
 
 @app.command()
+def plan(config: str = typer.Argument(..., help="Run config YAML.")) -> None:
+    """Print counts before anything runs: queries, groups, cells, calls, tokens, cost."""
+    def go() -> None:
+        from judge.config import load_config
+        from judge.llm.client import plan_price
+        from judge.plan import format_plan, plan_counts
+
+        typer.echo(format_plan(plan_counts(load_config(config), price_fn=plan_price)))
+    _guard(go)
+
+
+@app.command()
 def schema(record: str = typer.Argument(None, help="query, generation, judgment, human_label, "
                                                    "or omit to list them.")) -> None:
     """Print a record type's JSON Schema."""
@@ -167,7 +189,10 @@ def _mount() -> None:
     from judge._cli.rubrics import app as rubrics_app
 
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+    from judge._cli.datasets import app as datasets_app
     from judge._cli.serve import serve_sim
+
+    app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
 
     app.command("serve-sim")(serve_sim)
 

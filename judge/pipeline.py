@@ -14,7 +14,7 @@ from typing import Any
 from judge.config import PROJECT_ROOT, RunConfig
 from judge.context import RunContext
 from judge.errors import JudgeError
-from judge.store import RunStore, latest_dicts
+from judge.store import RunStore, iter_jsonl
 
 STAGES = ("generate", "score", "calibrate", "report")
 
@@ -65,7 +65,10 @@ def provenance(cfg: RunConfig) -> dict[str, Any]:
 
 
 def summarize_records(store: RunStore) -> dict[str, Any]:
-    """Counts by status, tokens and cost summed over the latest record per id of each file."""
+    """Counts by status, tokens and cost over the latest record per id of each file.
+
+    Streams each file keeping a small tuple per id (not the records), so memory stays flat.
+    """
     counts: dict[str, Any] = {}
     tokens = {"prompt": 0, "completion": 0}
     cost, unknown = 0.0, 0
@@ -73,18 +76,22 @@ def summarize_records(store: RunStore) -> dict[str, Any]:
                                ("generations", "generation_id", "status"),
                                ("judgments", "judgment_id", "parse_status"),
                                ("human_labels", "label_id", None)):
-        recs = latest_dicts(store.path(stage), idf)
-        counts[stage] = len(recs)
+        last: dict[str, tuple] = {}
+        for _, r in iter_jsonl(store.path(stage)):
+            u = r.get("usage") or {}
+            last[r[idf]] = (r.get(status) if status else None, u.get("prompt_tokens", 0),
+                            u.get("completion_tokens", 0), r.get("cost_usd"),
+                            r.get("error") is None)
+        counts[stage] = len(last)
         if status:
-            counts[f"{stage}_by_status"] = dict(Counter(r.get(status) for r in recs.values()))
-            for r in recs.values():
-                u = r.get("usage") or {}
-                tokens["prompt"] += u.get("prompt_tokens", 0)
-                tokens["completion"] += u.get("completion_tokens", 0)
-                if r.get("cost_usd") is None:
-                    unknown += int(r.get("error") is None)
+            counts[f"{stage}_by_status"] = dict(Counter(t[0] for t in last.values()))
+            for _st, pt, ct, c, no_err in last.values():
+                tokens["prompt"] += pt
+                tokens["completion"] += ct
+                if c is None:
+                    unknown += int(no_err)
                 else:
-                    cost += r["cost_usd"]
+                    cost += c
     return {"counts": counts, "tokens": tokens,
             "cost": {"total_usd": round(cost, 6), "calls_with_unknown_cost": unknown}}
 
@@ -122,6 +129,10 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             cfg.sim_profile).exists():
         raise ConfigError(f"sim profile not found: {cfg.sim_profile}", path=src,
                           field="sim_profile")
+    if cfg.executor.kind == "ray":
+        from judge.executors import check_executor
+
+        check_executor(cfg)  # UsageError naming the extra, before the run directory is touched
     try:
         load_rubrics(cfg.rubrics)
     except ConfigError as err:
@@ -176,6 +187,14 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     wanted = list(stages)
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
+    executor = None
+    if ctx.cfg.executor.kind == "ray" and {"generate", "score"} & set(wanted):
+        from judge.executors import RayExecutor
+
+        executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
+        ctx.store.update_manifest(cluster=executor.cluster_info())
+        fns["generate"] = lambda c: executor.run_stage(c, "generate")
+        fns["score"] = lambda c: executor.run_stage(c, "score")
     t0 = time.perf_counter()
     error = None
     try:
@@ -192,6 +211,8 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     finally:
         _write_summary(ctx, results, t0, error)
         ctx.close()
+        if executor is not None:
+            executor.shutdown()
     return results
 
 

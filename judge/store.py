@@ -124,9 +124,14 @@ def latest_dicts(path: Path, id_field: str) -> dict[str, dict[str, Any]]:
 
 def scan_ids(path: Path, id_field: str, keep: Callable[[dict[str, Any]], bool] | None = None
              ) -> set[str]:
-    """Ids whose *latest* record satisfies ``keep`` (default: every id present)."""
-    last = latest_dicts(path, id_field)
-    return {i for i, o in last.items() if keep is None or keep(o)}
+    """Ids whose *latest* record satisfies ``keep`` (default: every id present).
+
+    Streams the file and keeps one boolean per id, not the records (flat memory).
+    """
+    last: dict[str, bool] = {}
+    for _, obj in iter_jsonl(path):
+        last[obj[id_field]] = keep is None or bool(keep(obj))
+    return {i for i, k in last.items() if k}
 
 
 class JsonlWriter:

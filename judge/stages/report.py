@@ -48,31 +48,47 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
                                        (manifest.get("rubrics") or {}).items()),
               "- counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
               f"- cost: ${_fmt((manifest.get('cost') or {}).get('total_usd'), 4)}", ""]
-    rows = metrics.get("metrics", [])
-    has_planted = any("planted" in r for r in rows)
-    lines += ["## Disparities (level minus reference, 95% cluster-bootstrap CI)", ""]
-    head = "| metric | generator | attribute | level vs ref | estimate [95% CI] | n | clusters |"
+    rows = headline_rows(metrics.get("metrics", []))
+    has_planted = any(r.get("planted") is not None for r in rows)
+    lines += ["## Headline disparities (95% CI; level vs reference)", "",
+              "Single attributes only; every metric, intersection and cell is in metrics.csv. "
+              "Scores here are raw judge scores: see the calibration section for "
+              "judge-corrected gaps.", ""]
+    head = "| metric | generator | attribute | level vs ref | estimate [95% CI] | n | p (adj) |"
     sep = "|---|---|---|---|---|---|---|"
     if has_planted:
         head += " planted | covered |"
         sep += "---|---|"
-    lines += [head, sep]
+    lines += [head + " note |", sep + "---|"]
     for r in rows:
-        line = (f"| {r['metric']} | {r['generator']} | {r['attribute']} | {r['level']} vs "
-                f"{r['reference']} | {_ci(r)} | {r['n']} | {r['n_clusters']} |")
+        line = (f"| {r['metric']} | {r.get('generator', '')} | {r['attribute']} | {r['level']}"
+                f"{' vs ' + str(r['reference']) if r.get('reference') else ''} | {_ci(r)} | "
+                f"{r['n']} | {_fmt(r.get('p_adj'))} |")
         if has_planted:
             p = r.get("planted")
-            cov = "n/a" if p is None else ("yes" if r["ci_low"] is not None and
-                                           r["ci_low"] <= p <= r["ci_high"] else "no")
+            cov = "" if p is None or r.get("ci_low") is None else (
+                "yes" if r["ci_low"] <= p <= r["ci_high"] else "no")
             line += f" {_fmt(p)} | {cov} |"
-        if r.get("warning"):
-            line += f" ⚠ {r['warning']}"
-        lines.append(line)
+        lines.append(line + f" {r.get('warning') or ''} |")
     lines.append("")
     if calibration:
         lines += calibration_markdown(calibration)
     lines += ["## Caveats", "", CAVEATS]
     return "\n".join(lines)
+
+
+HEADLINE = ("selection_rate_diff", "four_fifths_flag", "cf_flip_rate", "cf_decision_diff",
+            "quality_diff", "tpr_gap", "fpr_gap", "unawareness_rate_diff", "refusal_rate_diff",
+            "parse_failure_rate_diff", "cfset_differs_share", "lipschitz_violation_share",
+            "exposure_share_minus_relevance", "exposure_gini", "no_producer_share")
+
+
+def headline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a reader needs first: headline metrics on single attributes."""
+    keep = [r for r in rows if r.get("metric") in HEADLINE and "|" not in str(r.get("attribute"))
+            and (r.get("n") or 0) > 0]
+    return sorted(keep, key=lambda r: (HEADLINE.index(r["metric"]), str(r.get("generator")),
+                                       str(r["attribute"]), str(r["level"])))
 
 
 def _table(title: str, note: str, head: list[str], rows: list[list[Any]]) -> list[str]:

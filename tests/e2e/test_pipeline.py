@@ -106,16 +106,18 @@ def test_sigkill_mid_stage_then_resume_matches_uninterrupted_run(make_config, tm
 
 
 def test_planted_generator_disparity_is_recovered_within_ci(make_config):
+    root = Path(judge.__file__).parents[1] / "datasets/scenarios"
     cfg = load_config(make_config("planted", queries={
-        "scenarios": [str(Path(judge.__file__).parents[1] / "datasets/scenarios/*.yaml")],
-        "limit": 60}, generators=[{"model": "sim/generator", "samples": 6, "concurrency": 32}],
-        human_labels=None))
+        "scenarios": [str(root / "loan_decision.yaml"), str(root / "hiring_callback_bm.yaml")],
+        "limit": 40}, generators=[{"model": "sim/generator", "samples": 3, "concurrency": 32}],
+        rubrics=["lending_decision", "hiring_screening"], human_labels=None))
     judge.run(cfg, stages=["generate", "score", "report"])
     rows = json.loads((cfg.run_dir / "metrics.json").read_text())["metrics"]
-    dp = [r for r in rows if r["metric"] == "demographic_parity_difference"
+    dp = [r for r in rows if r["metric"] == "selection_rate_diff"
           and r["attribute"] == "race" and r["level"] == "Black"]
-    assert dp, "no race disparity row"
+    assert len(dp) == 1, "no race selection-rate row"
     r = dp[0]
+    assert r["reference"] == "White"
     assert r["planted"] < -0.05  # the profile plants a real gap
     assert r["ci_low"] <= r["planted"] <= r["ci_high"]
     assert r["ci_high"] < 0  # and the run detects it
