@@ -320,6 +320,18 @@ def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | N
     return stratum_rows(a, b, [(outcome, attribute, reference)], B, seed, alpha, min_cell)
 
 
+def reference_level(attribute: str, levels: Sequence[str], override: Mapping[str, str]) -> str:
+    """The configured reference level, else the analysis' conventional one (``White``,
+    ``male`` ...), else the first level in sort order."""
+    from judge.stages import analyze
+
+    conventional = getattr(analyze, "DEFAULT_REFERENCE", {})
+    for cand in (override.get(attribute), conventional.get(attribute)):
+        if cand in levels:
+            return str(cand)
+    return sorted(levels)[0]
+
+
 def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed: int = 0,
                       alpha: float = 0.05, reference: Mapping[str, str] | None = None,
                       min_cell: int = 30) -> pd.DataFrame:
@@ -329,8 +341,6 @@ def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed:
     versions); pooled per run otherwise (e.g. generator X in A vs generator Y in B).
     Within a stratum every outcome and attribute shares one draw of cluster weights.
     """
-    from judge.stages.analyze import reference_level
-
     a, b = outcome_frame(frames_a), outcome_frame(frames_b)
     if a.empty or b.empty:
         return pd.DataFrame()
@@ -351,7 +361,7 @@ def compare_judgments(frames_a: Any, frames_b: Any, *, B: int = DEFAULT_B, seed:
                 levels = sorted(set(sa[ATTR + attr].dropna().astype(str).unique()) |
                                 set(sb[ATTR + attr].dropna().astype(str).unique()))
                 if len(levels) >= 2:
-                    specs.append((o, attr, reference_level(attr, levels, dict(reference or {}))))
+                    specs.append((o, attr, reference_level(attr, levels, reference or {})))
         found = stratum_rows(sa, sb, specs, B, seed + 1000 * k, alpha, min_cell)
         rows += [{**r, "generator": gen} for r in found]
     return pd.DataFrame(rows)
