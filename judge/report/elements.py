@@ -114,6 +114,8 @@ def _cell(r: Mapping[str, Any], key: str) -> str:
             return ""
         return "yes" if lo <= p <= hi else "no"
     v = r.get(key)
+    if key == "planted" and missing(v):
+        return ""
     if key in ("n", "n_clusters", "n_labelled", "n_unlabelled") and not missing(v):
         return f"{int(v):,}"
     return fmt(v) if key in NUMERIC_KEYS else ("" if missing(v) else str(v))

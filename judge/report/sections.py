@@ -102,7 +102,9 @@ def headline(df: pd.DataFrame, min_cell: int) -> str:
     """Forest plots of level-vs-reference disparities, one per metric."""
     if df.empty:
         return note("No level-vs-reference disparity rows in metrics.json.")
-    out = []
+    is_flag = df["metric"].str.endswith("_flag")
+    out = [flags(df[is_flag])]
+    df = df[~is_flag]
     for k, (metric, g) in enumerate(df.groupby("metric", sort=False)):
         if k >= MAX_FORESTS:
             out.append(note(f"{df['metric'].nunique() - MAX_FORESTS} more metrics are in the "
@@ -117,6 +119,21 @@ def headline(df: pd.DataFrame, min_cell: int) -> str:
                                    f"disparity ({null:g}); hollow grey † = warning or small "
                                    "cell; × = planted value (simulation)."))
     return "".join(out)
+
+
+def flags(df: pd.DataFrame) -> str:
+    """Rule flags (metric ``*_flag``, value 1 = raised), as a list above the plots."""
+    if df.empty:
+        return ""
+    items = []
+    for r in df.to_dict("records"):
+        raised = r.get("value") == 1
+        what = f"{r['metric']} on {r.get('attribute')}"
+        rule = f" ({r['reference']})" if r.get("reference") else ""
+        keys = ", ".join(str(r[k]) for k in KEYS if k in r and isinstance(r.get(k), str))
+        items.append(f"<li>{'⚑ raised' if raised else 'not raised'}: {esc(what)}{esc(rule)}"
+                     f"{' [' + esc(keys) + ']' if keys else ''}</li>")
+    return "<p>Rule flags:</p><ul>" + "".join(items) + "</ul>"
 
 
 def counterfactual(df: pd.DataFrame, min_cell: int) -> str:

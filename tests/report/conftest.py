@@ -39,6 +39,7 @@ def metric_rows() -> list[dict]:
         row("demographic_parity_difference", "gender", "female", -0.15, -0.29, 0.00, 117,
             "male", planted=-0.05, **g),
         row("demographic_parity_ratio", "race", "Black", 0.80, 0.62, 1.03, 117, "White", **g),
+        row("four_fifths_flag", "race", "*", 1.0, None, None, 117, "dp_ratio < 0.8", **g),
         row("equalized_odds_tpr_gap", "race", "Black", -0.08, -0.2, 0.05, 60, "White", **g),
         row("accuracy_gap", "gender", "female", 0.01, -0.05, 0.07, 60, "male", **g),
         row("score_gap:decision_dev.quality", "race", "Black", -0.48, -0.9, -0.12, 120, "White",

@@ -73,6 +73,12 @@ def test_every_figure_kind_present(doc):
         assert caption in doc, caption
 
 
+def test_rule_flags_listed_not_plotted(doc):
+    head = doc[doc.index('id="headline"'):doc.index('id="counterfactual"')]
+    assert "⚑ raised: four_fifths_flag on race (dp_ratio &lt; 0.8) [sim/generator]" in head
+    assert "four_fifths_flag: level vs reference" not in head
+
+
 def test_tables_flag_small_cells_and_warnings(doc):
     assert doc.count('<tr class="small">') >= 5
     assert "⚠ small cell: n=12 &lt; min_cell=30" in doc

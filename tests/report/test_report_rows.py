@@ -57,6 +57,7 @@ def test_split_sections_routes_every_row_once_except_intersections(metrics):
     assert non_inter == (~inter).sum()
     assert set(sec["headline"]["metric"]) == {
         "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_tpr_gap",
+        "four_fifths_flag",
         "accuracy_gap", "score_gap:decision_dev.quality", "unawareness_rate"}
     assert sec["headline"]["reference"].notna().all()
 
