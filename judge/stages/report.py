@@ -141,7 +141,7 @@ def calibration_markdown(cal: dict[str, Any]) -> list[str]:
 
 
 def report(ctx: RunContext) -> StageResult:
-    """Compute metrics and write metrics.json, metrics.csv and report.md."""
+    """Compute metrics and write metrics.json, metrics.csv, report.md and report.html."""
     t0 = time.perf_counter()
     res = StageResult("report")
     d: Path = ctx.store.dir
@@ -153,7 +153,11 @@ def report(ctx: RunContext) -> StageResult:
     tmp.replace(d / "metrics.csv")
     cal_path = d / "calibration.json"
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
-    write_text_atomic(d / "report.md", render_markdown(ctx.store.manifest(), metrics, calibration))
+    manifest = ctx.store.manifest()
+    write_text_atomic(d / "report.md", render_markdown(manifest, metrics, calibration))
+    from judge.report import write_html_report
+
+    write_html_report(d, metrics, calibration, manifest)
     res.written = len(metrics["metrics"])
     res.seconds = time.perf_counter() - t0
     return res

@@ -1,0 +1,49 @@
+"""``judge report``: the report stage of a config, or ``--compare RUN_A RUN_B``.
+
+Mount in judge/cli.py (replacing the plain ``report`` command)::
+
+    from judge._cli.report import report as report_command
+    app.command(name="report")(report_command)
+"""
+
+from __future__ import annotations
+
+import typer
+
+CompareOpt = typer.Option(None, "--compare", metavar="RUN_A RUN_B",
+                          help="Compare two run directories (B − A, with 95% CIs) instead of "
+                               "reporting a config.")
+OutOpt = typer.Option(None, "--out", help="Directory for compare.{json,csv,md,html} "
+                                          "(default: runs/compare-<A>-vs-<B>).")
+BootOpt = typer.Option(1000, "--bootstrap", min=100, help="Bootstrap replicates for --compare.")
+SeedOpt = typer.Option(0, "--seed", help="Bootstrap seed for --compare.")
+
+
+def run_compare(run_a: str, run_b: str, out: str | None = None, bootstrap: int = 1000,
+                seed: int = 0) -> None:
+    """Write the comparison of two runs and print where it went."""
+    from judge.report.compare_html import write_comparison
+
+    paths = write_comparison(run_a, run_b, out, B=bootstrap, seed=seed)
+    for p in paths.values():
+        typer.echo(f"compare: {p}")
+
+
+def report(config: str | None = typer.Argument(None, help="Run config YAML."),
+           compare: tuple[str, str] | None = CompareOpt,
+           out: str | None = OutOpt, bootstrap: int = BootOpt,
+           seed: int = SeedOpt) -> None:
+    """Compute metrics and write metrics.json/csv, report.md and report.html; or compare runs."""
+    from judge.cli import _guard, _stages
+
+    if compare and all(compare):
+        if config is not None:
+            typer.secho("error: give either CONFIG or --compare RUN_A RUN_B, not both",
+                        fg="red", err=True)
+            raise typer.Exit(2)
+        _guard(lambda: run_compare(compare[0], compare[1], out, bootstrap, seed))
+        return
+    if config is None:
+        typer.secho("error: missing CONFIG (or use --compare RUN_A RUN_B)", fg="red", err=True)
+        raise typer.Exit(2)
+    _stages(config, ["report"], None, False)

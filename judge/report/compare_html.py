@@ -1,0 +1,115 @@
+"""Write a run comparison: compare.json, compare.csv, compare.md and compare.html."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judge.report import plots
+from judge.report.compare import compare_runs, read_run
+from judge.report.elements import esc, figure_html, fmt, note, page, table_html
+from judge.report.rows import metric_frame, null_value
+
+COMPARE_SCHEMA_VERSION = 1
+
+
+def _side(m: Mapping[str, Any]) -> dict[str, str]:
+    return {"run": str(m.get("name", "")),
+            "generators": ", ".join(m.get("generators") or []),
+            "judges": ", ".join(m.get("judges") or []),
+            "rubrics": ", ".join(f"{k} ({str(v)[:12]})" for k, v in
+                                 (m.get("rubrics") or {}).items()),
+            "queries": str((m.get("counts") or {}).get("queries", "")),
+            "judgments": str((m.get("counts") or {}).get("judgments", ""))}
+
+
+def _what_differs(a: Mapping[str, str], b: Mapping[str, str]) -> list[str]:
+    return [k for k in ("generators", "judges", "rubrics") if a[k] != b[k]]
+
+
+def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
+                       manifest_b: Mapping[str, Any]) -> str:
+    """The comparison page: both runs side by side, forest plots of B − A, the full table."""
+    a, b = _side(manifest_a), _side(manifest_b)
+    runs = table_html([{"": k, "A": a[k], "B": b[k]} for k in a],
+                      [("", ""), ("A", "A"), ("B", "B")])
+    differ = _what_differs(a, b)
+    intro = (f"<p>B − A: <strong>{esc(b['run'])}</strong> minus <strong>{esc(a['run'])}"
+             f"</strong>. The runs differ in: {esc(', '.join(differ) or 'nothing recorded')}."
+             "</p>")
+    d = metric_frame(diffs.to_dict("records")) if not diffs.empty else diffs
+    if not diffs.empty:
+        for c in ("value_a", "value_b", "source"):
+            d[c] = diffs[c].to_numpy()
+    figs = []
+    for source, caption in (("judgments", "cluster bootstrap over both runs' judgments"),
+                            ("metrics", "from each run's metric table, independent-runs "
+                                        "normal approximation")):
+        sub = d[d["source"] == source] if not d.empty else d
+        for metric, g in (sub.groupby("metric", sort=False) if not sub.empty else []):
+            fig = plots.forest_plot(g, f"{metric}: B − A", null=0.0,
+                                    label_keys=("generator", "judge", "criterion"),
+                                    xlabel="difference B − A (95% CI)")
+            figs.append(figure_html(fig, f"{metric}: difference between runs, {caption}; "
+                                         f"0 = no change ({null_value(metric):g} is the "
+                                         "no-disparity value of the metric itself)."))
+    cols = [("source", "source"), ("metric", "metric"), ("generator", "generator"),
+            ("attribute", "attribute"), ("level", "level"), ("reference", "reference"),
+            ("A", "value_a"), ("B", "value_b"), ("B − A [95% CI]", "ci"), ("n", "n"),
+            ("clusters", "n_clusters"), ("p", "p_value")]
+    methods = "; ".join(f"{s}: {m}" for s, m in
+                        d[["source", "method"]].drop_duplicates().itertuples(index=False)) \
+        if not d.empty else ""
+    table = table_html(d, cols, min_cell=0, caption=f"Methods: {methods}.") \
+        if not d.empty else ""
+    sections = [("runs", "Runs compared", intro + runs),
+                ("differences", "Differences B − A",
+                 "".join(figs) or note("No comparable outcomes or metric rows in both runs.")),
+                ("table", "All differences", table or note("Nothing to compare."))]
+    return page(f"Comparison: {b['run']} − {a['run']}", sections)
+
+
+def render_compare_markdown(diffs: pd.DataFrame, a: str, b: str) -> str:
+    lines = [f"# Comparison: {b} − {a}", "",
+             "| source | metric | attribute | level vs ref | A | B | B − A [95% CI] | n |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in diffs.to_dict("records"):
+        ref = r.get("reference")
+        lv = f"{r['level']} vs {ref}" if isinstance(ref, str) else str(r["level"])
+        ci = (f"{fmt(r['value'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+              if not (math.isnan(r["ci_low"]) or math.isnan(r["ci_high"]))
+              else f"{fmt(r['value'])} [no CI]")
+        lines.append(f"| {r['source']} | {r['metric']} | {r['attribute']} | {lv} | "
+                     f"{fmt(r['value_a'])} | {fmt(r['value_b'])} | {ci} | {r['n']} |")
+    return "\n".join(lines) + "\n"
+
+
+def default_out_dir(run_a: Path, run_b: Path) -> Path:
+    """``<parent of B>/compare-<A>-vs-<B>``."""
+    return Path(run_b).parent / f"compare-{Path(run_a).name}-vs-{Path(run_b).name}"
+
+
+def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path | None = None,
+                     *, B: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, Path]:
+    """Compare two runs and write compare.{json,csv,md,html} into ``out_dir``."""
+    from judge.store import write_json_atomic, write_text_atomic
+
+    ra, rb = read_run(run_a), read_run(run_b)
+    diffs = compare_runs(run_a, run_b, B=B, seed=seed, alpha=alpha)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(Path(run_a), Path(run_b))
+    out.mkdir(parents=True, exist_ok=True)
+    clean = diffs.astype(object).where(diffs.notna(), None)
+    doc = {"schema_version": COMPARE_SCHEMA_VERSION, "run_a": str(run_a), "run_b": str(run_b),
+           "bootstrap": B, "seed": seed, "alpha": alpha,
+           "differences": clean.to_dict("records")}
+    paths = {k: out / f"compare.{k}" for k in ("json", "csv", "md", "html")}
+    write_json_atomic(paths["json"], doc)
+    diffs.to_csv(paths["csv"], index=False)
+    write_text_atomic(paths["md"], render_compare_markdown(
+        diffs, ra["manifest"].get("name", "A"), rb["manifest"].get("name", "B")))
+    write_text_atomic(paths["html"], build_compare_html(diffs, ra["manifest"], rb["manifest"]))
+    return paths

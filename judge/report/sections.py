@@ -1,0 +1,208 @@
+"""The sections of report.html, each a function returning inner HTML.
+
+A section whose data is absent renders a one-line note saying so, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from judge.report import plots
+from judge.report.elements import (
+    Column,
+    esc,
+    figure_html,
+    fmt,
+    kv_html,
+    missing,
+    note,
+    table_html,
+)
+from judge.report.rows import (
+    is_all_level,
+    null_value,
+    parts,
+)
+
+MAX_HEATMAPS = 12
+MAX_FORESTS = 16
+KEYS = ("generator", "judge", "rubric_id", "criterion", "estimate_kind")
+
+
+def metric_columns(df: pd.DataFrame, planted: bool | None = None) -> list[Column]:
+    """Table columns for metric rows: the key columns that vary, then estimates and counts."""
+    cols: list[Column] = [("metric", "metric")]
+    cols += [(k, k) for k in KEYS if k in df and df[k].notna().any()]
+    cols += [("attribute", "attribute"), ("level", "level"), ("reference", "reference"),
+             ("estimate [95% CI]", "ci"), ("n", "n"), ("clusters", "n_clusters")]
+    if "p_value" in df and df["p_value"].notna().any():
+        cols.append(("p", "p_value"))
+    if "p_adj" in df and df["p_adj"].notna().any():
+        cols.append(("p adj.", "p_adj"))
+    if planted or (planted is None and "planted" in df and df["planted"].notna().any()):
+        cols += [("planted", "planted"), ("CI covers planted", "covered")]
+    return cols
+
+
+def _facets(df: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    by = [b for b in by if b in df]
+    if not by:
+        return [((), df)]
+    return [(k if isinstance(k, tuple) else (k,), g)
+            for k, g in df.groupby([df[b].fillna("") for b in by], sort=False)]
+
+
+# ---------------------------------------------------------------- run summary
+
+def run_summary(manifest: Mapping[str, Any]) -> str:
+    counts = manifest.get("counts") or {}
+    tokens = manifest.get("tokens") or {}
+    cost = manifest.get("cost") or {}
+    git = manifest.get("git") or {}
+    versions = manifest.get("versions") or {}
+    total = cost.get("total_usd")
+    unknown = cost.get("calls_with_unknown_cost") or 0
+    cost_s = "unknown" if total is None else f"${total:.4f}"
+    if unknown:
+        cost_s += f" (+ {unknown} calls of unknown price)"
+    items = [("run", manifest.get("name", "")), ("status", manifest.get("status", "")),
+             ("generators", ", ".join(manifest.get("generators") or []) or "none"),
+             ("judges", ", ".join(manifest.get("judges") or []) or "none"),
+             ("tokens", f"prompt {fmt(tokens.get('prompt'))}, completion "
+                        f"{fmt(tokens.get('completion'))}"),
+             ("cost", cost_s), ("errors", fmt(manifest.get("errors", 0))),
+             ("git", f"{(git.get('commit') or 'unknown')[:12]}"
+                     f"{' (dirty)' if git.get('dirty') else ''}"),
+             ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
+             ("seed", (manifest.get("config") or {}).get("seed", "")),
+             ("config", manifest.get("config_path", ""))]
+    if manifest.get("stopped_reason"):
+        items.append(("stopped", manifest["stopped_reason"]))
+    rub = [{"rubric": k.split("@")[0], "version": k.split("@")[1] if "@" in k else "",
+            "hash": v} for k, v in (manifest.get("rubrics") or {}).items()]
+    rub_t = table_html(rub, [("rubric", "rubric"), ("version", "version"), ("hash", "hash")])
+    cnt = [{"record": k, "count": v if not isinstance(v, dict) else
+            ", ".join(f"{s} {c}" for s, c in v.items())} for k, v in counts.items()]
+    cnt_t = table_html(cnt, [("records", "record"), ("count", "count")])
+    calls = [{"model": m, **c} for m, c in (manifest.get("calls_last_invocation") or {}).items()]
+    calls_t = table_html(calls, [(h, h) for h in ("model", "calls", "ok", "errors", "retries",
+                                                  "cached", "prompt_tokens",
+                                                  "completion_tokens", "cost_usd")])
+    return (kv_html(items) + "<h3>Rubrics (id, version, content hash)</h3>" +
+            (rub_t or note("No rubric hashes in the manifest.")) + "<h3>Counts</h3>" + cnt_t +
+            ("<h3>Model calls (last invocation)</h3>" + calls_t if calls_t else ""))
+
+
+# ---------------------------------------------------------------- metrics
+
+def headline(df: pd.DataFrame, min_cell: int) -> str:
+    """Forest plots of level-vs-reference disparities, one per metric."""
+    if df.empty:
+        return note("No level-vs-reference disparity rows in metrics.json.")
+    is_flag = df["metric"].str.endswith("_flag")
+    out = [flags(df[is_flag])]
+    df = df[~is_flag]
+    for k, (metric, g) in enumerate(df.groupby("metric", sort=False)):
+        if k >= MAX_FORESTS:
+            out.append(note(f"{df['metric'].nunique() - MAX_FORESTS} more metrics are in the "
+                            "group metrics table."))
+            break
+        null = null_value(metric)
+        for start in range(0, len(g), plots.MAX_ROWS):
+            chunk = g.iloc[start:start + plots.MAX_ROWS]
+            out.append(figure_html(plots.forest_plot(chunk, metric, null=null,
+                                                     min_cell=min_cell),
+                                   f"{metric}: level vs reference, 95% CI; dashed line = no "
+                                   f"disparity ({null:g}); hollow grey † = warning or small "
+                                   "cell; × = planted value (simulation)."))
+    return "".join(out)
+
+
+def flags(df: pd.DataFrame) -> str:
+    """Rule flags (metric ``*_flag``, value 1 = raised), as a list above the plots."""
+    if df.empty:
+        return ""
+    items = []
+    for r in df.to_dict("records"):
+        raised = r.get("value") == 1
+        what = f"{r['metric']} on {r.get('attribute')}"
+        rule = f" ({r['reference']})" if r.get("reference") else ""
+        keys = ", ".join(str(r[k]) for k in KEYS if k in r and isinstance(r.get(k), str))
+        items.append(f"<li>{'⚑ raised' if raised else 'not raised'}: {esc(what)}{esc(rule)}"
+                     f"{' [' + esc(keys) + ']' if keys else ''}</li>")
+    return "<p>Rule flags:</p><ul>" + "".join(items) + "</ul>"
+
+
+def counterfactual(df: pd.DataFrame, min_cell: int) -> str:
+    if df.empty:
+        return note("No counterfactual metrics in this run (needs a counterfactual design).")
+    flips = df[df["metric"].str.contains("flip")]
+    diffs = df[~df["metric"].str.contains("flip") & df["reference"].notna()]
+    out = []
+    if not flips.empty:
+        out.append(figure_html(plots.flip_chart(flips, min_cell=min_cell),
+                               "Share of counterfactual pairs (same query, one attribute "
+                               "changed) whose decision flips; hatched = small cell."))
+    for metric, g in diffs.groupby("metric", sort=False):
+        out.append(figure_html(plots.forest_plot(g, metric, null=null_value(metric),
+                                                 min_cell=min_cell),
+                               f"{metric}: paired within counterfactual groups, 95% CI."))
+    out.append(table_html(df, metric_columns(df), min_cell,
+                          caption="Counterfactual metrics (paired tests in the p column)."))
+    return "".join(out)
+
+
+def group_table(df: pd.DataFrame, min_cell: int) -> str:
+    if df.empty:
+        return note("No group metrics in metrics.json.")
+    return table_html(df, metric_columns(df), min_cell, collapse_over=120)
+
+
+def intersection(df: pd.DataFrame, min_cell: int) -> str:
+    if df.empty:
+        return note("No intersectional cells in metrics.json (no attribute like "
+                    "'race×gender').")
+    d = df[df["level"].map(lambda lv: len(parts(lv)) >= 2)]
+    d = d[~d["metric"].str.endswith(("_n", "_count", "_mde")) & (d["method"].fillna("") != "count")]
+    out, k = [], 0
+    for key, g in _facets(d, ["metric", "attribute", *KEYS]):
+        if k >= MAX_HEATMAPS:
+            out.append(note("More intersection heatmaps omitted; all cells are in the table."))
+            break
+        title = " · ".join(str(x) for x in key if x)
+        fig = plots.heatmap(g, title, min_cell)
+        if fig is not None:
+            out.append(figure_html(fig, f"{title}: value and n per cell; hatched cells have "
+                                        f"n < {min_cell} or a warning and should not be read."))
+            k += 1
+    out.append(table_html(df, metric_columns(df), min_cell,
+                          caption="Intersectional cells (multiple-testing adjusted p in "
+                                  "'p adj.' when present)."))
+    return "".join(out)
+
+
+def exposure(df: pd.DataFrame, min_cell: int) -> str:
+    if df.empty:
+        return note("No producer-exposure metrics in this run (needs a producer scenario "
+                    "and a producer catalogue).")
+    summ = df[df["level"].map(is_all_level)]
+    lines = [f"<li>{esc(r['metric'])}: {esc(_ci_short(r))}</li>" for r in summ.to_dict("records")]
+    return (("<ul>" + "".join(lines) + "</ul>" if lines else "") +
+            figure_html(plots.exposure_plot(df), "Position-weighted exposure (1/log2(1+rank)) "
+                                                 "per producer or producer group, 95% CI.") +
+            table_html(df, metric_columns(df), min_cell))
+
+
+def failures(df: pd.DataFrame, min_cell: int) -> str:
+    if df.empty:
+        return note("No parse-failure or refusal metrics in metrics.json.")
+    return table_html(df, metric_columns(df), min_cell)
+
+
+def _ci_short(r: Mapping[str, Any]) -> str:
+    lo, hi = r.get("ci_low"), r.get("ci_high")
+    s = fmt(r.get("value"))
+    return s + ("" if missing(lo) or missing(hi) else f" [{fmt(lo)}, {fmt(hi)}]")
