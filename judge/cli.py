@@ -149,12 +149,6 @@ def _sample(config: str, n: int, out: str | None, criterion: str | None, seed: i
 
 
 @app.command()
-def report(config: str) -> None:
-    """Compute metrics and write metrics.json, metrics.csv, report.md (and report.html)."""
-    _stages(config, ["report"], None, False)
-
-
-@app.command()
 def plan(config: str = typer.Argument(..., help="Run config YAML.")) -> None:
     """Print counts before anything runs: queries, groups, cells, calls, tokens, cost."""
     def go() -> None:
@@ -190,7 +184,10 @@ def _mount() -> None:
 
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
     from judge._cli.datasets import app as datasets_app
+    from judge._cli.report import report as report_command
     from judge._cli.serve import serve_sim
+
+    app.command(name="report")(report_command)
 
     app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
 

@@ -153,7 +153,9 @@ class RunConfig(_Cfg):
 
     @property
     def run_dir(self) -> Path:
-        return resolve_path(self.output_dir) / self.name
+        """``<output_dir>/<name>``; a relative output_dir is relative to the working dir."""
+        out = Path(self.output_dir)
+        return (out if out.is_absolute() else Path.cwd() / out) / self.name
 
     @property
     def sim_profile_path(self) -> str:
