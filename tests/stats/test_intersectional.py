@@ -88,5 +88,6 @@ def test_small_cells_warn_and_max_order():
     t = intersectional_cells(df, max_order=1, min_cell=5, B=50)
     assert set(t.attribute) == {"a", "b"}
     y = row(t, "cell_n", "a", "y")
-    assert y.value == 2 and y.warning == "small cell: n=2 < min_cell=5"
+    assert y.value == 2 and y.warning == ("small cell: n=2 < min_cell=5; only 2 clusters: "
+                                          "the bootstrap interval is unreliable")
     assert row(t, "cell_n", "a", "x").warning is None
