@@ -263,3 +263,12 @@ def test_example_config_loads():
     cfg = load_config(ROOT / "configs" / "llm-written.yaml")
     assert cfg.queries.llm_written is not None
     assert {"sim/writer", "sim/validator"} <= {s.model for s in cfg.all_models()}
+
+
+def test_plan_counts_llm_written_queries_without_calling_models(tmp_path):
+    from judge.plan import plan_counts
+
+    plan = plan_counts(load_config(config(tmp_path)))
+    assert plan.queries == len(USE_CASES) * 2 * 6 and plan.cf_groups == len(USE_CASES) * 2
+    assert plan.cells == 6 and plan.calls("write (min)") == plan.calls("validate (min)") == 24
+    assert plan.calls("generate") == 24
