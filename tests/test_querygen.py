@@ -52,7 +52,8 @@ def profile(tmp_path: Path, **writers) -> str:
     """A copy of the default sim profile with other planted writer failure rates."""
     data = yaml.safe_load((ROOT / "datasets/sim/default.yaml").read_text())
     data["writers"] = {"off_task_rate": 0.0, "leak_rate": 0.0, "drift_rate": 0.0, **writers}
-    path = tmp_path / f"profile-{abs(hash(tuple(sorted(writers.items()))))}.yaml"
+    path = tmp_path / ("profile-" + "-".join(f"{k}{v}" for k, v in sorted(writers.items()))
+                       + ".yaml")
     path.write_text(yaml.safe_dump(data))
     return str(path)
 
@@ -272,3 +273,21 @@ def test_plan_counts_llm_written_queries_without_calling_models(tmp_path):
     assert plan.queries == len(USE_CASES) * 2 * 6 and plan.cf_groups == len(USE_CASES) * 2
     assert plan.cells == 6 and plan.calls("write (min)") == plan.calls("validate (min)") == 24
     assert plan.calls("generate") == 24
+
+
+def test_independent_mode_writes_each_query_as_its_own_group(tmp_path):
+    res, run = run_queries(config(tmp_path, mode="independent", n_per_cell=1,
+                                  use_cases=USE_CASES[:1]))
+    qs = jsonl(run / "queries.jsonl")
+    assert len(qs) == len({q["cf_group"] for q in qs}) == 6
+    assert all(q["swapped"] == [] and q["meta"]["role"] == "write" for q in qs)
+    assert all(expressed(q["text"]) == {a: {v} for a, v in q["attributes"].items()} for q in qs)
+
+
+def test_budget_cap_stops_the_writer_and_a_rerun_finishes(tmp_path):
+    path = config(tmp_path, n_per_cell=1, use_cases=USE_CASES[:1])
+    cfg = load_config(path, {"budget_usd": 1e-9})
+    res = run_stages(open_run(cfg), ["queries"])["queries"]
+    assert res["stopped"] and "budget" in res["stopped"] and res["written"] == 0
+    again, run = run_queries(path)
+    assert again["written"] == 6 and not again["stopped"]
