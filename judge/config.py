@@ -88,7 +88,9 @@ class LLMQueriesConfig(_Cfg):
     """Queries written by a simulator model from a persona plus a use case, then validated."""
 
     writer: ModelSpec = Field(description="The simulator model that writes user queries.")
-    validator: ModelSpec = Field(description="The model that checks each written query.")
+    validator: JudgeSpec = Field(description="The model that checks each written query "
+                                             "(its repair_attempts and structured_output "
+                                             "apply; repeats does not).")
     rubric: str = Field("query_validity", description="Validator rubric, id or id@version.")
     use_cases: list[UseCaseSpec] = Field(min_length=1)
     axes: dict[str, list[str]] = Field(min_length=1, description="Persona axes and levels.")
@@ -101,7 +103,6 @@ class LLMQueriesConfig(_Cfg):
     expression: list[Literal["explicit", "name"]] = Field(
         default_factory=lambda: ["explicit", "name"], min_length=1,
         description="How the persona is to be expressed, rotated over groups.")
-    validator_repairs: int = Field(1, ge=0, description="Re-asks after an unparsable verdict.")
 
 
 class QueriesConfig(_Cfg):

@@ -48,10 +48,13 @@ def llm_block(**over) -> dict:
     return block
 
 
-def profile(tmp_path: Path, **writers) -> str:
+def profile(tmp_path: Path, validator: dict | None = None, **writers) -> str:
     """A copy of the default sim profile with other planted writer failure rates."""
     data = yaml.safe_load((ROOT / "datasets/sim/default.yaml").read_text())
     data["writers"] = {"off_task_rate": 0.0, "leak_rate": 0.0, "drift_rate": 0.0, **writers}
+    if validator:
+        data["judges"]["models"]["validator"].update(validator)
+        writers = {**writers, **validator}
     path = tmp_path / ("profile-" + "-".join(f"{k}{v}" for k, v in sorted(writers.items()))
                        + ".yaml")
     path.write_text(yaml.safe_dump(data))
@@ -291,3 +294,16 @@ def test_budget_cap_stops_the_writer_and_a_rerun_finishes(tmp_path):
     assert res["stopped"] and "budget" in res["stopped"] and res["written"] == 0
     again, run = run_queries(path)
     assert again["written"] == 6 and not again["stopped"]
+
+
+def test_unparsable_verdicts_are_repaired_then_rejected_never_accepted(tmp_path):
+    res, run = run_queries(config(
+        tmp_path, n_per_cell=1, use_cases=USE_CASES[:1], max_regenerations=1,
+        validator={"model": "sim/validator", "repair_attempts": 1},
+        sim_profile=profile(tmp_path, validator={"malformed_rate": 1.0})))
+    s = res["extra"]["llm_written"]
+    assert res["written"] == 0 and s["groups_dropped"] == 1
+    assert s["validator_calls"] == 2 * s["writer_calls"] == 4  # one repair per verdict
+    rej = [r for r in jsonl(run / REJECTIONS_FILE) if r["status"] == "rejected"]
+    assert len(rej) == 2 and all(r["reasons"][0].startswith("validator_parse_failure: ")
+                                 for r in rej)

@@ -141,14 +141,18 @@ class QueryWriter:
 
     async def validate(self, uc: UseCaseSpec, persona: dict[str, str], text: str,
                        source: str | None, qid: str, attempt: int) -> Verdict:
-        """Ask the validator; re-ask on an unparsable answer (``validator_repairs``)."""
+        """Ask the validator; re-ask on an unparsable answer (``validator.repair_attempts``)."""
         from judge.rubrics import parse_judge_output, repair_messages
+        from judge.stages.score import structured_format
 
         messages = self.rubric.render(query=brief(uc, source), responses=[text],
                                       attributes=persona)
-        params = {"response_format": self.rubric.response_format(),
-                  "seed": stable_int(self.seed, "validate", qid, attempt) % (2**31)}
-        for _ in range(self.cfg.validator_repairs + 1):
+        params: dict[str, Any] = {"seed": stable_int(self.seed, "validate", qid, attempt)
+                                  % (2**31)}
+        fmt = structured_format(self.cfg.validator, self.rubric)
+        if fmt is not None:
+            params["response_format"] = fmt
+        for _ in range(self.cfg.validator.repair_attempts + 1):
             r = await self.validator.complete(messages, params)
             self.stats["validator_calls"] += 1
             if not r.ok:
