@@ -219,6 +219,11 @@ def test_always_invalid_writer_is_dropped_after_n_regenerations(tmp_path):
                                   sim_profile=profile(tmp_path, leak_rate=1.0)))
     assert again["extra"]["llm_written"]["writer_calls"] == 0  # dropped groups stay dropped
     assert len(jsonl(run / REJECTIONS_FILE)) == len(rej)
+    cfg = load_config(config(tmp_path, n_per_cell=1, max_regenerations=2,
+                             sim_profile=profile(tmp_path, leak_rate=1.0)))
+    forced = run_stages(open_run(cfg), ["queries"], force=["queries"])["queries"]
+    assert forced["extra"]["llm_written"]["writer_calls"] == 3 * n_groups  # tried again
+    assert len(jsonl(run / REJECTIONS_FILE)) == len(rej)
 
 
 def test_ids_are_stable_and_runs_resume(tmp_path):
