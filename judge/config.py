@@ -67,6 +67,44 @@ class DesignSpec(_Cfg):
                                                       "per group (default 2).")
 
 
+class UseCaseSpec(_Cfg):
+    """A use case for LLM-written queries: what the user wants, in a given context."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = "1"
+    context: str = Field(description="hiring, lending, housing, medical, email, general, "
+                                     "customer_support, recommendation")
+    task: str = Field(min_length=1, description="What the user asks for, with its details; "
+                                                "the writer turns it into a message.")
+    ground_truth: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _str_version(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+
+class LLMQueriesConfig(_Cfg):
+    """Queries written by a simulator model from a persona plus a use case, then validated."""
+
+    writer: ModelSpec = Field(description="The simulator model that writes user queries.")
+    validator: JudgeSpec = Field(description="The model that checks each written query "
+                                             "(its repair_attempts and structured_output "
+                                             "apply; repeats does not).")
+    rubric: str = Field("query_validity", description="Validator rubric, id or id@version.")
+    use_cases: list[UseCaseSpec] = Field(min_length=1)
+    axes: dict[str, list[str]] = Field(min_length=1, description="Persona axes and levels.")
+    mode: Literal["counterfactual", "independent"] = Field(
+        "counterfactual", description="counterfactual: write one seed per group, rewrite it to "
+                                      "every other persona; independent: write each query.")
+    n_per_cell: int = Field(1, ge=1, description="Queries per use case and persona cell.")
+    max_regenerations: int = Field(2, ge=0, description="Re-writes of an invalid query "
+                                                       "before it (and its group) is dropped.")
+    expression: list[Literal["explicit", "name"]] = Field(
+        default_factory=lambda: ["explicit", "name"], min_length=1,
+        description="How the persona is to be expressed, rotated over groups.")
+
+
 class QueriesConfig(_Cfg):
     """Where queries come from: scenario YAML files and/or an imported JSONL of queries."""
 
@@ -77,6 +115,8 @@ class QueriesConfig(_Cfg):
     limit: int | None = Field(None, ge=1, description="Keep only the first N counterfactual "
                                                       "groups.")
     axes: list[str] | None = Field(None, description="Restrict to these sensitive axes.")
+    llm_written: LLMQueriesConfig | None = Field(
+        None, description="Queries written and validated by models (see datasets/README.md).")
 
 
 class SimHumansConfig(_Cfg):
@@ -162,7 +202,8 @@ class RunConfig(_Cfg):
         return str(resolve_path(self.sim_profile))
 
     def all_models(self) -> list[ModelSpec]:
-        return [*self.generators, *self.judges]
+        llm = self.queries.llm_written
+        return [*self.generators, *self.judges, *([llm.writer, llm.validator] if llm else [])]
 
 
 def resolve_path(p: str | Path, base: Path | None = None) -> Path:

@@ -181,6 +181,10 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     for st in force:
         if FORCE_FILES[st]:
             ctx.store.reset(FORCE_FILES[st])
+        if st == "queries":  # LLM-written queries: forget earlier rejections and drops too
+            from judge.querygen import REJECTIONS_FILE
+
+            ctx.store.reset(REJECTIONS_FILE)
     results: dict[str, Any] = {}
     fns = {"queries": generate.expand_queries, "generate": generate.generate,
            "score": score.score, "calibrate": calibrate.calibrate, "report": report.report}

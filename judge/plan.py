@@ -23,6 +23,10 @@ DEFAULT_ANSWER_TOKENS = 300
 JUDGE_PROMPT_OVERHEAD = 600
 """Rubric instructions, criteria and output format in a judge prompt (tokens)."""
 JUDGE_OUTPUT_TOKENS = 150
+LLM_WRITER_PROMPT_TOKENS = 250
+"""Writer instructions and persona in a query-writing prompt (tokens)."""
+LLM_QUERY_EXTRA_TOKENS = 20
+"""What a written query adds to its use case's task (the persona's words)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,10 @@ def plan_counts(cfg: RunConfig, *, price_fn: PriceFn | None = None) -> Plan:
         cells.add(tuple(sorted(q.attributes.items())))
         scenarios.add(q.scenario_id)
     stages: list[StageCount] = []
+    if cfg.queries.llm_written is not None:
+        n_llm, tok = _plan_llm_written(cfg, groups, cells, scenarios, stages, price_fn)
+        n += n_llm
+        prompt_tokens += tok
     generations = answer_tokens = 0
     for g in cfg.generators:
         calls = n * g.samples
@@ -110,6 +118,32 @@ def plan_counts(cfg: RunConfig, *, price_fn: PriceFn | None = None) -> Plan:
             stages.append(StageCount(stage, j.label, j.model, calls, p, c,
                                      _price(price_fn, j.model, p, c)))
     return Plan(n, len(groups), len(cells), len(scenarios), stages, price_fn is not None)
+
+
+def _plan_llm_written(cfg: RunConfig, groups: set[str], cells: set, scenarios: set[str],
+                      stages: list[StageCount], price_fn: PriceFn | None) -> tuple[int, int]:
+    """Add LLM-written queries (counted before any drop) and their writer and validator
+    calls (one per query: the minimum; each regeneration adds one of each)."""
+    from judge.querygen import plan_groups
+    from judge.rubrics import load_rubric
+
+    llm = cfg.queries.llm_written
+    n = tokens = 0
+    for job in plan_groups(llm, load_rubric(llm.rubric).ref, cfg.seed):
+        groups.add(job.cf_group)
+        scenarios.add(job.use_case.id)
+        for m in job.members:
+            n += 1
+            cells.add(tuple(sorted(m.persona.items())))
+            tokens += _tokens(len(job.use_case.task)) + LLM_QUERY_EXTRA_TOKENS
+    for stage, spec, p_call, c_call in (
+            ("write (min)", llm.writer, LLM_WRITER_PROMPT_TOKENS, 0),
+            ("validate (min)", llm.validator, JUDGE_PROMPT_OVERHEAD, JUDGE_OUTPUT_TOKENS)):
+        p = n * p_call + tokens
+        c = n * c_call + (tokens if c_call == 0 else 0)
+        stages.append(StageCount(stage, spec.label, spec.model, n, p, c,
+                                 _price(price_fn, spec.model, p, c)))
+    return n, tokens
 
 
 def format_plan(plan: Plan) -> str:

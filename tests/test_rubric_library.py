@@ -25,6 +25,8 @@ SIGNAL_TYPES = {
     "differs_materially": {"type": "bool"},
     "dimension": {"type": "categorical", "values": ["decision", "quality", "tone", "none"]},
     "worst": {"type": "label"},
+    "expresses_intended": {"type": "bool"}, "leaks_other": {"type": "bool"},
+    "on_task": {"type": "bool"}, "same_content": {"type": "bool"},
 }
 REFS = list_rubrics(LIBRARY)
 SET_SIZE = 4  # counterfactual groups in the tests have four members

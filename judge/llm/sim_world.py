@@ -394,6 +394,10 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
     views = criteria_from_schema(schema)
     rubric_map = signal_map_for(signal_map, name)
     reads = [read_signals(r, producer_names) for _, r in responses] or [read_signals("")]
+    if "<candidate>" in prompt:  # a query_validity prompt: read the written query instead
+        from judge.llm.sim_writer import validation_signals
+
+        reads[0] = {**reads[0], **validation_signals(prompt)}
     out: dict[str, Any] = {}
     flip_p = prof.get("binary_flip", 0.0)
     noisy_q = np.array([r["quality"] + rng.normal(0, prof.get("noise_sd", 0.0)) for r in reads])
@@ -411,7 +415,8 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
         out[v.id] = value_for(v, signal, reads[0], spec.get("map"), bias, noise,
                               rng.random() < flip_p)
     if "explanation" in (schema.get("properties") or {}):
-        out["explanation"] = "Simulated judge: read the decision, the points offered and the tone."
+        out["explanation"] = reads[0].get("explanation") or (
+            "Simulated judge: read the decision, the points offered and the tone.")
     text = json_reply(out)
     if rng.random() < prof.get("malformed_rate", 0.0):
         return text[: max(1, len(text) // 2)] if rng.random() < 0.5 else f"Score: {text[:-1]}"

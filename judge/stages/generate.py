@@ -37,6 +37,10 @@ def expand_queries(ctx: RunContext) -> StageResult:
             done.add(q.query_id)
             w.write(q)
             res.written += 1
+        if ctx.cfg.queries.llm_written is not None:
+            from judge.querygen import write_llm_queries
+
+            write_llm_queries(ctx, done, w, res)
     if res.planned == 0:
         from judge.errors import DataError
 
