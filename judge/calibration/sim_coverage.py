@@ -157,8 +157,8 @@ def simulate_sim_world(seed: int, *, profile: str | None = None, n_groups: int =
     ``samples`` times (the clusters are the groups, as in a run); a share
     ``labelled_fraction`` of the items is labelled by ``raters`` sim humans, stratified by
     group x judge score (proportional, ``min_per_stratum`` floor). ``query_seed`` (default
-    ``seed``) fixes the query fills alone, e.g. to reuse one query set across seeds in fast
-    tests. The criterion must be likert. ``truth`` (all exact, from the world's model of
+    ``seed``) fixes the query fills alone; one query set reused across seeds makes the
+    intervals over-cover (they count query-level variation the truth then conditions on). The criterion must be likert. ``truth`` (all exact, from the world's model of
     each item's response text, see :func:`sim_items`):
 
     - ``differential_bias[g]``: the mean over group ``g``'s labelled items of the planted

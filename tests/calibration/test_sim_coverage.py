@@ -97,13 +97,13 @@ def test_simulate_shapes_and_truth():
 
 
 def test_coverage_fast_in_sim_world():
-    sim = partial(simulate_sim_world, n_groups=40, query_seed=0)
-    res = coverage_study(sim, 60, B=1000)
+    sim = partial(simulate_sim_world, n_groups=60)
+    res = coverage_study(sim, 60, B=400)
     print(format_coverage(res, by_group=True))
     assert 0.88 <= res["differential_bias"]["coverage"] <= 0.99
     for est in ("ppi", "ppi_cluster_bootstrap", "ppi_isotonic"):
         assert 0.88 <= res["gap"][est]["coverage"] <= 0.99, est
     naive = res["gap"]["judge_only"]
-    assert naive["coverage"] < res["gap"]["ppi"]["coverage"] - 0.15
+    assert naive["coverage"] < res["gap"]["ppi"]["coverage"] - 0.1
     assert naive["by_group"]["Black"]["coverage"] < 0.6  # planted judge bias -0.35
     assert abs(res["gap"]["ppi"]["mean_error"]) < 0.05 < -naive["by_group"]["Black"]["mean_error"]
