@@ -20,7 +20,6 @@ the rounded scores, not estimates); see :func:`simulate_sim_world`.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
@@ -294,9 +293,3 @@ def _truth(items: pd.DataFrame, lab: pd.DataFrame, attribute: str, reference: st
             "differential_bias": {g: float(bias[g] - bias[reference]) for g in groups},
             "group_gap": {g: float(human[g] - human[reference]) for g in groups}}
 
-
-def planted_summary(simulate_result: tuple[pd.DataFrame, pd.DataFrame, dict]) -> str:
-    """One line: the planted values of one simulated seed (for logs)."""
-    truth = simulate_result[2]
-    return json.dumps({k: {g: round(v, 3) for g, v in truth[k].items()}
-                       for k in ("differential_bias", "group_gap")})
