@@ -1,13 +1,22 @@
 """Coverage study of the calibration intervals (``make bench-calibration``).
 
-Runs :func:`judge.calibration.coverage_study` on the built-in synthetic world
-(:func:`judge.calibration.simulate_basic`: 60 clusters x 3 groups x 3 items, a judge
-biased by +0.6 against group b, 240 items labelled by 3 noisy unbiased raters) and prints
-how often each 95% interval covers the planted truth. Target: 93-97% for the
-differential judge bias and the PPI-corrected group gap; the judge-only gap must miss.
+Runs :func:`judge.calibration.coverage_study` and prints how often each 95% interval
+covers the planted truth. Target: 93-97% for the differential judge bias and the
+PPI-corrected group gap; the naive judge-only gap must miss.
 
-    python bench/calibration_coverage.py [--seeds 200] [--B 1000] [--oversample-high 4]
-                                         [--json out.json]
+Worlds:
+
+- ``--world sim`` (default): the embedded ``sim/`` world
+  (:func:`judge.calibration.simulate_sim_world`): real scenarios, 120 single-swap race
+  groups, 2 sim generator responses per query (as the default run), the sim judge on ``answer_quality.helpfulness`` with
+  its planted bias (datasets/sim/default.yaml), 3 sim raters on 30% of the items
+  (stratified by group x judge score, weighted by inclusion probability).
+- ``--world basic``: the synthetic world :func:`judge.calibration.simulate_basic`
+  (60 clusters x 3 groups x 3 items, a judge biased by +0.6 for group b).
+
+    python bench/calibration_coverage.py [--world sim|basic] [--seeds 200] [--B 1000]
+        [--groups 120] [--samples 2] [--labelled-fraction 0.3] [--oversample-high 4]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,22 +31,41 @@ from functools import partial
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
+def simulator(args: argparse.Namespace):
+    """The ``simulate(seed)`` function for the chosen world."""
+    from judge.calibration import simulate_basic, simulate_sim_world
+
+    if args.world == "basic":
+        return partial(simulate_basic, oversample_high=args.oversample_high)
+    return partial(simulate_sim_world, n_groups=args.groups, samples=args.samples,
+                   labelled_fraction=args.labelled_fraction, profile=args.profile)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from judge.calibration import coverage_study, format_coverage, simulate_basic
+    from judge.calibration import coverage_study, format_coverage
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--world", choices=("sim", "basic"), default="sim")
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--B", type=int, default=1000)
+    ap.add_argument("--groups", type=int, default=120,
+                    help="sim: counterfactual groups per seed")
+    ap.add_argument("--samples", type=int, default=2,
+                    help="sim: generator responses per query")
+    ap.add_argument("--labelled-fraction", type=float, default=0.3,
+                    help="sim: share of items labelled by the sim raters")
+    ap.add_argument("--profile", help="sim: a sim profile YAML (default datasets/sim/default.yaml)")
     ap.add_argument("--oversample-high", type=float, default=1.0,
-                    help="label judge scores 4-5 this many times likelier (Poisson sample, "
-                         "weighted estimators)")
+                    help="basic: label judge scores 4-5 this many times likelier (Poisson "
+                         "sample, weighted estimators)")
     ap.add_argument("--json", help="also write the result as JSON here")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    sim = partial(simulate_basic, oversample_high=args.oversample_high)
-    res = coverage_study(sim, args.seeds, B=args.B)
+    res = coverage_study(simulator(args), args.seeds, B=args.B)
+    res["world"] = args.world
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    print(format_coverage(res))
+    print(f"world: {args.world}")
+    print(format_coverage(res, by_group=True))
     print(f"({res['seconds']} s)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -115,9 +115,9 @@ def coverage_study(simulate: Simulate, seeds: int, *, B: int = 1000, alpha: floa
 
     Returns ``{"seeds", "differential_bias": {...}, "gap": {estimator: {...}}}`` where each
     entry has ``coverage`` (share of seed x group cells whose CI covers the truth),
-    ``mean_width`` and ``mean_error`` (point minus truth).
+    ``mean_width``, ``mean_error`` (point minus truth) and ``by_group`` (the same per group).
     """
-    cells: dict[str, list[tuple[bool, float, float]]] = {"differential_bias": []}
+    cells: dict[str, list[tuple[str, bool, float, float]]] = {"differential_bias": []}
     cells.update({e: [] for e in GAP_ESTIMATORS})
     # statsmodels' Holm correction runs gc.collect(); freezing the heap keeps that cheap
     gc.freeze()
@@ -146,35 +146,44 @@ def _one_seed(simulate: Simulate, s: int, cells: dict, B: int, alpha: float,
     db = res.differential_bias[key].set_index("group")
     for g, t in truth["differential_bias"].items():
         r = db.loc[g]
-        cells["differential_bias"].append(_cell(r.estimate, r.ci_low, r.ci_high, t))
+        cells["differential_bias"].append((g, *_cell(r.estimate, r.ci_low, r.ci_high, t)))
     c = res.corrected
     c = c[(c.criterion == truth["criterion"]) & (c.judge == truth["judge"])
           & (c.attribute == truth["attribute"]) & (c.quantity == "gap")]
     for g, t in truth["group_gap"].items():
         for est in GAP_ESTIMATORS:
             r = c[(c.group == g) & (c.estimator == est)].iloc[0]
-            cells[est].append(_cell(r.value, r.ci_low, r.ci_high, t))
+            cells[est].append((g, *_cell(r.value, r.ci_low, r.ci_high, t)))
 
 
 def _cell(value, lo, hi, truth) -> tuple[bool, float, float]:
     return bool(lo <= truth <= hi), float(hi - lo), float(value - truth)
 
 
-def _summarise(cells) -> dict:
-    a = np.array(cells, dtype=float)
-    return {"coverage": float(np.nanmean(a[:, 0])), "cells": len(a),
-            "mean_width": float(np.nanmean(a[:, 1])), "mean_error": float(np.nanmean(a[:, 2]))}
+def _summarise(cells, by_group: bool = True) -> dict:
+    a = np.array([c[1:] for c in cells], dtype=float)
+    out = {"coverage": float(np.nanmean(a[:, 0])), "cells": len(a),
+           "mean_width": float(np.nanmean(a[:, 1])), "mean_error": float(np.nanmean(a[:, 2]))}
+    if by_group:
+        out["by_group"] = {g: _summarise([c for c in cells if c[0] == g], False)
+                           for g in sorted({c[0] for c in cells})}
+    return out
 
 
-def format_coverage(result: dict) -> str:
-    """A plain-text coverage table."""
+def format_coverage(result: dict, by_group: bool = False) -> str:
+    """A plain-text coverage table (``by_group``: per-group lines under the differential
+    bias, the judge-only gap and the PPI gap)."""
     lines = [f"coverage over {result['seeds']} seeds (B={result['B']}, nominal "
              f"{1 - result['alpha']:.0%})", f"{'quantity':<36}{'coverage':>9}{'width':>9}"
              f"{'bias':>9}"]
-    d = result["differential_bias"]
-    lines.append(f"{'differential judge bias (OLS, CR)':<36}{d['coverage']:>9.3f}"
-                 f"{d['mean_width']:>9.3f}{d['mean_error']:>9.3f}")
-    for est, d in result["gap"].items():
-        lines.append(f"{'group gap: ' + est:<36}{d['coverage']:>9.3f}{d['mean_width']:>9.3f}"
-                     f"{d['mean_error']:>9.3f}")
+    rows = [("differential judge bias (OLS, CR)", result["differential_bias"])]
+    rows += [("group gap: " + est, d) for est, d in result["gap"].items()]
+    for name, d in rows:
+        lines.append(_line(name, d))
+        if by_group and name.endswith(("CR)", "judge_only", ": ppi")):
+            lines += [_line(f"  {g}", dg) for g, dg in d.get("by_group", {}).items()]
     return "\n".join(lines)
+
+
+def _line(name: str, d: dict) -> str:
+    return f"{name:<36}{d['coverage']:>9.3f}{d['mean_width']:>9.3f}{d['mean_error']:>9.3f}"
