@@ -131,6 +131,7 @@ def _planted(ctx: RunContext, frames: Any, rubrics: dict[str, Any]) -> pd.DataFr
     j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
           & (j["mode"] == "pointwise")]
     qtext = dict(zip(frames.queries["query_id"], frames.queries["text"]))
+    gen_models = {g.label: g.model for g in ctx.cfg.generators if g.provider == "sim"}
     rows = []
     for r in j.drop_duplicates(["generation_id", "judge", "rubric_id"]).itertuples():
         rb = rubrics[r.rubric_id]
@@ -139,10 +140,35 @@ def _planted(ctx: RunContext, frames: Any, rubrics: dict[str, Any]) -> pd.DataFr
                                   qtext.get(r.query_id, ""))
             if b is None:
                 continue
+            h = planted_item_human(world, rb, c.id, r.response or "")
+            if h is not None and r.generator in gen_models:
+                h = _planted_human_per_query(world, gen_models[r.generator], rb, c.id,
+                                             qtext.get(r.query_id, ""))
             rows.append({"item_id": r.generation_id, "judge": r.judge,
                          "criterion": f"{rb.id}.{c.id}", "planted_bias": b,
-                         "planted_human": planted_item_human(world, rb, c.id, r.response or "")})
+                         "planted_human": h})
     return pd.DataFrame(rows) if rows else None
+
+
+def _planted_human_per_query(world: Any, gen_model: str, rubric: Any, criterion_id: str,
+                             query_text: str) -> float | None:
+    """E[human score | query]: over the generator's possible answers, not the realised one.
+
+    This is the estimand of the corrected group means and gaps (the CIs treat answers as
+    draws from the generator); see docs/CALIBRATION.md.
+    """
+    from judge.calibration.sim_coverage import quality_distribution
+    from judge.llm import sim_world as w
+
+    view = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}.get(criterion_id)
+    if view is None or view.kind != "likert":
+        return None
+    attrs, _ = world.detector.detect(query_text)
+    dist = quality_distribution(world.profile.generator(gen_model.split("/", 1)[-1]),
+                                query_text, attrs, world.producers)
+    sd = world.profile.humans.get("noise_sd", 0.7)
+    return float(sum(p * w.expected_rounded(w.rescale(k + 1.0, view.lo, view.hi), sd, view.lo,
+                                            view.hi) for k, p in enumerate(dist)))
 
 
 def _attach_planted(out: dict[str, Any], planted: pd.DataFrame, jl: pd.DataFrame,

@@ -13,6 +13,7 @@ the Rogan-Gladen corrected prevalence ``(p_obs + spec - 1) / (sens + spec - 1)``
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -120,9 +121,14 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
                               p[k - 1], p_holm[k - 1], int(m.sum()), len(set(clusters[m])),
                               None))
     R = np.eye(X.shape[1])[1:]
-    wt = res.wald_test(R, scalar=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wt = res.wald_test(R, scalar=True)
+    rank_note = next((str(w.message) for w in caught if "full rank" in str(w.message)), None)
     joint = {"statistic": float(wt.statistic), "df_num": float(wt.df_num),
-             "df_denom": float(wt.df_denom), "p_value": float(wt.pvalue), "warning": None}
+             "df_denom": float(wt.df_denom), "p_value": float(wt.pvalue),
+             "warning": (f"cluster-robust covariance is rank-deficient (fewer clusters than "
+                         f"parameters?): {rank_note}") if rank_note else None}
     return pd.DataFrame(rows, columns=DIFF_BIAS_COLUMNS[1:]), joint
 
 
