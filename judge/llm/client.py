@@ -167,8 +167,11 @@ def check_credentials(spec: ModelSpec) -> None:
                           field=f"model {spec.model}", hint="export it, then re-run")
 
 
-def call_cost(model: str, usage: Usage) -> float | None:
-    """USD cost from litellm's price map; ``None`` when the model has no known price."""
+def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None) -> float | None:
+    """USD cost: the spec's own prices if set, else litellm's price map; ``None`` if unknown."""
+    if spec is not None and spec.input_cost_per_mtok is not None:
+        return (usage.prompt_tokens * spec.input_cost_per_mtok
+                + usage.completion_tokens * (spec.output_cost_per_mtok or 0.0)) / 1e6
     litellm = get_litellm()
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
@@ -220,9 +223,13 @@ class ModelClient:
                             self.spec.api_base)
             hit = self.cache.get(key)
             if hit is not None:
+                # The answer's price, as when it was made (None stays unknown, never 0): a
+                # record replayed after a crash must equal the one the crash lost.
                 self.stats.cached += 1
-                return CallResult(hit["text"], hit.get("finish_reason"),
-                                  Usage(**hit.get("usage", {})), 0.0, None, 0, 0.0, True)
+                usage = Usage(**hit.get("usage", {}))
+                return CallResult(hit["text"], hit.get("finish_reason"), usage,
+                                  call_cost(self.spec.model, usage, self.spec), None, 0, 0.0,
+                                  True)
         async with self._semaphore():
             self.budget.check()
             self.model_budget.check()
@@ -258,7 +265,7 @@ class ModelClient:
         u = getattr(resp, "usage", None)
         usage = Usage(prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                       completion_tokens=getattr(u, "completion_tokens", 0) or 0)
-        cost = call_cost(self.spec.model, usage)
+        cost = call_cost(self.spec.model, usage, self.spec)
         self.budget.add(cost)
         self.model_budget.add(cost)
         st.ok += 1
