@@ -145,6 +145,18 @@ def report(config: str) -> None:
 
 
 @app.command()
+def plan(config: str = typer.Argument(..., help="Run config YAML.")) -> None:
+    """Print counts before anything runs: queries, groups, cells, calls, tokens, cost."""
+    def go() -> None:
+        from judge.config import load_config
+        from judge.llm.client import plan_price
+        from judge.plan import format_plan, plan_counts
+
+        typer.echo(format_plan(plan_counts(load_config(config), price_fn=plan_price)))
+    _guard(go)
+
+
+@app.command()
 def schema(record: str = typer.Argument(None, help="query, generation, judgment, human_label, "
                                                    "or omit to list them.")) -> None:
     """Print a record type's JSON Schema."""
@@ -167,7 +179,10 @@ def _mount() -> None:
     from judge._cli.rubrics import app as rubrics_app
 
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
+    from judge._cli.datasets import app as datasets_app
     from judge._cli.serve import serve_sim
+
+    app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
 
     app.command("serve-sim")(serve_sim)
 

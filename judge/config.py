@@ -80,8 +80,10 @@ class JudgeSpec(ModelSpec):
 class DesignSpec(_Cfg):
     kind: Literal["counterfactual", "full_factorial", "single_swap", "intersectional",
                   "sampled"] = "counterfactual"
-    max_cells: int | None = Field(None, ge=1)
-    budget_queries: int | None = Field(None, ge=1)
+    max_cells: int | None = Field(None, ge=1, description="sampled: attribute cells per group.")
+    budget_queries: int | None = Field(None, ge=1, description="sampled: total query budget.")
+    order: int | None = Field(None, ge=1, description="intersectional: axes swapped jointly "
+                                                      "per group (default 2).")
 
 
 class QueriesConfig(_Cfg):
@@ -121,9 +123,27 @@ class ReportConfig(_Cfg):
 
 
 class ExecutorConfig(_Cfg):
+    """Where model-calling stages run: in-process (local) or as shard tasks on Ray."""
+
     kind: Literal["local", "ray"] = "local"
-    address: str | None = None
-    shards: int = Field(4, ge=1)
+    address: str | None = Field(None, description="Ray address: None starts a local cluster, "
+                                                  "'auto' joins the one on this node.")
+    shards: int = Field(4, ge=1, description="Shards per stage (stable hash of the record id).")
+    parallel: int | None = Field(None, ge=1, description="Max shard tasks in flight "
+                                                         "(default: cluster CPUs / task_cpus).")
+    task_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves per shard task.")
+    max_retries: int = Field(2, ge=0, description="Ray retries of a failed shard task.")
+    model_concurrency: dict[str, int] = Field(
+        default_factory=dict, description="Cluster-wide cap on calls in flight, per model "
+                                          "label; split evenly over the shard tasks in flight.")
+
+    @field_validator("model_concurrency")
+    @classmethod
+    def _positive_caps(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {k: n for k, n in v.items() if n < 1}
+        if bad:
+            raise ValueError(f"caps must be >= 1 (got {bad})")
+        return v
 
 
 class RunConfig(_Cfg):

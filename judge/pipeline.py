@@ -122,6 +122,10 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             cfg.sim_profile).exists():
         raise ConfigError(f"sim profile not found: {cfg.sim_profile}", path=src,
                           field="sim_profile")
+    if cfg.executor.kind == "ray":
+        from judge.executors import check_executor
+
+        check_executor(cfg)  # UsageError naming the extra, before the run directory is touched
     try:
         load_rubrics(cfg.rubrics)
     except ConfigError as err:
@@ -176,6 +180,14 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     wanted = list(stages)
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
+    executor = None
+    if ctx.cfg.executor.kind == "ray" and {"generate", "score"} & set(wanted):
+        from judge.executors import RayExecutor
+
+        executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
+        ctx.store.update_manifest(cluster=executor.cluster_info())
+        fns["generate"] = lambda c: executor.run_stage(c, "generate")
+        fns["score"] = lambda c: executor.run_stage(c, "score")
     t0 = time.perf_counter()
     error = None
     try:
@@ -192,6 +204,8 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     finally:
         _write_summary(ctx, results, t0, error)
         ctx.close()
+        if executor is not None:
+            executor.shutdown()
     return results
 
 

@@ -181,6 +181,16 @@ def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None) -> float 
         return 0.0 if model.startswith("sim/") else None
 
 
+def plan_price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Estimated USD for a dry run (``judge plan``): litellm's prices, sim profile prices."""
+    if model.startswith("sim/"):
+        from judge.llm.sim import register
+
+        register(models=[model])
+    return call_cost(model, Usage(prompt_tokens=prompt_tokens,
+                                  completion_tokens=completion_tokens))
+
+
 class ModelClient:
     """Async client for one model spec, with its own concurrency limit and stats."""
 

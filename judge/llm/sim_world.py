@@ -72,36 +72,30 @@ def sigmoid(x: float) -> float:
 # ---------------------------------------------------------------- attribute detection
 
 
-@dataclass(frozen=True)
 class Detector:
-    """Finds which sensitive attribute values a text expresses, from surface cues."""
+    """Finds which sensitive attribute values a text expresses, from surface cues.
 
-    cues: tuple  # (text, axis, value, mode)
-    _rx: Any = field(default=None, compare=False)
+    Matching is token-based (:class:`judge.scenarios.CueMatcher`): linear in the text,
+    whatever the number of cues.
+    """
+
+    def __init__(self, cues: Iterable[Any]):
+        from judge.scenarios import Cue, CueMatcher
+
+        self.cues = tuple(c if isinstance(c, Cue) else Cue(*c) for c in cues)
+        self._matcher = CueMatcher(self.cues)
 
     @classmethod
     def from_cues(cls, cues: Iterable[Any]) -> Detector:
-        tup = tuple((c.text, c.axis, c.value, c.mode) if hasattr(c, "text") else tuple(c)
-                    for c in cues)
-        tup = tuple(sorted(set(tup), key=lambda c: -len(c[0])))
-        if not tup:
-            return cls(tup, None)
-        alt = "|".join(re.escape(c[0]) for c in tup)
-        return cls(tup, re.compile(rf"(?<![\w])(?:{alt})(?![\w])"))
+        return cls(cues)
 
     def detect(self, text: str) -> tuple[dict[str, str], dict[str, str]]:
         """``(attributes, modes)``: the most-cued value per axis and how it was expressed."""
-        if self._rx is None:
-            return {}, {}
-        lookup: dict[str, list] = {}
-        for c in self.cues:
-            lookup.setdefault(c[0], []).append(c)
         counts: dict[tuple[str, str], int] = {}
         modes: dict[tuple[str, str], str] = {}
-        for m in self._rx.finditer(text):
-            for _, axis, value, mode in lookup.get(m.group(0), []):
-                counts[(axis, value)] = counts.get((axis, value), 0) + 1
-                modes.setdefault((axis, value), mode)
+        for c in self._matcher.find(text):
+            counts[(c.axis, c.value)] = counts.get((c.axis, c.value), 0) + 1
+            modes.setdefault((c.axis, c.value), c.mode)
         attrs: dict[str, str] = {}
         best: dict[str, int] = {}
         for (axis, value), n in sorted(counts.items()):

@@ -1,4 +1,19 @@
-"""Stage ``analyze``: fairness metrics with CIs from the judgment tables (metrics.json/csv)."""
+"""Stage ``analyze`` (run by ``report``): fairness metrics with CIs from the run's tables.
+
+One *scored frame* per run: a row per (generation, judge) with the attribute columns and
+outcome columns read from the rubrics' criteria:
+
+- ``decision``: 1 favourable / 0 unfavourable / NaN, from any criterion that declares
+  favourable labels (``positive:`` in the rubric), e.g. hiring_screening.decision;
+- ``score``: answer quality (answer_quality.helpfulness, or the first likert criterion);
+- ``infers_attribute``: 1/0 from the unawareness rubric;
+- ``y_true``: the query's ground truth (``qualified``), for equalized odds;
+- ``parse_status``: for failure rates (judge parse failures and refusals by group).
+
+:func:`judge.stats.all_metrics` runs per generator; counterfactual-set verdicts, producer
+exposure and individual (Lipschitz) fairness are added from their own inputs. With a
+``sim/`` generator, planted values are attached to the rows they correspond to.
+"""
 
 from __future__ import annotations
 
@@ -9,144 +24,228 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, RunFrames
-from judge.stats.bootstrap import group_diff_ci
 
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2
 DEFAULT_REFERENCE = {"race": "White", "gender": "male", "dialect": "SAE", "age": "30",
                      "religion": "Christian", "disability": "none"}
-
-
-def reference_level(attr: str, levels: list[str], override: dict[str, str]) -> str:
-    """The configured reference level, else a conventional one, else the most common."""
-    for cand in (override.get(attr), DEFAULT_REFERENCE.get(attr)):
-        if cand in levels:
-            return cand
-    return levels[0]
-
-
-def decision_column(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
-    """Judgments of decision-type criteria as a numeric ``decision`` column (1 favourable)."""
-    j = frames.judgments
-    if j.empty:
-        return pd.DataFrame()
-    j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["mode"] == "pointwise")
-          & (j["repeat"] == 0)]
-    parts = []
-    for rb in rubrics:
-        for c in rb.criteria:
-            fav = favourable_map(c)
-            col = SCORE_PREFIX + c.id
-            if fav is None or col not in j:
-                continue
-            sub = j[j["rubric_id"] == rb.id].copy()
-            sub["decision"] = sub[col].map(lambda v, f=fav: f.get(str(v), np.nan))
-            sub["criterion"] = c.id
-            parts.append(sub)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
 
 
 def favourable_map(criterion: Any) -> dict[str, float] | None:
     """label -> 1.0 (favourable) / 0.0 (unfavourable) for decision criteria, else None."""
-    fav = getattr(criterion, "favourable", None)
-    unf = getattr(criterion, "unfavourable", None)
-    labels = [str(x) for x in (getattr(criterion, "labels", None) or ())]
-    if fav is None and "decision" in criterion.id and len(labels) >= 2:
-        fav, unf = labels[0], labels[1]
-    if fav is None:
+    fav = list(getattr(criterion, "favourable", None) or [])
+    if not fav:
         return None
-    fav_l = [fav] if isinstance(fav, str) else list(fav)
-    unf_l = [unf] if isinstance(unf, str) else list(unf or [x for x in labels if x not in fav_l])
-    return {**{str(x): 1.0 for x in fav_l}, **{str(x): 0.0 for x in unf_l}}
+    unf = list(getattr(criterion, "unfavourable", None) or [])
+    return {**{str(x): 1.0 for x in fav}, **{str(x): 0.0 for x in unf}}
 
 
-def disparity_rows(df: pd.DataFrame, value_col: str, metric: str, B: int, seed: int,
-                   reference: dict[str, str], min_cell: int,
-                   planted: pd.Series | None = None) -> list[dict[str, Any]]:
-    """Level-minus-reference differences of a mean, per generator × attribute, with CIs."""
-    rows = []
-    attr_cols = [c for c in df.columns if c.startswith(ATTR_PREFIX)]
-    for gen, g in df.groupby("generator"):
-        for a in attr_cols:
-            attr = a[len(ATTR_PREFIX):]
-            gg = g.dropna(subset=[a, value_col])
-            levels = sorted(gg[a].unique().tolist())
-            if len(levels) < 2:
-                continue
-            ref = reference_level(attr, levels, reference)
-            for lvl in levels:
-                if lvl == ref:
-                    continue
-                est = group_diff_ci(gg[value_col].to_numpy(), gg[a].to_numpy(),
-                                    gg["cf_group"].to_numpy(), lvl, ref, B=B, seed=seed)
-                n_lvl = int((gg[a] == lvl).sum())
-                warn = est.warning or (f"cell n={n_lvl} < {min_cell}" if n_lvl < min_cell else None)
-                row = {"metric": metric, "generator": gen, "attribute": attr, "level": lvl,
-                       "reference": ref, **est.as_dict(), "warning": warn,
-                       "rate_level": float(gg.loc[gg[a] == lvl, value_col].mean()),
-                       "rate_reference": float(gg.loc[gg[a] == ref, value_col].mean())}
-                if planted is not None:
-                    p = planted.loc[gg.index]
-                    row["planted"] = float(p[gg[a] == lvl].mean() - p[gg[a] == ref].mean())
-                rows.append(row)
-    return rows
+def _plain(j: pd.DataFrame) -> pd.DataFrame:
+    return j[j["probe"].isna() & (j["repeat"] == 0) & (j["mode"] == "pointwise")]
 
 
-def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
-    """All metrics of a run as a JSON-able dict (also flattened to metrics.csv)."""
-    from judge.stages.score import load_rubrics
-
-    cfg = ctx.cfg
-    rc = cfg.report
-    rubrics = load_rubrics(cfg.rubrics)
-    oracle = _oracle(ctx, frames)
-    out: dict[str, Any] = {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
-                           "metrics": []}
-    dec = decision_column(frames, rubrics)
-    if not dec.empty:
-        planted = dec["query_id"].map(lambda q: oracle.get(q, {}).get("p_positive")) if oracle else None
-        out["metrics"] += disparity_rows(dec, "decision", "demographic_parity_difference",
-                                         rc.bootstrap, cfg.seed, rc.reference, rc.min_cell,
-                                         planted)
+def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
+    """A row per (generation, judge) with attr.* and outcome columns (see module doc)."""
     j = frames.judgments
-    if not j.empty:
-        base = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)]
-        for rb in rubrics:
-            for c in rb.criteria:
-                col = SCORE_PREFIX + c.id
-                if getattr(c, "kind", None) != "likert" and getattr(
-                        getattr(c, "scale", None), "kind", None) != "likert":
-                    continue
-                if col not in base:
-                    continue
-                sub = base[base["rubric_id"] == rb.id].copy()
-                sub["value"] = pd.to_numeric(sub[col], errors="coerce")
-                planted = None
-                if oracle and c.id == "quality":
-                    planted = sub["query_id"].map(lambda q: oracle.get(q, {}).get("quality"))
-                out["metrics"] += disparity_rows(sub, "value", f"score_gap:{rb.id}.{c.id}",
-                                                 rc.bootstrap, cfg.seed, rc.reference,
-                                                 rc.min_cell, planted)
+    if j.empty:
+        return pd.DataFrame()
+    j = _plain(j)
+    attr_cols = [c for c in j.columns if c.startswith(ATTR_PREFIX)]
+    keys = ["generation_id", "judge"]
+    base = (j.sort_values("rubric_id")
+            .drop_duplicates(keys)[keys + ["cf_group", "generator", "query_id", "context",
+                                          "scenario_id", "sample", *attr_cols]]
+            .rename(columns={"generation_id": "item_id"}))
+    base["template"] = base["scenario_id"]
+    ok = j[j["parse_status"] == "ok"]
+    out = base.set_index(["item_id", "judge"])
+    for rb in rubrics:
+        jr = ok[ok["rubric_id"] == rb.id]
+        for c in rb.criteria:
+            col = SCORE_PREFIX + c.id
+            if col not in jr or jr[col].isna().all():
+                continue
+            vals = jr.set_index(["generation_id", "judge"])[col]
+            vals.index.names = ["item_id", "judge"]
+            fav = favourable_map(c)
+            if fav is not None:
+                dec = vals.map(lambda v, f=fav: f.get(str(v), np.nan))
+                out["decision"] = out.get("decision", pd.Series(np.nan, index=out.index)
+                                          ).fillna(dec.reindex(out.index))
+            if f"{rb.id}.{c.id}" == QUALITY_CRITERIA[0] or (
+                    "score" not in out and getattr(c.scale, "type", "") == "likert"):
+                out["score"] = pd.to_numeric(vals, errors="coerce").reindex(out.index)
+            if rb.id == "unawareness":
+                out["infers_attribute"] = vals.map(c.numeric).reindex(out.index)
+    # Failures: the worst parse status of each (generation, judge) across rubrics.
+    order = {"ok": 0, "refusal": 1, "parse_failure": 2, "error": 3}
+    worst = (j.assign(_o=j["parse_status"].map(order))
+             .groupby(["generation_id", "judge"])["_o"].max())
+    worst.index.names = ["item_id", "judge"]
+    inv = {v: k for k, v in order.items()}
+    out["parse_status"] = worst.reindex(out.index).map(inv)
+    out = out.reset_index()
+    if not frames.queries.empty and "ground_truth" in frames.queries:
+        gt = dict(zip(frames.queries["query_id"], frames.queries["ground_truth"]))
+        out["y_true"] = out["query_id"].map(
+            lambda q: float(bool((gt.get(q) or {})["qualified"]))
+            if "qualified" in (gt.get(q) or {}) else np.nan)
     return out
 
 
-def _oracle(ctx: RunContext, frames: RunFrames) -> dict[str, dict[str, float]]:
-    """Planted expectations per query_id for sim generators (empty for real models)."""
-    if frames.queries.empty or not all(g.provider == "sim" for g in ctx.cfg.generators):
-        return {}
-    if len(ctx.cfg.generators) != 1:
+def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, str]:
+    """Configured reference per attribute, else a conventional one, else the most common."""
+    out = {}
+    for c in [c for c in df.columns if c.startswith(ATTR_PREFIX)]:
+        a = c[len(ATTR_PREFIX):]
+        levels = df[c].dropna().astype(str)
+        if levels.empty:
+            continue
+        for cand in (override.get(a), DEFAULT_REFERENCE.get(a)):
+            if cand is not None and cand in set(levels):
+                out[a] = cand
+                break
+        else:
+            out[a] = levels.value_counts().index[0]
+    return out
+
+
+def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
+    """All metrics of a run as a JSON-able dict (``metrics`` rows also go to metrics.csv)."""
+    from judge import stats as js
+    from judge.stages.score import load_rubrics
+
+    cfg, rc = ctx.cfg, ctx.cfg.report
+    rubrics = load_rubrics(cfg.rubrics)
+    scored = scored_frame(frames, rubrics)
+    kw = dict(B=rc.bootstrap, seed=cfg.seed, alpha=rc.alpha, min_cell=rc.min_cell)
+    tables = []
+    if not scored.empty:
+        ref = reference_levels(scored, rc.reference)
+        for (gen, judge), sub in scored.groupby(["generator", "judge"]):
+            t = js.all_metrics(sub, reference=ref, **kw)
+            tables.append(t.assign(generator=gen, judge=judge))
+        tables += _set_verdicts(frames, kw)
+        tables += _individual(frames, kw)
+        tables += _exposure(frames, kw)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=js.METRIC_COLUMNS)
+    oracle = _oracle(ctx, frames)
+    if oracle and not scored.empty:
+        table = _attach_planted(table, scored, oracle)
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
+            "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
+            "n_scored": int(len(scored)), "metrics": rows}
+
+
+def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
+    from judge import stats as js
+
+    j = frames.judgments
+    sets = j[(j["mode"] == "counterfactual_set") & (j["parse_status"] == "ok")]
+    if sets.empty or "score.differs_materially" not in sets:
+        return []
+    return [js.counterfactual_set_summary(sub, **kw).assign(generator=gen, judge=judge)
+            for (gen, judge), sub in sets.groupby(["generator", "judge"])]
+
+
+def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
+    """Lipschitz individual fairness: response distance vs input distance within groups."""
+    from judge import stats as js
+
+    g = frames.generations
+    if g.empty or "response" not in g:
+        return []
+    g = g[g["status"] == "ok"].copy()
+    if not frames.queries.empty:
+        g = g.merge(frames.queries[["query_id", "text"]], on="query_id", how="left")
+    out = []
+    for gen, sub in g.groupby("model"):
+        sub = sub.rename(columns={"text": "query_text"})
+        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"])
+        out.append(js.individual_fairness(pairs, B=kw["B"], seed=kw["seed"]).assign(
+            generator=gen))
+    return out
+
+
+def _exposure(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
+    """Producer exposure in recommendation answers, against uniform and relevance targets."""
+    from judge import stats as js
+    from judge.config import PROJECT_ROOT
+
+    g = frames.generations
+    if g.empty or "context" not in g:
+        return []
+    rec = g[(g["context"] == "recommendation") & (g["status"] == "ok")]
+    if rec.empty:
+        return []
+    cat = load_catalogue(PROJECT_ROOT / "datasets" / "producers.yaml")
+    out = []
+    for gen, sub in rec.groupby("model"):
+        mentions = js.extract_mentions(sub.rename(columns={"generation_id": "response_id"}),
+                                       cat, keep=["cf_group"])
+        out.append(js.producer_exposure(mentions, cat.drop(columns=["name"]),
+                                        group_cols=["owner.race", "owner.gender", "size"],
+                                        cluster="cf_group", **kw).assign(generator=gen))
+    return out
+
+
+def load_catalogue(path: Any) -> pd.DataFrame:
+    """The producer catalogue as a frame: producer_id, name, owner.*, size, relevance."""
+    import yaml
+
+    data = yaml.safe_load(open(path, encoding="utf-8"))
+    df = pd.json_normalize(data["producers"])
+    return df.rename(columns={"id": "producer_id"})[
+        ["producer_id", "name", "owner.race", "owner.gender", "size", "relevance"]]
+
+
+def _oracle(ctx: RunContext, frames: RunFrames) -> dict[str, dict[str, dict[str, float]]]:
+    """Planted expectations per generator and query_id (sim generators only)."""
+    gens = [g for g in ctx.cfg.generators if g.provider == "sim"]
+    if frames.queries.empty or not gens:
         return {}
     from judge.llm.sim import get_world
     from judge.llm.sim_world import expected_rounded
 
     world = get_world(ctx.cfg.sim_profile_path)
-    model = ctx.cfg.generators[0].model
-    prof = world.profile.generator(model.split("/", 1)[-1])
-    sd = prof.get("quality", {}).get("sd", 1.0)
-    out = {}
-    for q in frames.queries.itertuples():
-        e = world.expected(model, q.text)
-        pr = e["p_refusal"]
-        out[q.query_id] = {"p_positive": e["p_positive"],
-                           "quality": (1 - pr) * expected_rounded(e["quality_latent"], sd, 1, 5)
-                           + pr * 1.0}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for spec in gens:
+        prof = world.profile.generator(spec.model.split("/", 1)[-1])
+        sd = prof.get("quality", {}).get("sd", 1.0)
+        per = {}
+        for q in frames.queries.itertuples():
+            e = world.expected(spec.model, q.text)
+            pr = e["p_refusal"]
+            per[q.query_id] = {"p_positive": e["p_positive"],
+                               "quality": (1 - pr) * expected_rounded(e["quality_latent"], sd,
+                                                                      1, 5) + pr}
+        out[spec.label] = per
     return out
+
+
+PLANTED_FOR = {"selection_rate_diff": "p_positive", "cf_decision_diff": "p_positive"}
+
+
+def _attach_planted(table: pd.DataFrame, scored: pd.DataFrame, oracle: dict) -> pd.DataFrame:
+    """``planted`` for demographic-parity differences: E[decision | level] - E[... | ref]."""
+    table = table.copy()
+    table["planted"] = np.nan
+    dec = scored.dropna(subset=["decision"])
+    for i, r in table.iterrows():
+        key = PLANTED_FOR.get(str(r["metric"]))
+        gen = r.get("generator")
+        if key is None or gen not in oracle or not isinstance(r["attribute"], str):
+            continue
+        col = ATTR_PREFIX + r["attribute"]
+        if col not in dec:
+            continue
+        sub = dec[dec["generator"] == gen]
+        per = oracle[gen]
+        p = pd.Series([per.get(q, {}).get(key) for q in sub["query_id"]], index=sub.index,
+                      dtype=float)
+        lvl, ref = sub[col] == r["level"], sub[col] == r["reference"]
+        if lvl.any() and ref.any():
+            table.at[i, "planted"] = float(p[lvl].mean() - p[ref].mean())
+    return table

@@ -172,3 +172,73 @@ def bootstrap_stat(df: pd.DataFrame, stat: Callable[[pd.DataFrame], float], clus
             reps[b] = np.nan
     lo, hi = percentile_ci(reps, alpha)
     return Estimate(value, float(lo), float(hi), len(df), C)
+
+
+def _weight_chunks(C: int, B: int, seed: int, chunk: int | None):
+    """Yield ``(start, stop, W)`` blocks of multinomial cluster weights (rows sum to C).
+
+    Counts of ``C`` uniform cluster picks per replicate (``bincount``, much faster than
+    ``rng.multinomial`` for many clusters); chunks hold about 2M cells unless ``chunk``.
+    """
+    rng = np.random.default_rng(seed)
+    step = chunk or max(1, min(B, 2_000_000 // max(C, 1)))
+    for start in range(0, B, step):
+        stop = min(B, start + step)
+        k = stop - start
+        picks = rng.integers(0, C, size=(k, C), dtype=np.int32) + \
+            (np.arange(k, dtype=np.int64) * C)[:, None]
+        yield start, stop, np.bincount(picks.ravel(), minlength=k * C).reshape(k, C).astype(float)
+
+
+def resampled_sums(M, B: int = DEFAULT_B, seed: int = 0, chunk: int | None = None
+                   ) -> np.ndarray:
+    """``W @ M`` for ``B`` multinomial cluster-weight rows, built in chunks to cap memory.
+
+    ``M`` (dense or scipy.sparse) has one row per cluster and any number of columns
+    (sums, counts, several outcomes side by side); one draw of weights is shared by every
+    column, so statistics combining columns stay paired replicate by replicate.
+    Returns ``(B, M.shape[1])``.
+    """
+    from scipy import sparse
+
+    C, K = M.shape
+    out = np.zeros((B, K))
+    if C == 0:
+        return out
+    if not sparse.issparse(M):
+        M = np.asarray(M, dtype=float)
+    for start, stop, W in _weight_chunks(C, B, seed, chunk):
+        out[start:stop] = (M.T @ W.T).T if sparse.issparse(M) else W @ M
+    return out
+
+
+def quantile_bootstrap(x, clusters, qs: Sequence[float], B: int = DEFAULT_B, seed: int = 0,
+                       chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles of ``x`` (inverted-CDF definition) and their ``(B, len(qs))`` cluster-
+    bootstrap replicates, vectorised as weighted quantiles of the sorted values.
+
+    NaN values are dropped. A replicate's row weight is its cluster's multinomial count.
+    """
+    x = np.asarray(x, dtype=float)
+    keep = ~np.isnan(x)
+    x, cl = x[keep], np.asarray(clusters)[keep]
+    qs = np.asarray(qs, dtype=float)
+    if len(x) == 0:
+        return np.full(len(qs), np.nan), np.full((B, len(qs)), np.nan)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    c, _ = pd.factorize(pd.Series(cl[order]), sort=True)
+    C = int(c.max()) + 1
+    point = np.quantile(x, qs, method="inverted_cdf")
+    reps = np.empty((B, len(qs)))
+    step = chunk or max(1, min(B, 2_000_000 // len(x)))
+    for start, stop, W in _weight_chunks(C, B, seed, step):
+        cw = np.cumsum(W[:, c], axis=1)
+        total = cw[:, -1:]
+        for j, q in enumerate(qs):
+            # first sorted index whose (integer) cumulative weight reaches q * total;
+            # at least 1, so q = 0 gives the smallest value with positive weight
+            target = np.maximum(q * total * (1 - 1e-12), 0.5)
+            idx = (cw < target).sum(1)
+            reps[start:stop, j] = xs[np.minimum(idx, len(xs) - 1)]
+    return point, reps

@@ -1,0 +1,21 @@
+"""Typer options for ``judge run --executor ray --address ADDR --shards N`` (no Ray import).
+
+In ``judge run``::
+
+    from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt
+
+    def run(config: str, ..., executor: str | None = ExecutorOpt, address: str | None = AddressOpt,
+            shards: int | None = ShardsOpt):
+        from judge.executors.options import apply_executor_overrides
+        cfg = apply_executor_overrides(load_config(config), executor, address, shards)
+"""
+
+from __future__ import annotations
+
+import typer
+
+ExecutorOpt = typer.Option(None, "--executor", help="Where generate/score run: local or ray "
+                                                    "(ray needs: pip install 'judge[ray]').")
+AddressOpt = typer.Option(None, "--address", help="Ray cluster address ('auto' joins the "
+                                                  "cluster on this node; default starts one).")
+ShardsOpt = typer.Option(None, "--shards", help="Shards per stage on Ray (by record-id hash).")
