@@ -124,6 +124,15 @@ async def _drive(qs: list[Any], item: Any, concurrency: int) -> float:
     await asyncio.gather(*(one(q) for q in qs[:concurrency]))  # warm-up: open connections
     t0 = time.perf_counter()
     await asyncio.gather(*(one(q) for q in qs))
+    return t0
+
+
+def timed(coro: Any) -> float:
+    """Seconds from the end of the warm-up to the return of ``asyncio.run``.
+
+    Includes the loop's shutdown, where litellm drains its logging queue, as the
+    pipeline's stage time does."""
+    t0 = asyncio.run(coro)
     return time.perf_counter() - t0
 
 
@@ -215,7 +224,7 @@ def run_inspect(exe: Path, base_url: str, queries: Path, concurrency: int, tmp: 
     task.write_text(INSPECT_TASK.format(path=str(queries)))
     env = {**os.environ, "SIM_BASE_URL": base_url, "SIM_API_KEY": API_KEY,
            "INSPECT_LOG_DIR": str(tmp / "inspect-logs"), "INSPECT_DISPLAY": "none"}
-    wall, _ = _run_peer([str(exe), "eval", str(task), "--model", "openai-api/sim/generator",
+    wall, _ = _run_peer([str(exe), "eval", task.name, "--model", "openai-api/sim/generator",
                          "--max-connections", str(concurrency), "--display", "none",
                          "--no-log-samples"], env, tmp)
     return {"wall_s": wall}
@@ -298,7 +307,7 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
             rows.append(measure("pipeline", lat, tmp, pipe))
             for name, fn in (("bare litellm", bare_litellm), ("raw openai", raw_openai)):
                 def client(url: str, fn: Any = fn) -> dict[str, Any]:
-                    s = asyncio.run(fn(url, qp, concurrency))
+                    s = timed(fn(url, qp, concurrency))
                     return {"wall_s": s, "items_per_s": n / s}
 
                 row = measure(name, lat, tmp, client)

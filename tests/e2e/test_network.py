@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -247,32 +246,34 @@ def test_budget_cap_against_server_stops_then_resumes(sim_server_factory, tmp_pa
                                                       monkeypatch):
     srv = sim_server_factory(FaultConfig(seed=1), backend="sim")
     monkeypatch.setenv(KEY_ENV, "sk-test-" + secrets.token_hex(8))
-    price = {"input_cost_per_mtok": 100.0, "output_cost_per_mtok": 200.0, "concurrency": 2}
+    price = {"input_cost_per_mtok": 10.0, "output_cost_per_mtok": 20.0, "concurrency": 2}
 
     def cfg(cap: float) -> Path:
         return net_config(tmp_path, "budget", srv.base_url, gen=price, judge_over=price,
                           budget_usd=cap)
 
-    first = judge.run(cfg(0.05), stages=["generate", "score"])
+    first = judge.run(cfg(0.005), stages=["generate", "score"])
     gen = first["generate"]
     assert gen["stopped"] and "budget" in gen["stopped"]
     assert 0 < gen["written"] < gen["planned"] and "score" not in first
-    run = load_config(cfg(0.05)).run_dir
+    run = load_config(cfg(0.005)).run_dir
     m = json.loads((run / "manifest.json").read_text())
-    assert m["status"] == "stopped" and m["cost"]["total_usd"] >= 0.05
+    assert m["status"] == "stopped" and m["cost"]["total_usd"] >= 0.005
     assert m["cost"]["calls_with_unknown_cost"] == 0
     gens = once_per_id(run / "generations.jsonl", "generation_id")
     for g in gens.values():  # the config's price, not litellm's (which has none for these)
         u = g["usage"]
         assert g["cost_usd"] == pytest.approx(
-            (u["prompt_tokens"] * 100 + u["completion_tokens"] * 200) / 1e6)
+            (u["prompt_tokens"] * 10 + u["completion_tokens"] * 20) / 1e6)
     # Every call the server answered became a record: none was lost at the stop.
     assert sum(e["outcome"] in SUCCESS for e in srv.log_entries()) == len(gens)
 
     done = judge.run(cfg(10.0), stages=["generate", "score"])
     assert done["generate"]["skipped"] == len(gens)
     assert done["generate"]["written"] == gen["planned"] - len(gens)
-    assert done["score"]["written"] == gen["planned"] and not done["score"]["stopped"]
+    sc = done["score"]
+    assert sc["written"] > 0 and sc["written"] + sc["skipped"] == sc["planned"]
+    assert not done["score"]["stopped"]
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "ok" and m["counts"]["generations"] == gen["planned"]
     assert duplicate_successes(srv.log_entries()) == {}  # nothing was paid for twice
@@ -285,7 +286,8 @@ def test_api_key_never_written_anywhere(sim_server_factory, tmp_path,  # noqa: F
                          seed=4)
     srv = sim_server_factory(faults, backend="sim")
     path = net_config(tmp_path, "secrets", srv.base_url, limit=4, gen={"retries": 0},
-                      cache={"enabled": True, "dir": str(tmp_path / "cache")})
+                      cache={"enabled": True, "dir": str(tmp_path / "cache")},
+                      rubrics=["answer_quality"])
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", KEY_ENV: key}
     out = tmp_path / "cli.out"
     proc = _run_cli(path, env, out)
@@ -311,7 +313,9 @@ def test_api_key_never_written_anywhere(sim_server_factory, tmp_path,  # noqa: F
     monkeypatch.setenv(KEY_ENV, key)
     assert ModelClient(load_config(path).generators[0])._kwargs({})["api_key"] == key
     monkeypatch.delenv(KEY_ENV)
-    env.pop(KEY_ENV)
-    r = subprocess.run([sys.executable, "-m", "judge.cli", "run", str(path), "--no-progress"],
-                       env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.returncode == 2 and KEY_ENV in r.stderr
+    from typer.testing import CliRunner
+
+    from judge.cli import app
+
+    r = CliRunner().invoke(app, ["run", str(path), "--no-progress"], env={KEY_ENV: None})
+    assert r.exit_code == 2 and KEY_ENV in r.stderr
