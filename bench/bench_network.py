@@ -51,6 +51,7 @@ INSPECT_VERSION = "0.3.285"
 INSPECT_VENV = ROOT / ".venv-bench-inspect"
 PROMPTFOO_DIR = BENCH / ".peers" / "promptfoo"
 PEER_TIMEOUT_S = 600
+TOOLS = ("pipeline", "bare litellm", "raw openai", "inspect_ai", "promptfoo")
 
 
 # ---------------------------------------------------------------- our pipeline
@@ -87,7 +88,8 @@ print(json.dumps({"stage_s": res["generate"]["seconds"] + res["score"]["seconds"
                   "generated": res["generate"]["written"], "judged": res["score"]["written"],
                   "skipped": res["generate"]["skipped"] + res["score"]["skipped"],
                   "errors": res["generate"]["errors"] + res["score"]["errors"],
-                  "in_process_s": time.perf_counter() - t0}))
+                  "in_process_s": time.perf_counter() - t0,
+                  "litellm_imported": "litellm" in sys.modules}))
 """
 
 
@@ -269,7 +271,9 @@ def run_promptfoo(exe: Path, base_url: str, queries: Path, concurrency: int, tmp
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
            "PROMPTFOO_CONFIG_DIR": str(tmp / "promptfoo-home"), "OPENAI_API_KEY": API_KEY,
-           "PROMPTFOO_DISABLE_SHARING": "1", "NO_COLOR": "1"}
+           "PROMPTFOO_DISABLE_SHARING": "1", "NO_COLOR": "1",
+           # its file logger throws "write after end" at exit on long runs (0.121.20)
+           "PROMPTFOO_DISABLE_DEBUG_LOG": "1", "PROMPTFOO_DISABLE_ERROR_LOG": "1"}
     wall, _ = _run_peer([str(exe), "eval", "-c", str(path), "-j", str(concurrency),
                          "--no-cache", "--no-table", "--no-write", "--no-progress-bar"],
                         env, tmp)
@@ -290,10 +294,14 @@ def measure(name: str, latency_ms: float, tmp: Path, fn: Any) -> dict[str, Any]:
 
 
 def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float, ...] = (0, 200),
-                resume_n: int = 10000, peers: bool = True) -> dict[str, Any]:
+                resume_n: int = 10000, peers: bool = True,
+                tools: set[str] | None = None) -> dict[str, Any]:
+    """All rows (or only ``tools``: pipeline, bare litellm, raw openai, inspect_ai,
+    promptfoo) at every latency, then the resume bench."""
     rows: list[dict[str, Any]] = []
-    inspect_exe = ensure_inspect() if peers else None
-    promptfoo_exe = ensure_promptfoo() if peers else None
+    want = tools or set(TOOLS)
+    inspect_exe = ensure_inspect() if peers and "inspect_ai" in want else None
+    promptfoo_exe = ensure_promptfoo() if peers and "promptfoo" in want else None
     with tempfile.TemporaryDirectory(prefix="bench-net-") as d:
         tmp = Path(d)
         qp = tmp / "queries.jsonl"
@@ -304,8 +312,12 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
                                                          concurrency))
                 return {**r, "items_per_s": n / r["stage_s"]}
 
-            rows.append(measure("pipeline", lat, tmp, pipe))
+            if "pipeline" in want:
+                rows.append(measure("pipeline", lat, tmp, pipe))
             for name, fn in (("bare litellm", bare_litellm), ("raw openai", raw_openai)):
+                if name not in want:
+                    continue
+
                 def client(url: str, fn: Any = fn) -> dict[str, Any]:
                     s = timed(fn(url, qp, concurrency))
                     return {"wall_s": s, "items_per_s": n / s}
@@ -340,6 +352,7 @@ def run_resume(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
     out = {"items": n, "first_wall_s": first["wall_s"], "first_calls": calls_first,
            "rerun_wall_s": again["wall_s"], "rerun_stage_s": again["stage_s"],
            "rerun_calls": calls_again, "rerun_skipped": again["skipped"],
+           "rerun_imported_litellm": again["litellm_imported"],
            "time_ratio": again["wall_s"] / first["wall_s"]}
     print(f"  resume {n} items: first {first['wall_s']:.1f} s ({calls_first} calls), "
           f"re-run {again['wall_s']:.2f} s ({calls_again} calls), "
@@ -390,9 +403,11 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 200.0])
     ap.add_argument("--resume-n", type=int, default=10000, help="0 skips the resume bench")
     ap.add_argument("--no-peers", action="store_true", help="skip inspect_ai and promptfoo")
+    ap.add_argument("--only", nargs="+", choices=TOOLS, help="run only these rows")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
-    res = run_network(a.n, a.concurrency, tuple(a.latency_ms), a.resume_n, not a.no_peers)
+    res = run_network(a.n, a.concurrency, tuple(a.latency_ms), a.resume_n, not a.no_peers,
+                      set(a.only) if a.only else None)
     print(format_table(res))
     if a.json:
         a.json.write_text(json.dumps(res, indent=2) + "\n")

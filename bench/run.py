@@ -55,16 +55,21 @@ def main() -> None:
                                  "python": platform.python_version(),
                                  "load_avg_start": os.getloadavg()},
                      "command": " ".join(["python", "bench/run.py", *sys.argv[1:]])}
+    def save() -> None:  # after every section, so a long run keeps what it measured
+        results["machine"]["load_avg_end"] = os.getloadavg()
+        results["total_s"] = round(time.perf_counter() - t0, 1)
+        a.out.write_text(json.dumps(results, indent=2) + "\n")
+
     print(f"== network: pipeline / bare litellm / raw openai / peers (N={n})", flush=True)
     results["network"] = bench_network.run_network(n, 64, (0.0, 200.0), resume_n,
                                                    not a.no_peers)
+    save()
     print(f"== client overhead per call (N={n})", flush=True)
     results["client_overhead"] = bench_client_overhead.run_overhead(n, 64, (0.0, 200.0))
+    save()
     print(f"== in-process pipeline and memory (N={n}, RSS sizes {rss})", flush=True)
     results["pipeline_in_process"] = run_pipeline_bench(n, rss)
-    results["machine"]["load_avg_end"] = os.getloadavg()
-    results["total_s"] = round(time.perf_counter() - t0, 1)
-    a.out.write_text(json.dumps(results, indent=2) + "\n")
+    save()
 
     print("\n## Network (serve-sim, concurrency 64)\n")
     print(bench_network.format_table(results["network"]))

@@ -138,17 +138,25 @@ class Budget:
             self.spent += cost
 
 
+# litellm provider prefixes accepted without importing litellm (which costs seconds), so a
+# re-run with nothing left to call never imports it. Other prefixes are asked of litellm.
+KNOWN_PROVIDERS = frozenset({
+    "openai", "azure", "anthropic", "ollama", "ollama_chat", "hosted_vllm", "vllm", "gemini",
+    "vertex_ai", "mistral", "groq", "together_ai", "cohere", "bedrock", "openrouter",
+    "deepseek", "fireworks_ai", "xai", "perplexity", "huggingface", "lm_studio", "llamafile"})
+
+
 def check_credentials(spec: ModelSpec) -> None:
     """Fail before any work if a model's API key is missing (names the env var only)."""
     if spec.provider == "sim":
         return
-    litellm = get_litellm()
-    try:
-        litellm.get_llm_provider(spec.model)
-    except Exception as err:  # noqa: BLE001 - litellm raises BadRequestError here
-        raise ConfigError("unknown model provider", field=f"model {spec.model}",
-                          hint="use a litellm model string such as openai/gpt-4o-mini, "
-                               "anthropic/..., ollama/..., hosted_vllm/...") from err
+    if not ("/" in spec.model and spec.provider in KNOWN_PROVIDERS):
+        try:
+            get_litellm().get_llm_provider(spec.model)
+        except Exception as err:  # noqa: BLE001 - litellm raises BadRequestError here
+            raise ConfigError("unknown model provider", field=f"model {spec.model}",
+                              hint="use a litellm model string such as openai/gpt-4o-mini, "
+                                   "anthropic/..., ollama/..., hosted_vllm/...") from err
     if spec.api_key_env:
         if not os.environ.get(spec.api_key_env):
             raise ConfigError(f"environment variable {spec.api_key_env} is not set",
@@ -157,7 +165,7 @@ def check_credentials(spec: ModelSpec) -> None:
     if spec.api_base:
         return  # local OpenAI-compatible servers usually need no key
     try:
-        env = litellm.validate_environment(spec.model)
+        env = get_litellm().validate_environment(spec.model)
     except Exception as err:  # noqa: BLE001 - unknown provider strings raise here
         raise ConfigError(f"unknown model or provider: {err}", field=f"model {spec.model}",
                           hint="use a litellm model string such as openai/gpt-4o-mini") from err
@@ -203,7 +211,11 @@ class ModelClient:
         self.stats = ModelStats()
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: Any = None
-        self._litellm = get_litellm()
+
+    @property
+    def _litellm(self) -> Any:
+        """litellm, imported on the first call (not when a stage has nothing to call)."""
+        return get_litellm()
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
