@@ -49,3 +49,15 @@ bench-calibration: venv
 
 clean:
 	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info
+
+# ---- network (helper `net`): the flaky local endpoint, and the network benchmark alone.
+.PHONY: serve-sim bench-network
+SIM_PORT ?= 8000
+SIM_ARGS ?= --latency-ms 200 --jitter-ms 50 --rate-429 0.10 --retry-after-s 2 --rate-500 0.03 \
+            --rate-503 0.02 --rate-reset 0.02 --rate-hang 0.02 --hang-s 120 --rate-malformed 0.05
+
+serve-sim: venv
+	$(BIN)/judge serve-sim --port $(SIM_PORT) $(SIM_ARGS)
+
+bench-network: venv
+	$(BIN)/python bench/bench_network.py --json bench/network.json

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from judge.errors import ConfigError
 
@@ -31,6 +38,12 @@ class ModelSpec(_Cfg):
     timeout: float = Field(60.0, gt=0, description="Seconds per call.")
     retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, connection errors.")
     budget_usd: float | None = Field(None, ge=0, description="Stop scheduling calls past this.")
+    input_cost_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens; overrides litellm's price map "
+                                "(for models it has no price for, e.g. behind api_base).")
+    output_cost_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million completion tokens (set with "
+                                "input_cost_per_mtok).")
 
     @property
     def label(self) -> str:
@@ -46,6 +59,12 @@ class ModelSpec(_Cfg):
         if not v.strip():
             raise ValueError("model string is empty")
         return v
+
+    @model_validator(mode="after")
+    def _both_prices(self) -> ModelSpec:
+        if (self.input_cost_per_mtok is None) != (self.output_cost_per_mtok is None):
+            raise ValueError("set both input_cost_per_mtok and output_cost_per_mtok, or neither")
+        return self
 
 
 class GeneratorSpec(ModelSpec):

@@ -63,3 +63,26 @@ def test_cli_exit_code_2_and_one_line(tmp_path):
                        text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {p}:5: bogus: unknown key"
+
+
+def test_model_prices_set_both_or_neither(tmp_path):
+    cfg = load_config(write(tmp_path, BASE + "    input_cost_per_mtok: 0.15\n"
+                                             "    output_cost_per_mtok: 0.6\n"))
+    assert cfg.generators[0].input_cost_per_mtok == 0.15
+    p = write(tmp_path, BASE + "    input_cost_per_mtok: 0.15\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert "set both input_cost_per_mtok and output_cost_per_mtok" in str(e.value)
+    assert "generators[0]" in str(e.value)
+
+
+def test_configured_price_wins_and_unknown_stays_none():
+    from judge.config import ModelSpec
+    from judge.llm.client import call_cost
+    from judge.records import Usage
+
+    u = Usage(prompt_tokens=1000, completion_tokens=500)
+    spec = ModelSpec(model="openai/my-model", api_base="http://x/v1", input_cost_per_mtok=2.0,
+                     output_cost_per_mtok=8.0)
+    assert call_cost(spec.model, u, spec) == pytest.approx((1000 * 2 + 500 * 8) / 1e6)
+    assert call_cost("openai/my-model", u) is None

@@ -138,17 +138,25 @@ class Budget:
             self.spent += cost
 
 
+# litellm provider prefixes accepted without importing litellm (which costs seconds), so a
+# re-run with nothing left to call never imports it. Other prefixes are asked of litellm.
+KNOWN_PROVIDERS = frozenset({
+    "openai", "azure", "anthropic", "ollama", "ollama_chat", "hosted_vllm", "vllm", "gemini",
+    "vertex_ai", "mistral", "groq", "together_ai", "cohere", "bedrock", "openrouter",
+    "deepseek", "fireworks_ai", "xai", "perplexity", "huggingface", "lm_studio", "llamafile"})
+
+
 def check_credentials(spec: ModelSpec) -> None:
     """Fail before any work if a model's API key is missing (names the env var only)."""
     if spec.provider == "sim":
         return
-    litellm = get_litellm()
-    try:
-        litellm.get_llm_provider(spec.model)
-    except Exception as err:  # noqa: BLE001 - litellm raises BadRequestError here
-        raise ConfigError("unknown model provider", field=f"model {spec.model}",
-                          hint="use a litellm model string such as openai/gpt-4o-mini, "
-                               "anthropic/..., ollama/..., hosted_vllm/...") from err
+    if not ("/" in spec.model and spec.provider in KNOWN_PROVIDERS):
+        try:
+            get_litellm().get_llm_provider(spec.model)
+        except Exception as err:  # noqa: BLE001 - litellm raises BadRequestError here
+            raise ConfigError("unknown model provider", field=f"model {spec.model}",
+                              hint="use a litellm model string such as openai/gpt-4o-mini, "
+                                   "anthropic/..., ollama/..., hosted_vllm/...") from err
     if spec.api_key_env:
         if not os.environ.get(spec.api_key_env):
             raise ConfigError(f"environment variable {spec.api_key_env} is not set",
@@ -157,7 +165,7 @@ def check_credentials(spec: ModelSpec) -> None:
     if spec.api_base:
         return  # local OpenAI-compatible servers usually need no key
     try:
-        env = litellm.validate_environment(spec.model)
+        env = get_litellm().validate_environment(spec.model)
     except Exception as err:  # noqa: BLE001 - unknown provider strings raise here
         raise ConfigError(f"unknown model or provider: {err}", field=f"model {spec.model}",
                           hint="use a litellm model string such as openai/gpt-4o-mini") from err
@@ -167,8 +175,11 @@ def check_credentials(spec: ModelSpec) -> None:
                           field=f"model {spec.model}", hint="export it, then re-run")
 
 
-def call_cost(model: str, usage: Usage) -> float | None:
-    """USD cost from litellm's price map; ``None`` when the model has no known price."""
+def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None) -> float | None:
+    """USD cost: the spec's own prices if set, else litellm's price map; ``None`` if unknown."""
+    if spec is not None and spec.input_cost_per_mtok is not None:
+        return (usage.prompt_tokens * spec.input_cost_per_mtok
+                + usage.completion_tokens * (spec.output_cost_per_mtok or 0.0)) / 1e6
     litellm = get_litellm()
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
@@ -200,7 +211,11 @@ class ModelClient:
         self.stats = ModelStats()
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: Any = None
-        self._litellm = get_litellm()
+
+    @property
+    def _litellm(self) -> Any:
+        """litellm, imported on the first call (not when a stage has nothing to call)."""
+        return get_litellm()
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -230,9 +245,13 @@ class ModelClient:
                             self.spec.api_base)
             hit = self.cache.get(key)
             if hit is not None:
+                # The answer's price, as when it was made (None stays unknown, never 0): a
+                # record replayed after a crash must equal the one the crash lost.
                 self.stats.cached += 1
-                return CallResult(hit["text"], hit.get("finish_reason"),
-                                  Usage(**hit.get("usage", {})), 0.0, None, 0, 0.0, True)
+                usage = Usage(**hit.get("usage", {}))
+                return CallResult(hit["text"], hit.get("finish_reason"), usage,
+                                  call_cost(self.spec.model, usage, self.spec), None, 0, 0.0,
+                                  True)
         async with self._semaphore():
             self.budget.check()
             self.model_budget.check()
@@ -268,7 +287,7 @@ class ModelClient:
         u = getattr(resp, "usage", None)
         usage = Usage(prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                       completion_tokens=getattr(u, "completion_tokens", 0) or 0)
-        cost = call_cost(self.spec.model, usage)
+        cost = call_cost(self.spec.model, usage, self.spec)
         self.budget.add(cost)
         self.model_budget.add(cost)
         st.ok += 1

@@ -79,6 +79,7 @@ def test_cache_hit_makes_no_call(tmp_path):
     b = asyncio.run(c.complete(MSG, {"seed": 1}, sample=0))
     d = asyncio.run(c.complete(MSG, {"seed": 1}, sample=0, use_cache=False))
     assert b.cached and not a.cached and not d.cached and a.text == b.text
+    assert b.cost_usd == a.cost_usd  # a replayed answer keeps its price (None if unknown)
     assert c.stats.calls == 2 and c.stats.cached == 1
 
 
