@@ -3,7 +3,9 @@
 1. bench_network.py   pipeline vs bare litellm vs raw openai over HTTP (serve-sim), peers
                       (inspect_ai, promptfoo) on the same server, resume of a finished run;
 2. bench_client_overhead.py   raw openai vs bare litellm vs aiohttp, per call;
-3. bench_pipeline.py  pipeline vs bare litellm in-process (sim/), peak RSS 10k vs 100k.
+3. bench_pipeline.py  pipeline vs bare litellm in-process (sim/), peak RSS 10k vs 100k;
+4. bench_report.py    `judge report` on ~200k judgments with B=1000: time and peak RSS;
+5. bench_ray.py       Ray with 1 vs 2 workers vs the local executor (skipped without Ray).
 
 Results go to bench/results.json; the tables are printed at the end. The runs are
 sequential (never concurrent), so they don't compete for the CPU.
@@ -43,6 +45,16 @@ def run_pipeline_bench(n: int, rss_sizes: str) -> dict:
         return json.loads(out.read_text())
 
 
+def run_json_script(script: str, args: list[str]) -> dict:
+    """Run another bench script with ``--json`` in a subprocess; {} if it fails or skips."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out.json"
+        r = subprocess.run([sys.executable, str(BENCH / script), *args, "--json", str(out)])
+        if r.returncode != 0 or not out.exists():
+            return {"skipped_or_failed": f"{script} exited {r.returncode}"}
+        return json.loads(out.read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -69,6 +81,13 @@ def main() -> None:
     save()
     print(f"== in-process pipeline and memory (N={n}, RSS sizes {rss})", flush=True)
     results["pipeline_in_process"] = run_pipeline_bench(n, rss)
+    save()
+    big = 20_000 if a.quick else 200_000
+    print(f"== judge report on ~{big} judgments, B=1000", flush=True)
+    results["report_scale"] = run_json_script("bench_report.py", ["--judgments", str(big)])
+    save()
+    print("== Ray: 1 vs 2 worker processes vs the local executor", flush=True)
+    results["ray"] = run_json_script("bench_ray.py", [])
     save()
 
     print("\n## Network (serve-sim, concurrency 64)\n")
