@@ -180,13 +180,34 @@ def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None) -> float 
     if spec is not None and spec.input_cost_per_mtok is not None:
         return (usage.prompt_tokens * spec.input_cost_per_mtok
                 + usage.completion_tokens * (spec.output_cost_per_mtok or 0.0)) / 1e6
+    if model.startswith("sim/"):  # simulated prices are linear per token: look them up once
+        rate_in, rate_out = _sim_rates(model)
+        return usage.prompt_tokens * rate_in + usage.completion_tokens * rate_out
     litellm = get_litellm()
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
                                       completion_tokens=usage.completion_tokens)
         return float(a + b)
     except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
-        return 0.0 if model.startswith("sim/") else None
+        return None
+
+
+_SIM_RATES: dict[str, tuple[float, float]] = {}
+
+
+def _sim_rates(model: str) -> tuple[float, float]:
+    """USD per prompt and per completion token of a sim model (0 when it has no price)."""
+    if model not in _SIM_RATES:
+        litellm = get_litellm()
+        try:
+            a, _ = litellm.cost_per_token(model=model, prompt_tokens=1_000_000,
+                                          completion_tokens=0)
+            _, b = litellm.cost_per_token(model=model, prompt_tokens=0,
+                                          completion_tokens=1_000_000)
+            _SIM_RATES[model] = (a / 1e6, b / 1e6)
+        except Exception:  # noqa: BLE001 - not registered: free
+            return (0.0, 0.0)
+    return _SIM_RATES[model]
 
 
 def plan_price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:

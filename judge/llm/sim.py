@@ -167,6 +167,9 @@ def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWo
                                  "litellm_provider": "sim", "mode": "chat"}
     if prices:
         litellm.register_model(prices)
+        from judge.llm.client import _SIM_RATES
+
+        _SIM_RATES.clear()
     _REGISTERED["world"] = world
     return world
 
