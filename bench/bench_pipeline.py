@@ -148,7 +148,7 @@ def main() -> dict:
         print(f"  pipeline     {pipe:8.1f} items/s")
         print(f"  bare litellm {bare:8.1f} items/s")
         print(f"  ratio        {pipe / bare:8.3f}   (target >= 0.8)")
-    sizes = [int(x) for x in os.environ.get("BENCH_RSS_SIZES", "10000,100000").split(",")]
+    sizes = [int(x) for x in os.environ.get("BENCH_RSS_SIZES", "10000,100000").split(",") if x]
     rss = {}
     for n in sizes:
         r = subprocess.run([sys.executable, __file__, "--rss-child", str(n)], capture_output=True,
