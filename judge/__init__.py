@@ -14,6 +14,10 @@ from typing import Any
 
 # litellm fetches its price map from the network at import unless told otherwise.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm queues a success-logging coroutine per call (up to 50,000) until the event loop
+# ends: ~2.5 KB a call. judge registers no callbacks, so a small queue loses nothing and
+# keeps memory flat (10k vs 30k calls: 317 vs 322 MiB, was growing ~4.6 KB per item).
+os.environ.setdefault("LOGGING_WORKER_MAX_QUEUE_SIZE", "500")
 
 __all__ = ["load", "load_config", "run", "RunConfig", "Query", "Generation", "Judgment",
            "HumanLabel"]

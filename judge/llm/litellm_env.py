@@ -14,6 +14,7 @@ def get_litellm() -> Any:
     if _LITELLM is None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_LOG", "ERROR")
+        os.environ.setdefault("LOGGING_WORKER_MAX_QUEUE_SIZE", "500")  # see judge/__init__.py
         import litellm
 
         litellm.suppress_debug_info = True
