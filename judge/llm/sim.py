@@ -174,38 +174,42 @@ def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWo
     return world
 
 
-def planted_item_bias(world: SimWorld, judge_model: str, rubric: Any, criterion_id: str,
-                      response: str, query_text: str) -> float | None:
-    """Planted E[judge - human] for one item and likert criterion (None if not likert)."""
-    views = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}
-    v = views.get(criterion_id)
+def _likert_reading(world: SimWorld, rubric: Any, criterion_id: str, response: str
+                    ) -> tuple[Any, float | None, dict] | None:
+    """(criterion view, numeric signal reading or None, all signals) for a likert criterion;
+    None when the criterion is not likert."""
+    v = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}.get(criterion_id)
     if v is None or v.kind != "likert":
         return None
     spec = world.signals.get(rubric.id, {}).get(criterion_id) or {}
     spec = {"signal": spec} if isinstance(spec, str) else spec
-    signal = spec.get("signal") or w.guess_signal(v.id, v.kind)
     sig = w.read_signals(response, world.producer_names)
-    raw = sig.get(signal)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or spec.get("map"):
-        return 0.0
+    raw = sig.get(spec.get("signal") or w.guess_signal(v.id, v.kind))
+    numeric = not isinstance(raw, bool) and isinstance(raw, (int, float)) and not spec.get("map")
+    return v, (float(raw) if numeric else None), sig
+
+
+def planted_item_bias(world: SimWorld, judge_model: str, rubric: Any, criterion_id: str,
+                      response: str, query_text: str) -> float | None:
+    """Planted E[judge - human] for one item and likert criterion (None if not likert)."""
+    reading = _likert_reading(world, rubric, criterion_id, response)
+    if reading is None:
+        return None
+    v, raw, sig = reading
+    if raw is None:
+        return 0.0  # mapped / boolean readings carry no planted judge bias
     attrs, _ = world.detector.detect(query_text)
     return w.expected_judge_minus_human(world.profile.judge(judge_model.split("/", 1)[-1]),
-                                        world.profile.humans, attrs, float(raw),
+                                        world.profile.humans, attrs, raw,
                                         sig.get("words", 0), v.lo, v.hi)
 
 
 def planted_item_human(world: SimWorld, rubric: Any, criterion_id: str, response: str
                        ) -> float | None:
     """Planted E[human score] for one item and likert criterion (None if not likert)."""
-    views = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}
-    v = views.get(criterion_id)
-    if v is None or v.kind != "likert":
+    reading = _likert_reading(world, rubric, criterion_id, response)
+    if reading is None or reading[1] is None:
         return None
-    spec = world.signals.get(rubric.id, {}).get(criterion_id) or {}
-    spec = {"signal": spec} if isinstance(spec, str) else spec
-    signal = spec.get("signal") or w.guess_signal(v.id, v.kind)
-    raw = w.read_signals(response, world.producer_names).get(signal)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or spec.get("map"):
-        return None
-    return w.expected_rounded(w.rescale(float(raw), v.lo, v.hi),
+    v, raw, _ = reading
+    return w.expected_rounded(w.rescale(raw, v.lo, v.hi),
                               world.profile.humans.get("noise_sd", 0.7), v.lo, v.hi)
