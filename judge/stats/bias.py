@@ -27,6 +27,8 @@ from judge.stats.bootstrap import (
     percentile_ci,
 )
 
+MIN_CLUSTERS_RELIABLE = 10  # cluster-robust SEs under-cover with few clusters
+
 DIFF_BIAS_COLUMNS = ["attribute", "group", "reference", "estimate", "se", "ci_low", "ci_high",
                      "p_value", "p_holm", "n", "n_clusters", "warning"]
 RATES_COLUMNS = ["attribute", "group", "label", "metric", "value", "ci_low", "ci_high", "n",
@@ -117,9 +119,11 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
     rows = []
     for k, g in enumerate(levels, start=1):
         m = (groups == g) | (groups == reference)
+        nc = len(set(clusters[m]))
         rows.append(_diff_row(g, reference, res.params[k], res.bse[k], ci[k, 0], ci[k, 1],
-                              p[k - 1], p_holm[k - 1], int(m.sum()), len(set(clusters[m])),
-                              None))
+                              p[k - 1], p_holm[k - 1], int(m.sum()), nc,
+                              f"only {nc} clusters: the cluster-robust interval is unreliable"
+                              if nc < MIN_CLUSTERS_RELIABLE else None))
     R = np.eye(X.shape[1])[1:]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
