@@ -157,7 +157,9 @@ def score(ctx: RunContext) -> StageResult:
             yield task
 
     async def work(t: JudgeTask) -> Judgment:
-        return await judge_task(t, clients[t.spec.label], cfg.seed)
+        j = await judge_task(t, clients[t.spec.label], cfg.seed)
+        res.parse_failures += j.parse_status == "parse_failure"
+        return j
 
     progress = Progress("score", None, ctx.progress, lambda: ctx.budget.spent)
     workers = sum(j.concurrency for j in cfg.judges)
@@ -168,7 +170,6 @@ def score(ctx: RunContext) -> StageResult:
                                  is_error=lambda r: r.parse_status not in ("ok",)))
     finally:
         progress.close()
-    res.parse_failures = 0
     res.seconds = time.perf_counter() - t0
     from judge.rubric import lock_status
 
