@@ -51,14 +51,18 @@ INSPECT_VERSION = "0.3.285"
 INSPECT_VENV = ROOT / ".venv-bench-inspect"
 PROMPTFOO_DIR = BENCH / ".peers" / "promptfoo"
 PEER_TIMEOUT_S = 600
-TOOLS = ("pipeline", "bare litellm", "raw openai", "inspect_ai", "promptfoo")
+TOOLS = ("pipeline", "pipeline (processes)", "bare litellm", "raw openai", "inspect_ai",
+         "promptfoo")
 
 
 # ---------------------------------------------------------------- our pipeline
 
 def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
-                    concurrency: int) -> Path:
-    """A run config: openai/generator + openai/judge at ``base_url`` (or sim/ in-process)."""
+                    concurrency: int, executor: str = "local") -> Path:
+    """A run config: openai/generator + openai/judge at ``base_url`` (or sim/ in-process).
+
+    ``executor="processes"`` runs the calls in one worker process per CPU (the total
+    concurrency stays ``concurrency``)."""
     import yaml
 
     def model(role: str) -> dict[str, Any]:
@@ -71,7 +75,7 @@ def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
     cfg = {"name": name, "output_dir": str(tmp / "runs"), "seed": 1,
            "queries": {"path": str(queries)}, "generators": [model("generator")],
            "judges": [judge], "rubrics": [RUBRIC], "cache": {"enabled": False},
-           "human_labels": None, "flush_every": 256}
+           "human_labels": None, "flush_every": 256, "executor": {"kind": executor}}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -307,13 +311,14 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
         qp = tmp / "queries.jsonl"
         write_queries(n, qp)
         for lat in latencies_ms:
-            def pipe(url: str, lat: float = lat) -> dict[str, Any]:
-                r = run_pipeline_process(pipeline_config(tmp, f"net{lat:g}", qp, url,
-                                                         concurrency))
-                return {**r, "items_per_s": n / r["stage_s"]}
+            for name, kind in (("pipeline", "local"), ("pipeline (processes)", "processes")):
+                def pipe(url: str, lat: float = lat, kind: str = kind) -> dict[str, Any]:
+                    r = run_pipeline_process(pipeline_config(tmp, f"net{lat:g}-{kind}", qp, url,
+                                                             concurrency, kind))
+                    return {**r, "items_per_s": n / r["stage_s"]}
 
-            if "pipeline" in want:
-                rows.append(measure("pipeline", lat, tmp, pipe))
+                if name in want:
+                    rows.append(measure(name, lat, tmp, pipe))
             for name, fn in (("bare litellm", bare_litellm), ("raw openai", raw_openai)):
                 if name not in want:
                     continue

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt
+from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt, WorkersOpt
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Context-specific fairness evaluation of LLMs, with calibrated judges.")
@@ -38,16 +38,17 @@ def _guard(fn: Callable[[], Any]) -> Any:
 
 def _stages(config: str, stages: list[str], force: list[str] | None, progress: bool,
             retry_errors: bool = False, executor: str | None = None,
-            address: str | None = None, shards: int | None = None) -> None:
+            address: str | None = None, shards: int | None = None,
+            workers: int | None = None) -> None:
     def go() -> None:
         from judge.config import load_config
         from judge.pipeline import check_force, open_run, run_stages
 
         cfg = load_config(config)
-        if executor or address or shards:
+        if executor or address or shards or workers:
             from judge.executors.options import apply_executor_overrides
 
-            cfg = apply_executor_overrides(cfg, executor, address, shards)
+            cfg = apply_executor_overrides(cfg, executor, address, shards, workers)
         check_force(force)
         ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
         results = run_stages(ctx, stages, force)
@@ -68,25 +69,30 @@ def _stages(config: str, stages: list[str], force: list[str] | None, progress: b
 @app.command()
 def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
         progress: bool = ProgressOpt, retry_errors: bool = RetryOpt,
-        executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt
-        ) -> None:
+        executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt,
+        workers: int = WorkersOpt) -> None:
     """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
     _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors,
-            executor, address, shards)
+            executor, address, shards, workers)
 
 
 @app.command()
 def generate(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt,
-             retry_errors: bool = RetryOpt) -> None:
+             retry_errors: bool = RetryOpt, executor: str = ExecutorOpt,
+             address: str = AddressOpt, shards: int = ShardsOpt, workers: int = WorkersOpt
+             ) -> None:
     """Expand queries and answer them with the generator models."""
-    _stages(config, ["generate"], force, progress, retry_errors)
+    _stages(config, ["generate"], force, progress, retry_errors, executor, address, shards,
+            workers)
 
 
 @app.command()
 def score(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt,
-          retry_errors: bool = RetryOpt) -> None:
+          retry_errors: bool = RetryOpt, executor: str = ExecutorOpt, address: str = AddressOpt,
+          shards: int = ShardsOpt, workers: int = WorkersOpt) -> None:
     """Score generations with the judge models and rubrics."""
-    _stages(config, ["score"], force, progress, retry_errors)
+    _stages(config, ["score"], force, progress, retry_errors, executor, address, shards,
+            workers)
 
 
 @app.command(context_settings={"allow_extra_args": False})

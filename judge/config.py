@@ -163,9 +163,12 @@ class ReportConfig(_Cfg):
 
 
 class ExecutorConfig(_Cfg):
-    """Where model-calling stages run: in-process (local) or as shard tasks on Ray."""
+    """Where model-calling stages run: in-process (local), in worker processes on this
+    machine (processes), or as shard tasks on Ray (ray)."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "processes", "ray"] = "local"
+    workers: int | None = Field(None, ge=1, description="Worker processes for kind=processes "
+                                                        "(default: the machine's CPUs).")
     address: str | None = Field(None, description="Ray address: None starts a local cluster, "
                                                   "'auto' joins the one on this node.")
     shards: int = Field(4, ge=1, description="Shards per stage (stable hash of the record id).")

@@ -192,10 +192,15 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
     executor = None
-    if ctx.cfg.executor.kind == "ray" and {"generate", "score"} & set(wanted):
-        from judge.executors import RayExecutor
+    if ctx.cfg.executor.kind != "local" and {"generate", "score"} & set(wanted):
+        if ctx.cfg.executor.kind == "ray":
+            from judge.executors import RayExecutor
 
-        executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
+            executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
+        else:
+            from judge.executors.processes import ProcessExecutor
+
+            executor = ProcessExecutor.connect(ctx.cfg)
         ctx.store.update_manifest(cluster=executor.cluster_info())
         fns["generate"] = lambda c: executor.run_stage(c, "generate")
         fns["score"] = lambda c: executor.run_stage(c, "score")

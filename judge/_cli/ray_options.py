@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import typer
 
-ExecutorOpt = typer.Option(None, "--executor", help="Where generate/score run: local or ray "
-                                                    "(ray needs: pip install 'judge[ray]').")
+ExecutorOpt = typer.Option(None, "--executor", help="Where generate/score run: local, "
+                                                    "processes (worker processes on this "
+                                                    "machine) or ray (pip install "
+                                                    "'judge[ray]').")
 AddressOpt = typer.Option(None, "--address", help="Ray cluster address ('auto' joins the "
                                                   "cluster on this node; default starts one).")
 ShardsOpt = typer.Option(None, "--shards", help="Shards per stage on Ray (by record-id hash).")
+WorkersOpt = typer.Option(None, "--workers", help="Worker processes for --executor processes "
+                                                  "(default: the machine's CPUs).")

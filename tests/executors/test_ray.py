@@ -109,7 +109,7 @@ def test_apply_executor_overrides(tmp_path: Path) -> None:
     assert apply_executor_overrides(cfg, None, None, None).executor == cfg.executor
     with pytest.raises(UsageError, match=r"--shards: .*greater than or equal to 1"):
         apply_executor_overrides(cfg, "ray", None, 0)
-    with pytest.raises(UsageError, match=r"--executor: .*'local' or 'ray'"):
+    with pytest.raises(UsageError, match=r"--executor: .*'local', 'processes' or 'ray'"):
         apply_executor_overrides(cfg, "dask", None, None)
     with pytest.raises(UsageError, match="apply only to the ray executor"):
         apply_executor_overrides(cfg, None, None, 3)

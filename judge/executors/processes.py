@@ -1,0 +1,339 @@
+"""Run the model-calling stages in worker processes on this machine (``executor.kind: processes``).
+
+litellm spends several milliseconds of CPU per call, so one Python process tops out at a few
+hundred calls a second whatever the provider's latency. This executor runs a stage's own code
+in ``workers`` processes, each owning a shard of the output ids (``judge.ids.shard_of``):
+
+- **One writer.** Workers open the run directory read-only. They stream their records back to
+  the driver as JSON lines over a pipe, in batches of at most ``flush_every`` records or
+  50 ms; the driver appends them to the stage's JSONL (flushed and fsynced every
+  ``flush_every`` records), as the local executor does. A killed run resumes the same way:
+  missing ids are recomputed, and a kill loses at most the calls in flight and
+  ``flush_every`` records per process.
+- **Same totals.** Each model's ``concurrency`` and ``budget_usd`` and the run's remaining
+  budget are divided over the workers, so the machine never has more calls in flight, or
+  spends more, than the config allows.
+- **Cheap start.** Workers fork from a ``forkserver`` that has already imported litellm
+  (``spawn`` where there is no forkserver). The driver passes its environment to each worker,
+  so keys exported after the server started are seen; nothing is written to disk.
+- **Clean stop.** A worker exits as soon as the driver goes away (its control pipe closes),
+  so a killed driver leaves no process calling models behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from judge.config import ModelSpec, RunConfig, resolve_path
+from judge.context import RunContext
+from judge.errors import JudgeError
+from judge.records import Record
+from judge.stages.runner import Progress, StageResult
+from judge.store import JsonlWriter
+
+OUTPUT = {"generate": "generations", "score": "judgments"}
+BATCH_SECONDS = 0.05  # a worker sends its records at least this often (or flush_every)
+PRELOAD = "judge.executors._preload"
+
+
+class WorkerError(JudgeError):
+    """A worker process failed; what it wrote before failing is kept (re-run to resume)."""
+
+
+def stage_models(cfg: RunConfig, stage: str) -> list[ModelSpec]:
+    return list(cfg.generators) if stage == "generate" else list(cfg.judges)
+
+
+def worker_count(cfg: RunConfig, stage: str) -> int:
+    """Workers for ``stage``: ``executor.workers`` (default: CPUs), at most the smallest
+    model concurrency (each worker needs at least one call slot per model)."""
+    n = cfg.executor.workers or os.cpu_count() or 1
+    return max(1, min([n, *(s.concurrency for s in stage_models(cfg, stage))]))
+
+
+def split(total: int, n: int, i: int) -> int:
+    """Worker ``i``'s share of ``total`` slots over ``n`` workers (shares sum to ``total``)."""
+    return total // n + (1 if i < total % n else 0)
+
+
+def worker_config(cfg: RunConfig, n: int, i: int) -> RunConfig:
+    """The config worker ``i`` of ``n`` sees: its share of each model's concurrency and
+    budget, and absolute paths (a worker's working directory is not the driver's)."""
+    def share(spec: ModelSpec) -> ModelSpec:
+        upd: dict[str, Any] = {"concurrency": max(1, split(spec.concurrency, n, i))}
+        if spec.budget_usd is not None:
+            upd["budget_usd"] = spec.budget_usd / n
+        return spec.model_copy(update=upd)
+
+    cache = cfg.cache.model_copy(update={"dir": str(resolve_path(cfg.cache.dir))})
+    return cfg.model_copy(update={"sim_profile": cfg.sim_profile_path, "cache": cache,
+                                  "generators": [share(g) for g in cfg.generators],
+                                  "judges": [share(j) for j in cfg.judges]})
+
+
+def mp_context() -> Any:
+    """``forkserver`` preloading litellm where available, else ``spawn`` (never plain fork:
+    the driver may hold threads and locks)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        mp = multiprocessing.get_context("forkserver")
+        mp.set_forkserver_preload([PRELOAD])
+        return mp
+    return multiprocessing.get_context("spawn")
+
+
+def count_missing(ctx: RunContext, stage: str) -> tuple[int, int]:
+    """``(planned, missing)`` records of ``stage``: one pass over its inputs, no model call."""
+    from judge.executors.shards import done_keep, output_ids
+    from judge.store import scan_ids
+
+    idf = "generation_id" if stage == "generate" else "judgment_id"
+    done = scan_ids(ctx.store.path(OUTPUT[stage]), idf, keep=done_keep(stage, ctx.retry_errors))
+    planned, seen = 0, set()
+    for _, _, rid in output_ids(ctx, stage):
+        planned += 1
+        if rid not in done:
+            seen.add(rid)
+    return planned, len(seen)
+
+
+# ---------------------------------------------------------------- worker side
+
+class PipeSink:
+    """A stage writer that sends JSON lines to the driver in batches (count- or time-bound)."""
+
+    def __init__(self, conn: Connection, stage: str, batch: int):
+        self.conn, self.stage, self.batch = conn, stage, batch
+        self.lines: list[str] = []
+        self.errors = 0
+        self.spent = lambda: 0.0
+        self._last = time.monotonic()
+
+    def write(self, rec: Record) -> None:
+        self.lines.append(rec.model_dump_json())
+        bad = (rec.status != "ok") if self.stage == "generate" else (rec.parse_status != "ok")
+        self.errors += int(bad)
+        if len(self.lines) >= self.batch or time.monotonic() - self._last >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            self.conn.send(("lines", self.lines, self.errors, self.spent()))
+            self.lines, self.errors = [], 0
+        self._last = time.monotonic()
+
+    def __enter__(self) -> PipeSink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.flush()
+
+
+def _exit_when_driver_goes(ctrl: Connection) -> None:
+    """Block on the control pipe; the driver closing it (or dying) ends this process."""
+    try:
+        ctrl.recv()
+    except (EOFError, OSError):
+        pass
+    os._exit(3)
+
+
+def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
+                budget_usd: float | None, retry_errors: bool, env: dict[str, str],
+                data: Connection, ctrl: Connection) -> None:
+    """Run ``stage`` for shard ``index`` of ``count`` on the run directory (read-only)."""
+    os.environ.clear()
+    os.environ.update(env)
+    threading.Thread(target=_exit_when_driver_goes, args=(ctrl,), daemon=True).start()
+    try:
+        from judge.llm.client import Budget
+        from judge.stages import generate, score
+        from judge.store import RunStore
+
+        cfg = RunConfig.model_validate_json(cfg_json)
+        sink = PipeSink(data, stage, cfg.flush_every)
+        ctx = RunContext(cfg, RunStore(Path(run_dir), create=False), retry_errors=retry_errors,
+                         shard=(index, count), sink_factory=lambda _stage: sink)
+        ctx._budget = Budget(budget_usd, 0.0)
+        sink.spent = lambda: ctx.budget.spent
+        try:
+            res = (generate.generate if stage == "generate" else score.score)(ctx)
+        finally:
+            ctx.close()
+        sink.flush()
+        data.send(("done", res.as_dict(), ctx.model_stats()))
+    except BaseException as err:  # noqa: BLE001 - reported to the driver, which raises
+        msg = err.one_line() if isinstance(err, JudgeError) else f"{type(err).__name__}: {err}"
+        data.send(("error", msg, getattr(err, "exit_code", 1), traceback.format_exc()))
+    finally:
+        data.close()
+
+
+# ---------------------------------------------------------------- driver side
+
+class LineWriter(JsonlWriter):
+    """A JsonlWriter fed with ready-made JSON lines (the workers' records)."""
+
+    def write_lines(self, lines: list[str]) -> None:
+        self._buf.extend(line + "\n" for line in lines)
+        if len(self._buf) >= self.flush_every:
+            self.flush()
+
+
+class ProcessExecutor:
+    """Runs ``generate`` and ``score`` in local worker processes; see the module docstring."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.mp = mp_context()
+
+    @classmethod
+    def connect(cls, cfg: RunConfig) -> ProcessExecutor:
+        """Start the forkserver now, so litellm imports while the driver prepares the run."""
+        ex = cls(cfg)
+        if ex.mp.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+        return ex
+
+    def shutdown(self) -> None:
+        """Nothing to release: workers end with their stage; the forkserver with the driver."""
+
+    def cluster_info(self) -> dict[str, Any]:
+        """What the manifest records about this executor."""
+        return {"executor": "processes", "workers": self.cfg.executor.workers or os.cpu_count(),
+                "cpus": os.cpu_count(), "start_method": self.mp.get_start_method()}
+
+    def after_batch(self, worker: int, pid: int) -> None:
+        """Called after each batch of a worker's records is received (a hook for tests)."""
+
+    def run_stage(self, ctx: RunContext, stage: str) -> StageResult:
+        """Run ``stage`` over ``worker_count`` processes; append their records as they come."""
+        from judge.stages import generate, score
+
+        t0 = time.perf_counter()
+        res = StageResult(stage)
+        res.planned, missing = count_missing(ctx, stage)
+        res.skipped = res.planned - missing
+        n = min(worker_count(self.cfg, stage), missing)
+        if n <= 1:  # nothing to call, or nothing to gain from a second process
+            return (generate.generate if stage == "generate" else score.score)(ctx)
+        share = None
+        if self.cfg.budget_usd is not None:
+            share = max(0.0, self.cfg.budget_usd - ctx.budget.spent) / n
+        env = dict(os.environ)
+        workers = []
+        for i in range(n):
+            data_r, data_w = self.mp.Pipe(duplex=False)
+            ctrl_r, ctrl_w = self.mp.Pipe(duplex=False)
+            cfg_json = worker_config(self.cfg, n, i).model_dump_json()
+            p = self.mp.Process(target=worker_main, name=f"judge-{stage}-{i}", daemon=True,
+                                args=(cfg_json, str(ctx.store.dir.resolve()), stage, i, n, share,
+                                      ctx.retry_errors, env, data_w, ctrl_r))
+            p.start()
+            data_w.close()
+            ctrl_r.close()
+            workers.append((p, data_r, ctrl_w))
+        try:
+            stats = self._collect(ctx, stage, workers, res)
+        finally:
+            for p, data_r, ctrl_w in workers:
+                ctrl_w.close()  # a worker still running exits now
+                data_r.close()
+                p.join(timeout=5)
+        res.extra["processes"] = {"workers": n, "model_stats": stats,
+                                  "task_concurrency": {s.label: [split(s.concurrency, n, i)
+                                                                 for i in range(n)]
+                                                       for s in stage_models(self.cfg, stage)}}
+        if stage == "score":
+            from judge.rubric import lock_status
+            from judge.stages.score import load_rubrics
+
+            rubrics = load_rubrics(self.cfg.rubrics)
+            res.extra["rubrics"] = {rb.ref: rb.hash for rb in rubrics}
+            res.extra["rubric_lock"] = {rb.ref: lock_status(rb) for rb in rubrics}
+            res.extra["rubrics_requested"] = dict(zip(self.cfg.rubrics,
+                                                      (rb.ref for rb in rubrics)))
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def _collect(self, ctx: RunContext, stage: str, workers: list[tuple[Any, Connection, Any]],
+                 res: StageResult) -> dict[str, dict[str, Any]]:
+        """Append workers' lines until every worker has finished; merge their results.
+
+        Lines are held back until every worker has sent its first message: a worker scans the
+        output file for finished ids before it sends anything, and must not see a half-written
+        line of another worker's records.
+        """
+        conns = {data_r: i for i, (_, data_r, _) in enumerate(workers)}
+        started: set[int] = set()  # workers that have sent something
+        ended: set[int] = set()  # workers that sent "done" or "error"
+        held: list[str] = []
+        spent = [0.0] * len(workers)
+        stats: dict[str, dict[str, Any]] = {}
+        failures: list[tuple[int, str, int]] = []
+        progress = Progress(f"{stage} ({len(workers)} processes)", None, ctx.progress,
+                            lambda: ctx.budget.spent + sum(spent))
+        try:
+            with LineWriter(ctx.store.path(OUTPUT[stage]), self.cfg.flush_every) as out:
+                while conns:
+                    for conn in wait(list(conns), timeout=1.0):
+                        i = conns[conn]
+                        try:
+                            msg = conn.recv()
+                        except (EOFError, OSError):
+                            del conns[conn]
+                            if i not in ended:
+                                workers[i][0].join(timeout=5)
+                                failures.append((i, f"exited with code {workers[i][0].exitcode} "
+                                                    "before finishing", 1))
+                            continue
+                        started.add(i)
+                        if msg[0] == "lines":
+                            _, lines, n_err, spent[i] = msg
+                            res.written += len(lines)
+                            res.errors += n_err
+                            for k in range(len(lines)):
+                                progress.advance(k < n_err)
+                            held.extend(lines)
+                            if len(started) == len(workers):
+                                out.write_lines(held)
+                                held = []
+                            self.after_batch(i, workers[i][0].pid)
+                        elif msg[0] == "done":
+                            ended.add(i)
+                            self._merge(ctx, res, msg[1], msg[2], stats)
+                            spent[i] = 0.0
+                        else:
+                            ended.add(i)
+                            failures.append((i, msg[1], msg[2]))
+                out.write_lines(held)
+        finally:
+            progress.close()
+        if failures:
+            i, msg, code = failures[0]
+            err = WorkerError(f"{stage} worker {i} of {len(workers)} failed: {msg}",
+                              hint="the records written so far are kept; fix the cause and "
+                                   "re-run to resume")
+            err.exit_code = code
+            raise err
+        return stats
+
+    @staticmethod
+    def _merge(ctx: RunContext, res: StageResult, r: dict[str, Any],
+               worker_stats: dict[str, dict[str, Any]], stats: dict[str, dict[str, Any]]
+               ) -> None:
+        res.parse_failures += r.get("parse_failures", 0)
+        res.stopped = res.stopped or r["stopped"]
+        for label, st in worker_stats.items():
+            agg = stats.setdefault(label, {})
+            for k, v in st.items():
+                agg[k] = agg.get(k, 0) + v
+            ctx.budget.add(st.get("cost_usd"))

@@ -1,0 +1,223 @@
+"""The processes executor: same records as a local run, split caps, a dead worker loses nothing.
+
+These start real worker processes (forkserver) on the embedded sim world; the last test runs
+the CLI against a `judge serve-sim` subprocess and SIGKILLs the driver mid-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from judge.config import ExecutorConfig, load_config  # noqa: E402
+from judge.errors import UsageError  # noqa: E402
+from judge.executors import apply_executor_overrides  # noqa: E402
+from judge.executors.processes import (  # noqa: E402
+    ProcessExecutor,
+    WorkerError,
+    split,
+    worker_config,
+    worker_count,
+)
+from judge.llm.faults import FaultConfig  # noqa: E402
+from judge.llm.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
+from judge.pipeline import open_run, run_stages  # noqa: E402
+from tests.fixtures.server import sim_server_factory  # noqa: E402,F401
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["generate", "score"]
+FILES = {"generations": "generation_id", "judgments": "judgment_id"}
+# pointwise, pairwise (anchor vs member, both orders) and counterfactual-set rubrics
+RUBRICS = ["decision_dev", "answer_quality_pairwise", "counterfactual_decision"]
+
+
+def write_config(tmp_path: Path, name: str, **over: Any) -> Path:
+    cfg: dict[str, Any] = {
+        "name": name, "output_dir": str(tmp_path / "runs"), "seed": 7,
+        "queries": {"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 4},
+        "generators": [{"model": "sim/generator", "samples": 2, "concurrency": 8}],
+        "judges": [{"model": "sim/judge", "concurrency": 8}],
+        "rubrics": RUBRICS, "cache": {"enabled": False}, "flush_every": 4,
+    }
+    cfg.update(over)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def whole_lines(path: Path) -> list[dict[str, Any]]:
+    data = path.read_bytes() if path.exists() else b""
+    assert not data or data.endswith(b"\n"), f"{path.name}: torn trailing line"
+    return [json.loads(x) for x in data.decode().splitlines() if x.strip()]
+
+
+def contents(run_dir: Path, stage: str) -> dict[str, dict[str, Any]]:
+    """One record per id (asserted), without the run-dependent ``call`` field."""
+    rows = whole_lines(run_dir / f"{stage}.jsonl")
+    dup = [i for i, n in Counter(r[FILES[stage]] for r in rows).items() if n > 1]
+    assert not dup, f"{stage}: ids written twice: {dup[:3]}"
+    return {r[FILES[stage]]: {k: v for k, v in r.items() if k != "call"} for r in rows}
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("local")
+    cfg = load_config(write_config(tmp, "ref"))
+    run_stages(open_run(cfg), STAGES)
+    return cfg.run_dir
+
+
+def test_caps_are_divided_so_the_totals_stay_as_configured(tmp_path: Path) -> None:
+    assert [split(10, 3, i) for i in range(3)] == [4, 3, 3]
+    assert sum(split(64, 5, i) for i in range(5)) == 64
+    cfg = load_config(write_config(
+        tmp_path, "caps", executor={"kind": "processes", "workers": 3}, budget_usd=3.0,
+        generators=[{"model": "sim/generator", "concurrency": 7, "budget_usd": 0.9}],
+        judges=[{"model": "sim/judge", "concurrency": 2}]))
+    assert worker_count(cfg, "generate") == 3
+    assert worker_count(cfg, "score") == 2  # a worker needs at least one slot per model
+    parts = [worker_config(cfg, 3, i) for i in range(3)]
+    assert sum(p.generators[0].concurrency for p in parts) == 7
+    assert all(p.generators[0].budget_usd == pytest.approx(0.3) for p in parts)
+    assert Path(parts[0].sim_profile).is_absolute()
+    assert Path(parts[0].cache.dir).is_absolute()
+
+
+def test_workers_option_is_checked(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "ov"))
+    out = apply_executor_overrides(cfg, "processes", workers=2)
+    assert out.executor == ExecutorConfig(kind="processes", workers=2)
+    with pytest.raises(UsageError, match="--workers applies only to the processes executor"):
+        apply_executor_overrides(cfg, None, workers=2)
+    with pytest.raises(UsageError, match=r"--workers: .*greater than or equal to 1"):
+        apply_executor_overrides(cfg, "processes", workers=0)
+
+
+def test_same_records_as_local_then_rerun_starts_no_worker(tmp_path: Path,
+                                                           local_run: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "ref", executor={"kind": "processes",
+                                                              "workers": 2}))
+    res = run_stages(open_run(cfg), STAGES)
+    for stage in FILES:
+        assert contents(cfg.run_dir, stage) == contents(local_run, stage), stage
+    for stage, out in (("generate", "generations"), ("score", "judgments")):
+        r = res[stage]
+        assert r["extra"]["processes"]["workers"] == 2
+        n = len(contents(cfg.run_dir, out))
+        assert r["written"] == n and r["planned"] == n and r["skipped"] == 0
+        calls = sum(s["ok"] for s in r["extra"]["processes"]["model_stats"].values())
+        assert calls == n  # one successful call per record, none repeated
+    assert res["score"]["extra"]["rubrics"]  # rubric hashes reach the manifest
+    m = json.loads((cfg.run_dir / "manifest.json").read_text())
+    assert m["cluster"]["executor"] == "processes"
+    assert m["counts"]["judgments"] == len(contents(cfg.run_dir, "judgments"))
+
+    again = run_stages(open_run(cfg), STAGES)
+    for stage in STAGES:
+        assert again[stage]["written"] == 0
+        assert again[stage]["skipped"] == again[stage]["planned"] > 0
+        assert "processes" not in again[stage]["extra"]  # nothing to do: no worker started
+
+
+def test_killed_worker_fails_the_stage_keeps_records_and_resumes(
+        tmp_path: Path, local_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(write_config(tmp_path, "ref", executor={"kind": "processes",
+                                                              "workers": 2}))
+    killed: list[int] = []
+
+    def kill_worker_1(self: ProcessExecutor, worker: int, pid: int) -> None:
+        if worker == 1 and not killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    monkeypatch.setattr(ProcessExecutor, "after_batch", kill_worker_1)
+    with pytest.raises(WorkerError, match=r"generate worker 1 of 2 failed: exited with code "
+                                          r"-9 before finishing .*re-run to resume") as exc:
+        run_stages(open_run(cfg), STAGES)
+    assert exc.value.exit_code == 1 and killed
+    kept = contents(cfg.run_dir, "generations")  # whole lines, no duplicates
+    ref = contents(local_run, "generations")
+    assert 0 < len(kept) < len(ref)
+    assert all(ref[i] == r for i, r in kept.items())
+
+    monkeypatch.undo()
+    res = run_stages(open_run(cfg), STAGES)
+    assert res["generate"]["skipped"] == len(kept)
+    for stage in FILES:
+        assert contents(cfg.run_dir, stage) == contents(local_run, stage), stage
+
+
+# ------------------------------------------------------------------ over HTTP, via the CLI
+
+def _net_config(tmp: Path, name: str, base_url: str, executor: dict[str, Any]) -> Path:
+    common = {"api_base": base_url, "api_key_env": "OPENAI_API_KEY", "concurrency": 8}
+    tmp.mkdir(parents=True, exist_ok=True)
+    return write_config(
+        tmp, name, rubrics=["decision_dev"], flush_every=2, executor=executor,
+        queries={"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 6},
+        generators=[{"model": "openai/generator", **common}],
+        judges=[{"model": "openai/judge", "structured_output": "json_schema", **common}])
+
+
+def test_sigkill_of_the_driver_stops_its_workers_and_resume_completes(
+        sim_server_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    key = "sk-test-" + secrets.token_hex(8)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    faults = FaultConfig(latency_ms=40, jitter_ms=10, seed=3)
+    ref_srv = sim_server_factory(faults, backend="sim", name="ref")
+    srv = sim_server_factory(faults, backend="sim", name="crash")
+    ref_cfg = load_config(_net_config(tmp_path / "a", "net", ref_srv.base_url, {}))
+    run_stages(open_run(ref_cfg), STAGES)
+    total = len(ref_srv.log_entries())
+
+    crash_path = _net_config(tmp_path / "b", "net", srv.base_url,
+                             {"kind": "processes", "workers": 2})
+    cmd = [sys.executable, "-m", "judge.cli", "run", str(crash_path), "--no-progress"]
+    out = tmp_path / "cli.out"
+    with out.open("a") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(srv.log_entries()) < total * 3 // 4:  # well into the score stage
+            assert proc.poll() is None, out.read_text()[-2000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(1.0)  # in-flight requests land; then the orphaned workers must be gone
+    seen = len(srv.log_entries())
+    time.sleep(1.5)
+    assert len(srv.log_entries()) == seen, "a worker kept calling after its driver died"
+
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = load_config(crash_path).run_dir
+    for stage in FILES:
+        assert contents(run, stage) == contents(ref_cfg.run_dir, stage), stage
+    entries = srv.log_entries()
+    ok = {e["hash"] for e in entries if e["outcome"] in SUCCESS}
+    assert ok == {e["hash"] for e in ref_srv.log_entries() if e["outcome"] in SUCCESS}
+    # Only calls in flight at the kill can be asked twice: 8 per model at most.
+    assert sum(n - 1 for n in duplicate_successes(entries).values()) <= 16
+    assert len(calls_by_hash(entries)) == total
+    for p in run.rglob("*"):
+        if p.is_file():
+            assert key not in p.read_text(errors="replace"), p
+    assert key not in out.read_text()
