@@ -1,33 +1,32 @@
 """The one place that calls ``litellm.acompletion``.
 
-Per-model concurrency, tenacity retries (exponential backoff with jitter, honouring
+Per-model concurrency, retries (tenacity's exponential backoff with jitter, honouring
 Retry-After) on rate limits, 5xx, timeouts and connection errors; non-retryable errors
 become :class:`~judge.records.CallError` values, never crashes. Usage and cost come from
 litellm; a budget cap stops new calls (raising :class:`BudgetExhausted`) so the run can
 resume later. Secrets are read from the environment at call time and never stored.
+
+This is the hot path of every model-calling stage (thousands of calls a second of CPU
+matter): the first attempt runs without any retry machinery, and a price litellm already
+computed for the response is reused rather than looked up again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import wait_exponential_jitter
 
 from judge.config import ModelSpec
 from judge.errors import ConfigError
 from judge.llm.cache import ResponseCache, cache_key
-from judge.llm.litellm_env import get_litellm
+from judge.llm.litellm_env import get_litellm, quiet_flag
 from judge.records import CallError, Usage
 
 RETRYABLE = ("RateLimitError", "InternalServerError", "ServiceUnavailableError",
@@ -73,16 +72,22 @@ def retry_after_s(err: BaseException) -> float | None:
     return None
 
 
-class _Wait:
-    """Honour Retry-After; otherwise exponential backoff with jitter."""
+# 0.5 s, 1 s, 2 s, ... (+ up to 1 s jitter), at most 30 s.
+_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=30.0)
 
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
-        self._exp = wait_exponential_jitter(initial=initial, max=maximum)
 
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        ra = retry_after_s(exc) if exc else None
-        return ra if ra is not None else self._exp(state)
+@dataclass(frozen=True)
+class _Attempt:
+    """The one field of tenacity's ``RetryCallState`` its wait strategies read."""
+
+    attempt_number: int
+
+
+def retry_wait_s(err: BaseException, attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): Retry-After if
+    the error carries one, else exponential backoff with jitter."""
+    ra = retry_after_s(err)
+    return ra if ra is not None else _BACKOFF(_Attempt(attempt))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -175,23 +180,47 @@ def check_credentials(spec: ModelSpec) -> None:
                           field=f"model {spec.model}", hint="export it, then re-run")
 
 
-def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None) -> float | None:
-    """USD cost: the spec's own prices if set, else litellm's price map; ``None`` if unknown."""
+def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None,
+              priced: float | None = None) -> float | None:
+    """USD cost; ``None`` if unknown (never 0 for unknown).
+
+    In order: the spec's own prices; a sim model's per-token rates; ``priced``, the cost
+    litellm already computed for this response (``_hidden_params["response_cost"]``, which
+    knows cached tokens and provider-reported costs); else litellm's price map.
+    """
     if spec is not None and spec.input_cost_per_mtok is not None:
         return (usage.prompt_tokens * spec.input_cost_per_mtok
                 + usage.completion_tokens * (spec.output_cost_per_mtok or 0.0)) / 1e6
     if model.startswith("sim/"):  # simulated prices are linear per token: look them up once
         rate_in, rate_out = _sim_rates(model)
         return usage.prompt_tokens * rate_in + usage.completion_tokens * rate_out
+    if priced is not None:
+        return priced
     litellm = get_litellm()
+    # litellm walks an expensive generalisation search for a model it cannot price: do
+    # that once per model (and again only if the price map grows, e.g. register_model).
+    n_prices = len(litellm.model_cost)
+    if _UNPRICED.get(model) == n_prices:
+        return None
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=usage.prompt_tokens,
                                       completion_tokens=usage.completion_tokens)
         return float(a + b)
     except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
+        _UNPRICED[model] = n_prices
         return None
 
 
+def litellm_price(resp: Any) -> float | None:
+    """The USD cost litellm computed for a response, if it is a finite number."""
+    hidden = getattr(resp, "_hidden_params", None)
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+        return float(cost)
+    return None
+
+
+_UNPRICED: dict[str, int] = {}  # model -> size of litellm's price map when lookup failed
 _SIM_RATES: dict[str, tuple[float, float]] = {}
 
 
@@ -271,44 +300,63 @@ class ModelClient:
                 self.stats.cached += 1
                 usage = Usage(**hit.get("usage", {}))
                 return CallResult(hit["text"], hit.get("finish_reason"), usage,
-                                  call_cost(self.spec.model, usage, self.spec), None, 0, 0.0,
-                                  True)
+                                  call_cost(self.spec.model, usage, self.spec,
+                                            hit.get("litellm_cost")), None, 0, 0.0, True)
         async with self._semaphore():
             self.budget.check()
             self.model_budget.check()
-            res = await self._call(messages, params)
+            res, priced = await self._call(messages, params)
         if res.ok and key is not None:
-            self.cache.put(key, {"text": res.text, "finish_reason": res.finish_reason,
-                                 "usage": res.usage.model_dump()})
+            entry = {"text": res.text, "finish_reason": res.finish_reason,
+                     "usage": res.usage.model_dump()}
+            if priced is not None:
+                entry["litellm_cost"] = priced
+            self.cache.put(key, entry)
         return res
 
-    async def _call(self, messages: list[dict[str, str]], params: dict[str, Any]) -> CallResult:
+    async def _acompletion(self, messages: list[dict[str, str]], kw: dict[str, Any]) -> Any:
+        """One ``litellm.acompletion`` attempt, with litellm's no-op success logging off
+        when that is safe (see :func:`judge.llm.litellm_env.quiet_flag`)."""
+        quiet = quiet_flag()
+        if quiet is None:
+            return await self._litellm.acompletion(model=self.spec.model, messages=messages, **kw)
+        token = quiet.set(True)
+        try:
+            return await self._litellm.acompletion(model=self.spec.model, messages=messages, **kw)
+        finally:
+            quiet.reset(token)
+
+    async def _call(self, messages: list[dict[str, str]], params: dict[str, Any]
+                    ) -> tuple[CallResult, float | None]:
+        """The call and litellm's own price for it (None if litellm had none)."""
         kw = self._kwargs(params)
         t0 = time.perf_counter()
-        attempts = 0
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.spec.retries + 1), wait=_Wait(),
-                                 retry=retry_if_exception(is_retryable), reraise=True)
         st = self.stats
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    st.calls += 1
-                    resp = await self._litellm.acompletion(model=self.spec.model,
-                                                           messages=messages, **kw)
-        except Exception as err:  # noqa: BLE001 - every failure becomes an error record
-            st.errors += 1
-            st.retries += attempts - 1
-            return CallResult(error=CallError(
-                type=type(err).__name__, message=redact(str(err))[:2000],
-                retryable=is_retryable(err), status_code=getattr(err, "status_code", None)),
-                attempts=attempts, latency_s=time.perf_counter() - t0, cost_usd=None)
+        attempts = 0
+        while True:  # no retry machinery until an attempt fails
+            attempts += 1
+            st.calls += 1
+            try:
+                resp = await self._acompletion(messages, kw)
+                break
+            except Exception as err:  # noqa: BLE001 - every failure becomes an error record
+                if attempts > self.spec.retries or not is_retryable(err):
+                    st.errors += 1
+                    st.retries += attempts - 1
+                    return CallResult(error=CallError(
+                        type=type(err).__name__, message=redact(str(err))[:2000],
+                        retryable=is_retryable(err), status_code=getattr(err, "status_code", None)),
+                        attempts=attempts, latency_s=time.perf_counter() - t0,
+                        cost_usd=None), None
+                wait = retry_wait_s(err, attempts)
+            await asyncio.sleep(wait)
         st.retries += attempts - 1
         choice = resp.choices[0]
         u = getattr(resp, "usage", None)
         usage = Usage(prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                       completion_tokens=getattr(u, "completion_tokens", 0) or 0)
-        cost = call_cost(self.spec.model, usage, self.spec)
+        priced = litellm_price(resp)
+        cost = call_cost(self.spec.model, usage, self.spec, priced)
         self.budget.add(cost)
         self.model_budget.add(cost)
         st.ok += 1
@@ -321,4 +369,4 @@ class ModelClient:
         latency = time.perf_counter() - t0
         st.latency_s += latency
         return CallResult(choice.message.content or "", choice.finish_reason, usage, cost, None,
-                          attempts, latency)
+                          attempts, latency), priced

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from judge.config import GeneratorSpec
@@ -53,8 +54,14 @@ def expand_queries(ctx: RunContext) -> StageResult:
 def generation_params(spec: GeneratorSpec, sample: int, seed: int) -> dict[str, Any]:
     """Sampling params for one sample; a per-sample seed unless the config fixes one."""
     params = dict(spec.params)
-    params.setdefault("seed", stable_int(seed, sample) % (2**31))
+    if "seed" not in params:
+        params["seed"] = _sample_seed(seed, sample)
     return params
+
+
+@lru_cache(maxsize=1024)
+def _sample_seed(seed: int, sample: int) -> int:
+    return stable_int(seed, sample) % (2**31)
 
 
 def finished(obj: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from judge.config import JudgeSpec
@@ -50,8 +51,13 @@ def judge_params(spec: JudgeSpec, run_seed: int, repeat: int) -> dict[str, Any]:
     """Temperature 0 and a fixed seed by default; each repeat gets its own seed."""
     params: dict[str, Any] = {"temperature": 0}
     params.update(spec.params)
-    params["seed"] = int(params.get("seed", stable_int("judge", run_seed) % (2**31))) + repeat
+    params["seed"] = int(params.get("seed", _judge_seed(run_seed))) + repeat
     return params
+
+
+@lru_cache(maxsize=64)
+def _judge_seed(run_seed: int) -> int:
+    return stable_int("judge", run_seed) % (2**31)
 
 
 def query_text_of(gen: dict[str, Any]) -> str:

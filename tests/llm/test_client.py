@@ -90,3 +90,80 @@ def test_budget_stops_before_calling():
     with pytest.raises(BudgetExhausted):
         asyncio.run(c.complete(MSG))
     assert c.stats.calls == 0 and b.stopped
+
+
+def test_retry_wait_honours_retry_after_else_backs_off():
+    from judge.llm.client import retry_wait_s
+
+    assert retry_wait_s(_exc("RateLimitError", 429, {"Retry-After": "3"}), 1) == 3.0
+    err = _exc("InternalServerError", 500)
+    for attempt, low in ((1, 0.5), (2, 1.0), (3, 2.0), (9, 30.0)):
+        waits = [retry_wait_s(err, attempt) for _ in range(50)]
+        assert all(low <= w <= min(30.0, low + 1.0) for w in waits), (attempt, waits[:3])
+    assert len({retry_wait_s(err, 1) for _ in range(20)}) > 1  # jittered
+
+
+def test_cost_prefers_litellm_price_and_remembers_unpriced_models(monkeypatch):
+    import judge.llm.client as cm
+    from judge.records import Usage
+
+    u = Usage(prompt_tokens=1000, completion_tokens=500)
+    litellm = get_litellm()
+    a, b = litellm.cost_per_token(model="openai/gpt-4o-mini", prompt_tokens=1000,
+                                  completion_tokens=500)
+    assert cm.call_cost("openai/gpt-4o-mini", u) == float(a + b)
+    # litellm's own price for the response wins (it knows cached tokens etc.); the spec's
+    # own prices and sim rates still come first.
+    assert cm.call_cost("openai/gpt-4o-mini", u, priced=0.125) == 0.125
+    spec = ModelSpec(model="openai/gpt-4o-mini", input_cost_per_mtok=2.0,
+                     output_cost_per_mtok=0.0)
+    assert cm.call_cost(spec.model, u, spec, priced=0.125) == pytest.approx(0.002)
+    # A model litellm cannot price is looked up once (None = unknown, never 0) ...
+    calls = []
+    real = litellm.cost_per_token
+    monkeypatch.setattr(litellm, "cost_per_token", lambda **kw: calls.append(1) or real(**kw))
+    monkeypatch.setattr(cm, "_UNPRICED", {})
+    assert [cm.call_cost("openai/no-such-model-x", u) for _ in range(3)] == [None] * 3
+    assert len(calls) == 1
+    # ... until the price map grows (register_model), then it is asked again.
+    monkeypatch.setitem(litellm.model_cost, "openai/no-such-model-x", {
+        "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "litellm_provider": "openai",
+        "mode": "chat"})
+    assert cm.call_cost("openai/no-such-model-x", u) == pytest.approx(0.002)
+    assert len(calls) == 2
+
+
+def test_litellm_price_reads_only_finite_numbers():
+    from types import SimpleNamespace
+
+    from judge.llm.client import litellm_price
+
+    def resp(cost):
+        return SimpleNamespace(_hidden_params={"response_cost": cost})
+
+    assert litellm_price(resp(0.5)) == 0.5 and litellm_price(resp(0)) == 0.0
+    for bad in (None, float("nan"), float("inf"), True, "0.1"):
+        assert litellm_price(resp(bad)) is None
+    assert litellm_price(SimpleNamespace()) is None
+
+
+def test_cache_replays_litellm_price(tmp_path, monkeypatch):
+    import judge.llm.client as cm
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    c = ModelClient(ModelSpec(model="openai/gpt-4o-mini"), cache=cache)
+
+    class Resp:
+        choices = [type("C", (), {"message": type("M", (), {"content": "hi"})(),
+                                  "finish_reason": "stop"})()]
+        usage = type("U", (), {"prompt_tokens": 10, "completion_tokens": 5})()
+        _hidden_params = {"response_cost": 0.0421}
+
+    async def fake(**kw):
+        return Resp()
+
+    monkeypatch.setattr(get_litellm(), "acompletion", fake)
+    a = asyncio.run(c.complete(MSG))
+    b = asyncio.run(c.complete(MSG))
+    assert not a.cached and b.cached and a.cost_usd == b.cost_usd == 0.0421
+    assert c.stats.cost_usd == 0.0421 and cm.call_cost("openai/gpt-4o-mini", b.usage) != 0.0421
