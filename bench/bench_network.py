@@ -51,18 +51,21 @@ INSPECT_VERSION = "0.3.285"
 INSPECT_VENV = ROOT / ".venv-bench-inspect"
 PROMPTFOO_DIR = BENCH / ".peers" / "promptfoo"
 PEER_TIMEOUT_S = 600
-TOOLS = ("pipeline", "pipeline (processes)", "bare litellm", "raw openai", "inspect_ai",
-         "promptfoo")
+TOOLS = ("pipeline", "pipeline (overlap)", "pipeline (processes)", "bare litellm", "raw openai",
+         "inspect_ai", "promptfoo")
+# the pipeline rows: the default local executor; overlapped stages; overlapped stages in one
+# worker process per CPU (the total concurrency is the same in all three)
+PIPELINES = {"pipeline": {"kind": "local"},
+             "pipeline (overlap)": {"kind": "local", "overlap": True},
+             "pipeline (processes)": {"kind": "processes", "overlap": True}}
 
 
 # ---------------------------------------------------------------- our pipeline
 
 def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
-                    concurrency: int, executor: str = "local") -> Path:
-    """A run config: openai/generator + openai/judge at ``base_url`` (or sim/ in-process).
-
-    ``executor="processes"`` runs the calls in one worker process per CPU (the total
-    concurrency stays ``concurrency``)."""
+                    concurrency: int, executor: dict[str, Any] | None = None) -> Path:
+    """A run config: openai/generator + openai/judge at ``base_url`` (or sim/ in-process),
+    with the given ``executor`` section (default: local)."""
     import yaml
 
     def model(role: str) -> dict[str, Any]:
@@ -75,7 +78,7 @@ def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
     cfg = {"name": name, "output_dir": str(tmp / "runs"), "seed": 1,
            "queries": {"path": str(queries)}, "generators": [model("generator")],
            "judges": [judge], "rubrics": [RUBRIC], "cache": {"enabled": False},
-           "human_labels": None, "flush_every": 256, "executor": {"kind": executor}}
+           "human_labels": None, "flush_every": 256, "executor": executor or {"kind": "local"}}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -87,9 +90,22 @@ t0 = time.perf_counter()
 from judge.config import load_config
 from judge.pipeline import open_run, run_stages
 cfg = load_config(sys.argv[1])
+warm = len(sys.argv) > 2
+if warm:  # import litellm (and start the workers' forkserver) before the clock starts
+    from judge.llm.litellm_env import get_litellm
+    get_litellm()
+    if cfg.executor.kind == "processes":
+        from judge.executors.processes import ProcessExecutor
+        ex = ProcessExecutor.connect(cfg)
+        p = ex.mp.Process(target=int)
+        p.start()
+        p.join()
+t_warm = time.perf_counter() - t0
 res = run_stages(open_run(cfg), ["generate", "score"])
 print(json.dumps({"stage_s": res["generate"]["seconds"] + res["score"]["seconds"],
-                  "generated": res["generate"]["written"], "judged": res["score"]["written"],
+                  "warm_s": t_warm if warm else None,
+                  "generated": res["generate"]["written"], "judged": res["score"]["written"]
+                            + res["generate"]["extra"].get("judged_inline", {}).get("written", 0),
                   "skipped": res["generate"]["skipped"] + res["score"]["skipped"],
                   "errors": res["generate"]["errors"] + res["score"]["errors"],
                   "in_process_s": time.perf_counter() - t0,
@@ -97,12 +113,18 @@ print(json.dumps({"stage_s": res["generate"]["seconds"] + res["score"]["seconds"
 """
 
 
-def run_pipeline_process(cfg: Path) -> dict[str, Any]:
-    """Run generate+score in a fresh process; its stage time and the whole process's wall."""
+def run_pipeline_process(cfg: Path, warm: bool = False) -> dict[str, Any]:
+    """Run generate+score in a fresh process; its stage time and the whole process's wall.
+
+    With ``warm``, litellm is imported (and the processes executor's forkserver started)
+    before the stages' clock starts, as the bare client loops import and warm up before
+    theirs: the stage time is then the steady-state cost of the calls. The wall time always
+    includes everything."""
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": API_KEY}
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", PIPELINE_CHILD, str(cfg)], capture_output=True,
-                       text=True, env=env, cwd=ROOT, timeout=PEER_TIMEOUT_S)
+    r = subprocess.run([sys.executable, "-c", PIPELINE_CHILD, str(cfg), *(["warm"] * warm)],
+                       capture_output=True, text=True, env=env, cwd=ROOT,
+                       timeout=PEER_TIMEOUT_S)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"pipeline run failed: {r.stderr[-2000:]}")
@@ -291,8 +313,10 @@ def measure(name: str, latency_ms: float, tmp: Path, fn: Any) -> dict[str, Any]:
     with start_server(FaultConfig(latency_ms=latency_ms), backend="sim",
                       log_path=tmp / f"{name}-{latency_ms:g}.jsonl") as srv:
         out = fn(srv.base_url)
-        calls = srv.flush()["requests"]
-    print(f"  {latency_ms:>5g} ms  {name:<16} {out['wall_s']:7.2f} s  {calls:6d} calls",
+        calls_total = srv.flush()["requests"]
+    runs = out.pop("runs", 1)  # the pipeline row runs twice (cold, then warm) per server
+    calls = calls_total // runs if calls_total % runs == 0 else calls_total / runs
+    print(f"  {latency_ms:>5g} ms  {name:<20} {out['wall_s']:7.2f} s  {calls:6} calls",
           flush=True)
     return {"name": name, "latency_ms": latency_ms, "calls": calls, **out}
 
@@ -311,11 +335,15 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
         qp = tmp / "queries.jsonl"
         write_queries(n, qp)
         for lat in latencies_ms:
-            for name, kind in (("pipeline", "local"), ("pipeline (processes)", "processes")):
-                def pipe(url: str, lat: float = lat, kind: str = kind) -> dict[str, Any]:
-                    r = run_pipeline_process(pipeline_config(tmp, f"net{lat:g}-{kind}", qp, url,
-                                                             concurrency, kind))
-                    return {**r, "items_per_s": n / r["stage_s"]}
+            for k, (name, ex) in enumerate(PIPELINES.items()):
+                def pipe(url: str, lat: float = lat, ex: dict = ex, k: int = k) -> dict[str, Any]:
+                    cfg = pipeline_config(tmp, f"net{lat:g}-{k}", qp, url, concurrency, ex)
+                    cold = run_pipeline_process(cfg)  # the peer comparison: wall, cold start
+                    shutil.rmtree(tmp / "runs" / f"net{lat:g}-{k}")
+                    warm = run_pipeline_process(cfg, warm=True)  # the overhead comparison
+                    return {**cold, "items_per_s": n / warm["stage_s"],
+                            "warm_stage_s": warm["stage_s"], "cold_stage_s": cold["stage_s"],
+                            "warm_wall_s": warm["wall_s"], "runs": 2}
 
                 if name in want:
                     rows.append(measure(name, lat, tmp, pipe))
@@ -344,7 +372,7 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
     return summarize(rows, resume, n, concurrency)
 
 
-def run_resume(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:
+def run_resume(tmp: Path, n: int, concurrency: int) -> dict[str, Any]:  # noqa: D401
     """A finished run, re-run: calls made and time taken, against the server at 0 ms."""
     qp = tmp / "resume-queries.jsonl"
     write_queries(n, qp)

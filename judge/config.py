@@ -168,7 +168,11 @@ class ExecutorConfig(_Cfg):
 
     kind: Literal["local", "processes", "ray"] = "local"
     workers: int | None = Field(None, ge=1, description="Worker processes for kind=processes "
-                                                        "(default: the machine's CPUs).")
+                                                        "(default: twice the CPUs, at most 16).")
+    overlap: bool = Field(False, description="When generate and score run together, judge "
+                                             "each answer with the pointwise rubrics as soon "
+                                             "as it arrives (local and processes executors). "
+                                             "Same records; no idle gap between the stages.")
     address: str | None = Field(None, description="Ray address: None starts a local cluster, "
                                                   "'auto' joins the one on this node.")
     shards: int = Field(4, ge=1, description="Shards per stage (stable hash of the record id).")

@@ -17,6 +17,7 @@ class RunContext:
     retry_errors: bool = False
     shard: tuple[int, int] | None = None  # (index, count): only ids with shard_of(id) == index
     sink_factory: Any = None  # stage -> writer-like object; default: the run store's JSONL
+    judge_inline: bool = False  # generate also judges each answer (executor.overlap)
     _clients: dict[str, Any] = field(default_factory=dict)
     _budget: Any = None
     _cache: Any = None

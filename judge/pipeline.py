@@ -192,6 +192,8 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
     executor = None
+    ctx.judge_inline = (ctx.cfg.executor.overlap and ctx.cfg.executor.kind != "ray"
+                        and {"generate", "score"} <= set(wanted))
     if ctx.cfg.executor.kind != "local" and {"generate", "score"} & set(wanted):
         if ctx.cfg.executor.kind == "ray":
             from judge.executors import RayExecutor

@@ -22,4 +22,4 @@ AddressOpt = typer.Option(None, "--address", help="Ray cluster address ('auto' j
                                                   "cluster on this node; default starts one).")
 ShardsOpt = typer.Option(None, "--shards", help="Shards per stage on Ray (by record-id hash).")
 WorkersOpt = typer.Option(None, "--workers", help="Worker processes for --executor processes "
-                                                  "(default: the machine's CPUs).")
+                                                  "(default: twice the CPUs, at most 16).")

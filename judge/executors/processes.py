@@ -22,6 +22,7 @@ in ``workers`` processes, each owning a shard of the output ids (``judge.ids.sha
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -51,11 +52,20 @@ def stage_models(cfg: RunConfig, stage: str) -> list[ModelSpec]:
     return list(cfg.generators) if stage == "generate" else list(cfg.judges)
 
 
-def worker_count(cfg: RunConfig, stage: str) -> int:
+def default_workers() -> int:
+    """Twice the CPUs, at most 16. litellm spends its CPU in bursts (a wave of replies
+    arrives together and is processed back to back while the next requests wait), so a
+    second process per core works while the first one's calls are on the network."""
+    return max(1, min(2 * (os.cpu_count() or 1), 16))
+
+
+def worker_count(cfg: RunConfig, stage: str, inline: bool = False) -> int:
     """Workers for ``stage``: ``executor.workers`` (default: CPUs), at most the smallest
-    model concurrency (each worker needs at least one call slot per model)."""
-    n = cfg.executor.workers or os.cpu_count() or 1
-    return max(1, min([n, *(s.concurrency for s in stage_models(cfg, stage))]))
+    model concurrency (each worker needs at least one call slot per model it calls;
+    ``inline``: generate also calls the judges)."""
+    n = cfg.executor.workers or default_workers()
+    models = stage_models(cfg, stage) + (list(cfg.judges) if inline else [])
+    return max(1, min([n, *(s.concurrency for s in models)]))
 
 
 def split(total: int, n: int, i: int) -> int:
@@ -106,10 +116,11 @@ def count_missing(ctx: RunContext, stage: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- worker side
 
 class PipeSink:
-    """A stage writer that sends JSON lines to the driver in batches (count- or time-bound)."""
+    """A writer for one output file (``generations``, ``judgments``) that sends JSON lines to
+    the driver in batches (count- or time-bound)."""
 
-    def __init__(self, conn: Connection, stage: str, batch: int):
-        self.conn, self.stage, self.batch = conn, stage, batch
+    def __init__(self, conn: Connection, name: str, batch: int):
+        self.conn, self.name, self.batch = conn, name, batch
         self.lines: list[str] = []
         self.errors = 0
         self.spent = lambda: 0.0
@@ -117,14 +128,14 @@ class PipeSink:
 
     def write(self, rec: Record) -> None:
         self.lines.append(rec.model_dump_json())
-        bad = (rec.status != "ok") if self.stage == "generate" else (rec.parse_status != "ok")
+        bad = (rec.status != "ok") if self.name == "generations" else (rec.parse_status != "ok")
         self.errors += int(bad)
         if len(self.lines) >= self.batch or time.monotonic() - self._last >= BATCH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         if self.lines:
-            self.conn.send(("lines", self.lines, self.errors, self.spent()))
+            self.conn.send(("lines", self.name, self.lines, self.errors, self.spent()))
             self.lines, self.errors = [], 0
         self._last = time.monotonic()
 
@@ -145,8 +156,8 @@ def _exit_when_driver_goes(ctrl: Connection) -> None:
 
 
 def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
-                budget_usd: float | None, retry_errors: bool, env: dict[str, str],
-                data: Connection, ctrl: Connection) -> None:
+                budget_usd: float | None, retry_errors: bool, judge_inline: bool,
+                env: dict[str, str], data: Connection, ctrl: Connection) -> None:
     """Run ``stage`` for shard ``index`` of ``count`` on the run directory (read-only)."""
     os.environ.clear()
     os.environ.update(env)
@@ -157,16 +168,23 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
         from judge.store import RunStore
 
         cfg = RunConfig.model_validate_json(cfg_json)
-        sink = PipeSink(data, stage, cfg.flush_every)
+        sinks: dict[str, PipeSink] = {}
+
+        def sink(name: str) -> PipeSink:
+            if name not in sinks:
+                sinks[name] = PipeSink(data, name, cfg.flush_every)
+                sinks[name].spent = lambda: ctx.budget.spent
+            return sinks[name]
+
         ctx = RunContext(cfg, RunStore(Path(run_dir), create=False), retry_errors=retry_errors,
-                         shard=(index, count), sink_factory=lambda _stage: sink)
+                         shard=(index, count), sink_factory=sink, judge_inline=judge_inline)
         ctx._budget = Budget(budget_usd, 0.0)
-        sink.spent = lambda: ctx.budget.spent
         try:
             res = (generate.generate if stage == "generate" else score.score)(ctx)
         finally:
             ctx.close()
-        sink.flush()
+        for s in sinks.values():
+            s.flush()
         data.send(("done", res.as_dict(), ctx.model_stats()))
     except BaseException as err:  # noqa: BLE001 - reported to the driver, which raises
         msg = err.one_line() if isinstance(err, JudgeError) else f"{type(err).__name__}: {err}"
@@ -208,7 +226,7 @@ class ProcessExecutor:
 
     def cluster_info(self) -> dict[str, Any]:
         """What the manifest records about this executor."""
-        return {"executor": "processes", "workers": self.cfg.executor.workers or os.cpu_count(),
+        return {"executor": "processes", "workers": self.cfg.executor.workers or default_workers(),
                 "cpus": os.cpu_count(), "start_method": self.mp.get_start_method()}
 
     def after_batch(self, worker: int, pid: int) -> None:
@@ -222,7 +240,8 @@ class ProcessExecutor:
         res = StageResult(stage)
         res.planned, missing = count_missing(ctx, stage)
         res.skipped = res.planned - missing
-        n = min(worker_count(self.cfg, stage), missing)
+        inline = ctx.judge_inline and stage == "generate"
+        n = min(worker_count(self.cfg, stage, inline), missing)
         if n <= 1:  # nothing to call, or nothing to gain from a second process
             return (generate.generate if stage == "generate" else score.score)(ctx)
         share = None
@@ -236,7 +255,7 @@ class ProcessExecutor:
             cfg_json = worker_config(self.cfg, n, i).model_dump_json()
             p = self.mp.Process(target=worker_main, name=f"judge-{stage}-{i}", daemon=True,
                                 args=(cfg_json, str(ctx.store.dir.resolve()), stage, i, n, share,
-                                      ctx.retry_errors, env, data_w, ctrl_r))
+                                      ctx.retry_errors, inline, env, data_w, ctrl_r))
             p.start()
             data_w.close()
             ctrl_r.close()
@@ -275,14 +294,23 @@ class ProcessExecutor:
         conns = {data_r: i for i, (_, data_r, _) in enumerate(workers)}
         started: set[int] = set()  # workers that have sent something
         ended: set[int] = set()  # workers that sent "done" or "error"
-        held: list[str] = []
+        held: list[tuple[str, list[str]]] = []
         spent = [0.0] * len(workers)
         stats: dict[str, dict[str, Any]] = {}
         failures: list[tuple[int, str, int]] = []
         progress = Progress(f"{stage} ({len(workers)} processes)", None, ctx.progress,
                             lambda: ctx.budget.spent + sum(spent))
+        writers: dict[str, LineWriter] = {}
+        inline = {"written": 0, "errors": 0}
+
+        def append(name: str, lines: list[str]) -> None:
+            if name not in writers:
+                writers[name] = LineWriter(ctx.store.path(name), self.cfg.flush_every)
+            writers[name].write_lines(lines)
+
         try:
-            with LineWriter(ctx.store.path(OUTPUT[stage]), self.cfg.flush_every) as out:
+            with contextlib.ExitStack() as stack:
+                stack.callback(lambda: [w.close() for w in writers.values()])
                 while conns:
                     for conn in wait(list(conns), timeout=1.0):
                         i = conns[conn]
@@ -297,14 +325,19 @@ class ProcessExecutor:
                             continue
                         started.add(i)
                         if msg[0] == "lines":
-                            _, lines, n_err, spent[i] = msg
-                            res.written += len(lines)
-                            res.errors += n_err
+                            _, name, lines, n_err, spent[i] = msg
+                            if name == OUTPUT[stage]:
+                                res.written += len(lines)
+                                res.errors += n_err
+                            else:  # judgments made inline by generate (executor.overlap)
+                                inline["written"] += len(lines)
+                                inline["errors"] += n_err
                             for k in range(len(lines)):
                                 progress.advance(k < n_err)
-                            held.extend(lines)
+                            held.append((name, lines))
                             if len(started) == len(workers):
-                                out.write_lines(held)
+                                for out_name, out_lines in held:
+                                    append(out_name, out_lines)
                                 held = []
                             self.after_batch(i, workers[i][0].pid)
                         elif msg[0] == "done":
@@ -314,9 +347,12 @@ class ProcessExecutor:
                         else:
                             ended.add(i)
                             failures.append((i, msg[1], msg[2]))
-                out.write_lines(held)
+                for out_name, out_lines in held:
+                    append(out_name, out_lines)
         finally:
             progress.close()
+        if "judged_inline" in res.extra or inline["written"]:
+            res.extra.setdefault("judged_inline", {"parse_failures": 0}).update(inline)
         if failures:
             i, msg, code = failures[0]
             err = WorkerError(f"{stage} worker {i} of {len(workers)} failed: {msg}",
@@ -331,6 +367,10 @@ class ProcessExecutor:
                worker_stats: dict[str, dict[str, Any]], stats: dict[str, dict[str, Any]]
                ) -> None:
         res.parse_failures += r.get("parse_failures", 0)
+        ji = r.get("extra", {}).get("judged_inline")
+        if ji:
+            agg = res.extra.setdefault("judged_inline", {"parse_failures": 0})
+            agg["parse_failures"] += ji.get("parse_failures", 0)
         res.stopped = res.stopped or r["stopped"]
         for label, st in worker_stats.items():
             agg = stats.setdefault(label, {})

@@ -14,10 +14,13 @@ from judge.records import HumanLabel
 
 def stratified_sample(gens: list[dict[str, Any]], n: int, seed: int
                       ) -> list[tuple[dict[str, Any], float]]:
-    """Pick ``n`` generations spread evenly over attribute strata; return inclusion probs."""
+    """Pick ``n`` generations spread evenly over attribute strata; return inclusion probs.
+
+    The pick depends on the generations and the seed, not on their order in the file (a
+    run by the processes or ray executor appends them in another order)."""
     rng = np.random.default_rng(seed)
     strata: dict[str, list[dict[str, Any]]] = {}
-    for g in gens:
+    for g in sorted(gens, key=lambda g: g["generation_id"]):
         key = "|".join(f"{k}={v}" for k, v in sorted(g.get("attributes", {}).items()))
         strata.setdefault(key, []).append(g)
     keys = sorted(strata)

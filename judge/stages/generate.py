@@ -12,6 +12,7 @@ from typing import Any
 from judge.config import GeneratorSpec
 from judge.context import RunContext
 from judge.ids import stable_int
+from judge.llm.client import BudgetExhausted
 from judge.records import CallInfo, Generation, Query
 from judge.stages.runner import Progress, StageResult, run_pool
 from judge.store import iter_jsonl, scan_ids
@@ -119,11 +120,83 @@ def generate(ctx: RunContext) -> StageResult:
 
     progress = Progress("generate", res.planned, ctx.progress, lambda: ctx.budget.spent)
     workers = sum(g.concurrency for g in cfg.generators)
+    inline = InlineJudge(ctx) if ctx.judge_inline else None
     try:
         with ctx.writer("generations") as w:
+            if inline is not None:
+                inline.open()
+                work = inline.wrap(work)
             asyncio.run(run_pool(items(), work, w, workers=workers, result=res,
                                  progress=progress, is_error=lambda r: r.status != "ok"))
     finally:
         progress.close()
+        if inline is not None:
+            inline.close()
+            res.extra["judged_inline"] = inline.counts
     res.seconds = time.perf_counter() - t0
     return res
+
+
+class InlineJudge:
+    """Judges each new answer with the pointwise rubrics as soon as it arrives.
+
+    Used when ``executor.overlap`` runs generate and score together: the score stage that
+    follows finds these judgments done and adds only what needs more than one answer
+    (pairwise and counterfactual-set rubrics, attribute-swap probes). The tasks, and so the
+    judgment ids and contents, are the score stage's own (``pointwise_tasks`` on the
+    generation exactly as score reads it from the JSONL).
+    """
+
+    def __init__(self, ctx: RunContext):
+        from judge.stages.score import load_rubrics
+
+        self.ctx = ctx
+        self.rubrics = load_rubrics(ctx.cfg.rubrics)
+        self.clients = {j.label: ctx.client(j) for j in ctx.cfg.judges}
+        self.done: set[str] = set()
+        self.counts = {"written": 0, "errors": 0, "parse_failures": 0}
+        self._writer: Any = None
+        self.stopped: BudgetExhausted | None = None
+
+    def open(self) -> None:
+        from judge.stages.score import done_judgments
+
+        self.done = done_judgments(self.ctx)
+        self._writer = self.ctx.writer("judgments").__enter__()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(None, None, None)
+
+    def wrap(self, work: Any) -> Any:
+        """``work`` followed by this answer's pointwise judgments (written as they finish)."""
+        import json
+
+        from judge.stages.plan_judging import pointwise_tasks
+        from judge.stages.score import judge_task
+
+        cfg = self.ctx.cfg
+
+        async def work_then_judge(item: Any) -> Generation:
+            if self.stopped is not None:
+                raise self.stopped
+            gen = await work(item)
+            if gen.status != "ok":
+                return gen
+            obj = json.loads(gen.model_dump_json())  # as the score stage reads it
+            for t in pointwise_tasks(obj, cfg.judges, self.rubrics, cfg.seed, cfg.probes):
+                if t.judgment_id in self.done:
+                    continue
+                try:
+                    j = await judge_task(t, self.clients[t.spec.label], cfg.seed)
+                except BudgetExhausted as err:  # keep the paid-for answer; stop after it
+                    self.stopped = err
+                    return gen
+                self.done.add(t.judgment_id)
+                self._writer.write(j)
+                self.counts["written"] += 1
+                self.counts["errors"] += j.parse_status != "ok"
+                self.counts["parse_failures"] += j.parse_status == "parse_failure"
+            return gen
+
+        return work_then_judge

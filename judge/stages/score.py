@@ -109,15 +109,20 @@ async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
                       created_at=now_iso()))
 
 
+def done_judgments(ctx: RunContext) -> set[str]:
+    """Judgment ids a run skips: final ones (or, with ``retry_errors``, non-errors)."""
+    keep = None if ctx.retry_errors else finished
+    return scan_ids(ctx.store.path("judgments"), "judgment_id",
+                    keep=keep or (lambda o: o.get("parse_status") != "error"))
+
+
 def score(ctx: RunContext) -> StageResult:
     """Judge every successful generation with every judge × applicable rubric × repeat."""
     t0 = time.perf_counter()
     cfg = ctx.cfg
     res = StageResult("score")
     rubrics = load_rubrics(cfg.rubrics)
-    keep = None if ctx.retry_errors else finished
-    done = scan_ids(ctx.store.path("judgments"), "judgment_id",
-                    keep=keep or (lambda o: o.get("parse_status") != "error"))
+    done = done_judgments(ctx)
     clients = {j.label: ctx.client(j) for j in cfg.judges}
 
     unknown = [p for p in cfg.probes if p not in PROBES]

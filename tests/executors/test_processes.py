@@ -160,6 +160,48 @@ def test_killed_worker_fails_the_stage_keeps_records_and_resumes(
         assert contents(cfg.run_dir, stage) == contents(local_run, stage), stage
 
 
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_overlap_judges_answers_as_they_arrive_with_the_same_records(
+        tmp_path: Path, kind: str) -> None:
+    probes = ["verbosity", "attribute_swap"]
+    ref = load_config(write_config(tmp_path, "ref", probes=probes))
+    run_stages(open_run(ref), STAGES)
+    cfg = load_config(write_config(tmp_path, "ovl", probes=probes,
+                                   executor={"kind": kind, "overlap": True, "workers": 2}))
+    res = run_stages(open_run(cfg), STAGES)
+    for stage in FILES:
+        assert contents(cfg.run_dir, stage) == contents(ref.run_dir, stage), stage
+    inline = res["generate"]["extra"]["judged_inline"]
+    n_judgments = len(contents(cfg.run_dir, "judgments"))
+    # pointwise judgments (base + verbosity) were made inline; the score stage added the
+    # pairwise, set and attribute-swap ones, and skipped the rest
+    assert 0 < inline["written"] < n_judgments
+    assert res["score"]["skipped"] == inline["written"]
+    assert res["score"]["written"] == n_judgments - inline["written"]
+    judged = [r for r in contents(cfg.run_dir, "judgments").values()]
+    assert {r["mode"] for r in judged} == {"pointwise", "pairwise", "counterfactual_set"}
+    assert {r["probe"] for r in judged} >= {"verbosity", "attribute_swap"}
+
+
+def test_overlap_budget_stop_keeps_every_paid_answer_then_resumes(tmp_path: Path) -> None:
+    over: dict[str, Any] = {"rubrics": ["decision_dev"], "executor": {"overlap": True}}
+    ref = load_config(write_config(tmp_path, "ref", **over))
+    run_stages(open_run(ref), STAGES)
+    capped = load_config(write_config(tmp_path, "cap", budget_usd=0.0003, **over))
+    first = run_stages(open_run(capped), STAGES)
+    assert first["generate"]["stopped"] and "budget" in first["generate"]["stopped"]
+    gens, judged = contents(capped.run_dir, "generations"), contents(capped.run_dir,
+                                                                     "judgments")
+    assert 0 < len(gens) < len(contents(ref.run_dir, "generations"))
+    assert all(contents(ref.run_dir, "generations")[i] == g for i, g in gens.items())
+    assert all(contents(ref.run_dir, "judgments")[i] == j for i, j in judged.items())
+    done = load_config(write_config(tmp_path, "cap", budget_usd=1.0, **over))
+    res = run_stages(open_run(done), STAGES)
+    assert res["generate"]["skipped"] == len(gens) and not res["score"]["stopped"]
+    for stage in FILES:
+        assert contents(done.run_dir, stage) == contents(ref.run_dir, stage), stage
+
+
 # ------------------------------------------------------------------ over HTTP, via the CLI
 
 def _net_config(tmp: Path, name: str, base_url: str, executor: dict[str, Any]) -> Path:
@@ -184,7 +226,7 @@ def test_sigkill_of_the_driver_stops_its_workers_and_resume_completes(
     total = len(ref_srv.log_entries())
 
     crash_path = _net_config(tmp_path / "b", "net", srv.base_url,
-                             {"kind": "processes", "workers": 2})
+                             {"kind": "processes", "workers": 2, "overlap": True})
     cmd = [sys.executable, "-m", "judge.cli", "run", str(crash_path), "--no-progress"]
     out = tmp_path / "cli.out"
     with out.open("a") as fh:
@@ -192,7 +234,7 @@ def test_sigkill_of_the_driver_stops_its_workers_and_resume_completes(
                                 stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while len(srv.log_entries()) < total * 3 // 4:  # well into the score stage
+        while len(srv.log_entries()) < total * 3 // 4:  # well into the run
             assert proc.poll() is None, out.read_text()[-2000:]
             assert time.monotonic() < deadline
             time.sleep(0.01)
