@@ -187,8 +187,12 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
             s.flush()
         data.send(("done", res.as_dict(), ctx.model_stats()))
     except BaseException as err:  # noqa: BLE001 - reported to the driver, which raises
-        msg = err.one_line() if isinstance(err, JudgeError) else f"{type(err).__name__}: {err}"
-        data.send(("error", msg, getattr(err, "exit_code", 1), traceback.format_exc()))
+        from judge.llm.client import redact
+
+        msg = (err.one_line() if isinstance(err, JudgeError)
+               else f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+        data.send(("error", redact(msg), getattr(err, "exit_code", 1),
+                   redact(traceback.format_exc())))
     finally:
         data.close()
 

@@ -160,6 +160,19 @@ def test_killed_worker_fails_the_stage_keeps_records_and_resumes(
         assert contents(cfg.run_dir, stage) == contents(local_run, stage), stage
 
 
+def test_an_exception_in_a_worker_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "bad", executor={"kind": "processes",
+                                                              "workers": 2}))
+    run_stages(open_run(cfg), ["queries"])
+    with open(cfg.run_dir / "queries.jsonl", "a") as fh:  # a record the stage can't read
+        fh.write(json.dumps({"query_id": "q-bad", "cf_group": "g-bad"}) + "\n")
+    with pytest.raises(WorkerError, match=r"generate worker \d of 2 failed: ValidationError"
+                       ) as exc:
+        run_stages(open_run(cfg), ["generate"])
+    assert "\n" not in exc.value.one_line() and exc.value.exit_code == 1
+    whole_lines(cfg.run_dir / "generations.jsonl")  # what was written is whole
+
+
 @pytest.mark.parametrize("kind", ["local", "processes"])
 def test_overlap_judges_answers_as_they_arrive_with_the_same_records(
         tmp_path: Path, kind: str) -> None:
