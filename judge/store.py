@@ -156,6 +156,12 @@ class JsonlWriter:
         if len(self._buf) >= self.flush_every:
             self.flush()
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Append ready-made JSON lines (records serialized elsewhere, e.g. by a worker)."""
+        self._buf.extend(line + "\n" for line in lines)
+        if len(self._buf) >= self.flush_every:
+            self.flush()
+
     def flush(self) -> None:
         if not self._buf:
             return

@@ -32,24 +32,20 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from judge.config import ModelSpec, RunConfig, resolve_path
+from judge.config import ModelSpec, RunConfig
 from judge.context import RunContext
 from judge.errors import JudgeError
+from judge.executors.shards import STAGE_IO, stage_models, task_config
 from judge.records import Record
 from judge.stages.runner import Progress, StageResult
 from judge.store import JsonlWriter
 
-OUTPUT = {"generate": "generations", "score": "judgments"}
 BATCH_SECONDS = 0.05  # a worker sends its records at least this often (or flush_every)
 PRELOAD = "judge.executors._preload"
 
 
 class WorkerError(JudgeError):
     """A worker process failed; what it wrote before failing is kept (re-run to resume)."""
-
-
-def stage_models(cfg: RunConfig, stage: str) -> list[ModelSpec]:
-    return list(cfg.generators) if stage == "generate" else list(cfg.judges)
 
 
 def default_workers() -> int:
@@ -76,16 +72,13 @@ def split(total: int, n: int, i: int) -> int:
 def worker_config(cfg: RunConfig, n: int, i: int) -> RunConfig:
     """The config worker ``i`` of ``n`` sees: its share of each model's concurrency and
     budget, and absolute paths (a worker's working directory is not the driver's)."""
-    def share(spec: ModelSpec) -> ModelSpec:
+    def share(spec: ModelSpec) -> dict[str, Any]:
         upd: dict[str, Any] = {"concurrency": max(1, split(spec.concurrency, n, i))}
         if spec.budget_usd is not None:
             upd["budget_usd"] = spec.budget_usd / n
-        return spec.model_copy(update=upd)
+        return upd
 
-    cache = cfg.cache.model_copy(update={"dir": str(resolve_path(cfg.cache.dir))})
-    return cfg.model_copy(update={"sim_profile": cfg.sim_profile_path, "cache": cache,
-                                  "generators": [share(g) for g in cfg.generators],
-                                  "judges": [share(j) for j in cfg.judges]})
+    return task_config(cfg, share)
 
 
 def mp_context() -> Any:
@@ -103,8 +96,8 @@ def count_missing(ctx: RunContext, stage: str) -> tuple[int, int]:
     from judge.executors.shards import done_keep, output_ids
     from judge.store import scan_ids
 
-    idf = "generation_id" if stage == "generate" else "judgment_id"
-    done = scan_ids(ctx.store.path(OUTPUT[stage]), idf, keep=done_keep(stage, ctx.retry_errors))
+    _, out, idf = STAGE_IO[stage]
+    done = scan_ids(ctx.store.path(out), idf, keep=done_keep(stage, ctx.retry_errors))
     planned, seen = 0, set()
     for _, _, rid in output_ids(ctx, stage):
         planned += 1
@@ -198,15 +191,6 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
 
 
 # ---------------------------------------------------------------- driver side
-
-class LineWriter(JsonlWriter):
-    """A JsonlWriter fed with ready-made JSON lines (the workers' records)."""
-
-    def write_lines(self, lines: list[str]) -> None:
-        self._buf.extend(line + "\n" for line in lines)
-        if len(self._buf) >= self.flush_every:
-            self.flush()
-
 
 class ProcessExecutor:
     """Runs ``generate`` and ``score`` in local worker processes; see the module docstring."""
@@ -304,12 +288,12 @@ class ProcessExecutor:
         failures: list[tuple[int, str, int]] = []
         progress = Progress(f"{stage} ({len(workers)} processes)", None, ctx.progress,
                             lambda: ctx.budget.spent + sum(spent))
-        writers: dict[str, LineWriter] = {}
+        writers: dict[str, JsonlWriter] = {}
         inline = {"written": 0, "errors": 0}
 
         def append(name: str, lines: list[str]) -> None:
             if name not in writers:
-                writers[name] = LineWriter(ctx.store.path(name), self.cfg.flush_every)
+                writers[name] = JsonlWriter(ctx.store.path(name), self.cfg.flush_every)
             writers[name].write_lines(lines)
 
         try:
@@ -330,7 +314,7 @@ class ProcessExecutor:
                         started.add(i)
                         if msg[0] == "lines":
                             _, name, lines, n_err, spent[i] = msg
-                            if name == OUTPUT[stage]:
+                            if name == STAGE_IO[stage][1]:
                                 res.written += len(lines)
                                 res.errors += n_err
                             else:  # judgments made inline by generate (executor.overlap)

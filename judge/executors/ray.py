@@ -33,11 +33,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from judge.config import ModelSpec, RunConfig, resolve_path
+from judge.config import ModelSpec, RunConfig
 from judge.context import RunContext
 from judge.errors import UsageError
 from judge.executors.options import RAY_EXTRA_HINT
-from judge.executors.shards import STAGE_IO, plan_shards, run_shard
+from judge.executors.shards import STAGE_IO, plan_shards, run_shard, stage_models, task_config
 from judge.records import CallError
 from judge.stages.runner import Progress, StageResult
 
@@ -133,21 +133,17 @@ class RayExecutor:
 
     def task_config(self, stage: str, parallel: int) -> RunConfig:
         """The config a task sees: absolute paths, and caps divided over ``parallel`` tasks."""
-        cfg, ex = self.cfg, self.cfg.executor
+        ex = self.cfg.executor
 
-        def limit(spec: ModelSpec) -> Any:
+        def limit(spec: ModelSpec) -> dict[str, Any]:
             upd: dict[str, Any] = {}
             if spec.label in ex.model_concurrency:
                 upd["concurrency"] = max(1, ex.model_concurrency[spec.label] // parallel)
             if spec.budget_usd is not None:
                 upd["budget_usd"] = spec.budget_usd / parallel
-            return spec.model_copy(update=upd)
+            return upd
 
-        cache = cfg.cache.model_copy(update={"dir": str(resolve_path(cfg.cache.dir))})
-        return cfg.model_copy(update={
-            "sim_profile": cfg.sim_profile_path, "cache": cache,
-            "generators": [limit(g) for g in cfg.generators],
-            "judges": [limit(j) for j in cfg.judges]})
+        return task_config(self.cfg, limit)
 
     def after_shard(self, index: int) -> None:
         """Called after each shard's records are durably appended (a hook for tests)."""
@@ -259,6 +255,3 @@ class RayExecutor:
         for _ in range(r["written"]):
             progress.advance()
 
-
-def stage_models(cfg: RunConfig, stage: str) -> list[ModelSpec]:
-    return list(cfg.generators) if stage == "generate" else list(cfg.judges)

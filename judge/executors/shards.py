@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judge.config import RunConfig
+from judge.config import ModelSpec, RunConfig, resolve_path
 from judge.context import RunContext
 from judge.ids import shard_of
 from judge.records import CallError, Record
@@ -23,6 +23,21 @@ from judge.store import RunStore, iter_jsonl, scan_ids
 # stage -> (input file, output file, output id field)
 STAGE_IO = {"generate": ("queries", "generations", "generation_id"),
             "score": ("generations", "judgments", "judgment_id")}
+
+
+def stage_models(cfg: RunConfig, stage: str) -> list[ModelSpec]:
+    """The models ``stage`` calls: the generators for ``generate``, else the judges."""
+    return list(cfg.generators) if stage == "generate" else list(cfg.judges)
+
+
+def task_config(cfg: RunConfig, limit: Callable[[ModelSpec], dict[str, Any]]) -> RunConfig:
+    """``cfg`` as a task in another process sees it: absolute paths (sim profile, cache
+    dir), and each model spec updated with ``limit(spec)`` (its share of the caps)."""
+    cache = cfg.cache.model_copy(update={"dir": str(resolve_path(cfg.cache.dir))})
+    return cfg.model_copy(update={
+        "sim_profile": cfg.sim_profile_path, "cache": cache,
+        "generators": [g.model_copy(update=limit(g)) for g in cfg.generators],
+        "judges": [j.model_copy(update=limit(j)) for j in cfg.judges]})
 
 
 # ---------------------------------------------------------------- routing (driver side)

@@ -31,6 +31,7 @@ from judge.llm.server_log import (
 )
 from judge.records import Generation
 from judge.stages.generate import generation_params
+from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 
 ROOT = Path(judge.__file__).resolve().parents[1]
@@ -59,29 +60,11 @@ def net_config(tmp: Path, name: str, base_url: str, *, limit: int = 8, gen: dict
     return path
 
 
-def jsonl_lines(path: Path) -> list[dict]:
-    """Every line of a JSONL file, asserting there is no torn (unterminated or bad) line."""
-    data = path.read_bytes()
-    assert not data or data.endswith(b"\n"), f"{path.name}: torn trailing line"
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-
-
-def once_per_id(path: Path, id_field: str) -> dict[str, dict]:
-    rows = jsonl_lines(path)
-    dup = [i for i, n in Counter(r[id_field] for r in rows).items() if n > 1]
-    assert not dup, f"{path.name}: ids written more than once: {dup[:3]}"
-    return {r[id_field]: r for r in rows}
-
-
 def expected_generation_ids(cfg_path: Path, run_dir: Path) -> set[str]:
     cfg = load_config(cfg_path)
     spec = cfg.generators[0]
     return {Generation.make_id(q["query_id"], spec.model, generation_params(spec, s, cfg.seed), s)
             for q in jsonl_lines(run_dir / "queries.jsonl") for s in range(spec.samples)}
-
-
-def without_call(rec: dict) -> dict:
-    return {k: v for k, v in rec.items() if k != "call"}
 
 
 def test_faults_every_item_ends_as_one_record(sim_server_factory, tmp_path,  # noqa: F811

@@ -13,12 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -35,6 +33,8 @@ from judge.executors.processes import (  # noqa: E402
 from judge.llm.faults import FaultConfig  # noqa: E402
 from judge.llm.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
+from tests.conftest import small_config  # noqa: E402
+from tests.fixtures.runs import jsonl_lines, once_per_id, without_call  # noqa: E402
 from tests.fixtures.server import sim_server_factory  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,31 +45,16 @@ RUBRICS = ["decision_dev", "answer_quality_pairwise", "counterfactual_decision"]
 
 
 def write_config(tmp_path: Path, name: str, **over: Any) -> Path:
-    cfg: dict[str, Any] = {
-        "name": name, "output_dir": str(tmp_path / "runs"), "seed": 7,
-        "queries": {"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 4},
+    """The shared small sim config, 2 samples a query, all three judging modes."""
+    return small_config(tmp_path, name, **{
         "generators": [{"model": "sim/generator", "samples": 2, "concurrency": 8}],
-        "judges": [{"model": "sim/judge", "concurrency": 8}],
-        "rubrics": RUBRICS, "cache": {"enabled": False}, "flush_every": 4,
-    }
-    cfg.update(over)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
-
-
-def whole_lines(path: Path) -> list[dict[str, Any]]:
-    data = path.read_bytes() if path.exists() else b""
-    assert not data or data.endswith(b"\n"), f"{path.name}: torn trailing line"
-    return [json.loads(x) for x in data.decode().splitlines() if x.strip()]
+        "rubrics": RUBRICS, "flush_every": 4, **over})
 
 
 def contents(run_dir: Path, stage: str) -> dict[str, dict[str, Any]]:
     """One record per id (asserted), without the run-dependent ``call`` field."""
-    rows = whole_lines(run_dir / f"{stage}.jsonl")
-    dup = [i for i, n in Counter(r[FILES[stage]] for r in rows).items() if n > 1]
-    assert not dup, f"{stage}: ids written twice: {dup[:3]}"
-    return {r[FILES[stage]]: {k: v for k, v in r.items() if k != "call"} for r in rows}
+    return {i: without_call(r) for i, r in once_per_id(run_dir / f"{stage}.jsonl",
+                                                       FILES[stage]).items()}
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +155,7 @@ def test_an_exception_in_a_worker_is_one_clear_error(tmp_path: Path) -> None:
                        ) as exc:
         run_stages(open_run(cfg), ["generate"])
     assert "\n" not in exc.value.one_line() and exc.value.exit_code == 1
-    whole_lines(cfg.run_dir / "generations.jsonl")  # what was written is whole
+    jsonl_lines(cfg.run_dir / "generations.jsonl")  # what was written is whole
 
 
 @pytest.mark.parametrize("kind", ["local", "processes"])
