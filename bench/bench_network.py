@@ -110,6 +110,9 @@ print(json.dumps({"stage_s": res["generate"]["seconds"] + res["score"]["seconds"
                   "errors": res["generate"]["errors"] + res["score"]["errors"],
                   "in_process_s": time.perf_counter() - t0,
                   "litellm_imported": "litellm" in sys.modules}))
+from judge.llm.litellm_env import can_exit_now, exit_now
+if can_exit_now():  # end as the judge command does (judge.cli.main): no interpreter teardown
+    exit_now(0)
 """
 
 

@@ -204,8 +204,21 @@ _mount()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A command that imported litellm ends without the interpreter's teardown (~0.8 s), once
+    everything is written (:func:`judge.llm.litellm_env.exit_now`)."""
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+        if not (code is None or isinstance(code, int)):
+            raise
+        from judge.llm.litellm_env import can_exit_now, exit_now
+
+        if can_exit_now():
+            exit_now(code or 0)
+        raise
 
 
 if __name__ == "__main__":
