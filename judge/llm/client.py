@@ -362,7 +362,7 @@ class ModelClient:
                     ) -> tuple[CallResult, float | None]:
         """The call and litellm's own price for it (None if litellm had none)."""
         kw = self._kwargs(params)
-        placeholder = False  # zeros standing in for a price litellm lacks: ignore its cost
+        placeholder = False  # a stand-in for a price litellm lacks: ignore its cost
         if "input_cost_per_token" not in kw:
             prices = self.price_kwargs()
             kw.update(prices)

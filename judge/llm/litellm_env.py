@@ -7,6 +7,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, NoReturn
@@ -122,5 +123,9 @@ def exit_now(code: int = 0) -> NoReturn:
 
 
 def can_exit_now() -> bool:
-    """litellm is loaded (so teardown is slow) and has no callback that might still be busy."""
-    return _LITELLM is not None and quiet_flag() is not None
+    """litellm is loaded (so teardown is slow), has no callback that might still be busy,
+    and no other non-daemon thread is running (an ordinary exit would wait for it)."""
+    if _LITELLM is None or quiet_flag() is None:
+        return False
+    main = threading.main_thread()
+    return all(t is main or t.daemon for t in threading.enumerate())

@@ -97,10 +97,21 @@ def test_cli_skips_teardown_but_keeps_exit_code_atexit_and_output(tmp_path):
     assert (tmp_path / "bad").read_text() == "atexit;os._exit(2);"
 
 
-def test_cli_without_litellm_exits_normally(tmp_path):
+def test_cli_exits_normally_without_litellm_or_with_a_running_thread(tmp_path):
     out = _python(CLI.replace("get_litellm()  #", "#"), str(tmp_path / "m"), "--help")
     assert out.returncode == 0 and "Usage" in out.stdout
     assert (tmp_path / "m").read_text() == "atexit;"  # the ordinary exit: nothing to save
+    # A non-daemon thread still working: the ordinary exit waits for it to finish.
+    busy = CLI.replace("get_litellm()  #", """get_litellm()
+    import threading, time
+    def work(path=sys.argv[1]):
+        time.sleep(0.5)
+        open(path, "a").write("thread;")
+    threading.Thread(target=work).start()
+    #""")
+    out = _python(busy, str(tmp_path / "t"), "--help")
+    assert out.returncode == 0 and "Usage" in out.stdout
+    assert (tmp_path / "t").read_text() == "thread;atexit;"
 
 
 def test_only_the_forkserver_exits_at_once(tmp_path):
