@@ -87,7 +87,8 @@ def main() -> None:
     results["report_scale"] = run_json_script("bench_report.py", ["--judgments", str(big)])
     save()
     print("== Ray: 1 vs 2 worker processes vs the local executor", flush=True)
-    results["ray"] = run_json_script("bench_ray.py", [])
+    results["ray"] = run_json_script("bench_ray.py",
+                                     ["--groups", "2", "--samples", "4"] if a.quick else [])
     save()
 
     print("\n## Network (serve-sim, concurrency 64)\n")
