@@ -14,7 +14,7 @@ import gc
 import os
 import sys
 
-from judge.llm.litellm_env import gc_paused, warm_up
+from judge.llm.litellm_env import flush_stdio, gc_paused, warm_up
 from judge.stages import generate, score  # noqa: F401 - the stage code the workers run
 
 
@@ -30,11 +30,7 @@ def _in_forkserver() -> bool:
 
 
 def _exit_at_once() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    flush_stdio()
     os._exit(0)
 
 

@@ -114,12 +114,17 @@ def exit_now(code: int = 0) -> NoReturn:
     is left in litellm's worker threads): :func:`judge.cli.main` checks both.
     """
     atexit._run_exitfuncs()
+    flush_stdio()
+    os._exit(code)
+
+
+def flush_stdio() -> None:
+    """Flush stdout and stderr (closed or broken streams are skipped)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(code)
 
 
 def can_exit_now() -> bool:
