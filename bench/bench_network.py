@@ -53,8 +53,8 @@ PROMPTFOO_DIR = BENCH / ".peers" / "promptfoo"
 PEER_TIMEOUT_S = 600
 TOOLS = ("pipeline", "pipeline (overlap)", "pipeline (processes)", "bare litellm", "raw openai",
          "inspect_ai", "promptfoo")
-# the pipeline rows: the default local executor; overlapped stages; overlapped stages in one
-# worker process per CPU (the total concurrency is the same in all three)
+# the pipeline rows: the default local executor; overlapped stages; overlapped stages in
+# worker processes (the default count, twice the CPUs; the total concurrency is the same in all three)
 PIPELINES = {"pipeline": {"kind": "local"},
              "pipeline (overlap)": {"kind": "local", "overlap": True},
              "pipeline (processes)": {"kind": "processes", "overlap": True}}

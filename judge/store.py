@@ -143,6 +143,9 @@ class JsonlWriter:
         self.fsync = fsync
         self._buf: list[str] = []
         self.written = 0
+        #: a writer whose records this file refers to: flushed first, so none of this file's
+        #: lines reaches the disk before the records it refers to (e.g. generations first)
+        self.flush_first: Any = None
         try:
             self._fh = open(path, "a", encoding="utf-8")
         except OSError as err:
@@ -165,6 +168,8 @@ class JsonlWriter:
     def flush(self) -> None:
         if not self._buf:
             return
+        if self.flush_first is not None:
+            self.flush_first.flush()
         data = "".join(self._buf)
         try:
             self._fh.write(data)

@@ -56,9 +56,9 @@ def default_workers() -> int:
 
 
 def worker_count(cfg: RunConfig, stage: str, inline: bool = False) -> int:
-    """Workers for ``stage``: ``executor.workers`` (default: CPUs), at most the smallest
-    model concurrency (each worker needs at least one call slot per model it calls;
-    ``inline``: generate also calls the judges)."""
+    """Workers for ``stage``: ``executor.workers`` (default: :func:`default_workers`), at
+    most the smallest model concurrency (each worker needs at least one call slot per model
+    it calls; ``inline``: generate also calls the judges)."""
     n = cfg.executor.workers or default_workers()
     models = stage_models(cfg, stage) + (list(cfg.judges) if inline else [])
     return max(1, min([n, *(s.concurrency for s in models)]))
@@ -117,6 +117,7 @@ class PipeSink:
         self.lines: list[str] = []
         self.errors = 0
         self.spent = lambda: 0.0
+        self.flush_first: Any = None  # as JsonlWriter.flush_first
         self._last = time.monotonic()
 
     def write(self, rec: Record) -> None:
@@ -127,6 +128,8 @@ class PipeSink:
             self.flush()
 
     def flush(self) -> None:
+        if self.lines and self.flush_first is not None:
+            self.flush_first.flush()
         if self.lines:
             self.conn.send(("lines", self.name, self.lines, self.errors, self.spent()))
             self.lines, self.errors = [], 0
@@ -260,14 +263,8 @@ class ProcessExecutor:
                                                                  for i in range(n)]
                                                        for s in stage_models(self.cfg, stage)}}
         if stage == "score":
-            from judge.rubric import lock_status
-            from judge.stages.score import load_rubrics
-
-            rubrics = load_rubrics(self.cfg.rubrics)
-            res.extra["rubrics"] = {rb.ref: rb.hash for rb in rubrics}
-            res.extra["rubric_lock"] = {rb.ref: lock_status(rb) for rb in rubrics}
-            res.extra["rubrics_requested"] = dict(zip(self.cfg.rubrics,
-                                                      (rb.ref for rb in rubrics)))
+            res.extra.update(score.rubric_extras(self.cfg.rubrics,
+                                                 score.load_rubrics(self.cfg.rubrics)))
         res.seconds = time.perf_counter() - t0
         return res
 
@@ -294,6 +291,8 @@ class ProcessExecutor:
         def append(name: str, lines: list[str]) -> None:
             if name not in writers:
                 writers[name] = JsonlWriter(ctx.store.path(name), self.cfg.flush_every)
+                if {"generations", "judgments"} <= writers.keys():  # judged inline
+                    writers["judgments"].flush_first = writers["generations"]
             writers[name].write_lines(lines)
 
         try:

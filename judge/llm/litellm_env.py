@@ -110,8 +110,8 @@ def exit_now(code: int = 0) -> NoReturn:
     Tearing down a process that imported litellm takes ~0.8 s of CPU (hundreds of thousands
     of objects, thousands of modules) and does nothing useful. This runs the ``atexit``
     handlers (logging shutdown, litellm's own), flushes stdout and stderr, then exits. Use it
-    only when every output file is closed and no litellm callback is registered (nothing
-    is left in litellm's worker threads): :func:`judge.cli.main` checks both.
+    only when every output file is closed (a command has returned) and :func:`can_exit_now`
+    holds, as :func:`judge.cli.main` does.
     """
     atexit._run_exitfuncs()
     flush_stdio()

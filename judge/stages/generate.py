@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -122,16 +124,14 @@ def generate(ctx: RunContext) -> StageResult:
     workers = sum(g.concurrency for g in cfg.generators)
     inline = InlineJudge(ctx) if ctx.judge_inline else None
     try:
-        with ctx.writer("generations") as w:
+        with ctx.writer("generations") as w, inline or contextlib.nullcontext():
             if inline is not None:
-                inline.open()
-                work = inline.wrap(work)
+                work, w = inline.wrap(work), inline.after(w)
             asyncio.run(run_pool(items(), work, w, workers=workers, result=res,
                                  progress=progress, is_error=lambda r: r.status != "ok"))
     finally:
         progress.close()
         if inline is not None:
-            inline.close()
             res.extra["judged_inline"] = inline.counts
     res.seconds = time.perf_counter() - t0
     return res
@@ -145,6 +145,10 @@ class InlineJudge:
     (pairwise and counterfactual-set rubrics, attribute-swap probes). The tasks, and so the
     judgment ids and contents, are the score stage's own (``pointwise_tasks`` on the
     generation exactly as score reads it from the JSONL).
+
+    An answer's judgments are written after the answer, and the generations file is flushed
+    before the judgments file: a kill never leaves a judgment whose answer was lost (and
+    would be generated again, possibly differently, on resume).
     """
 
     def __init__(self, ctx: RunContext):
@@ -155,21 +159,27 @@ class InlineJudge:
         self.clients = {j.label: ctx.client(j) for j in ctx.cfg.judges}
         self.done: set[str] = set()
         self.counts = {"written": 0, "errors": 0, "parse_failures": 0}
+        self.pending: dict[str, list[Any]] = {}  # generation id -> its judgments, unwritten
         self._writer: Any = None
         self.stopped: BudgetExhausted | None = None
 
-    def open(self) -> None:
+    def __enter__(self) -> InlineJudge:
         from judge.stages.score import done_judgments
 
         self.done = done_judgments(self.ctx)
         self._writer = self.ctx.writer("judgments").__enter__()
+        return self
 
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.__exit__(None, None, None)
+    def __exit__(self, *exc: Any) -> None:
+        self._writer.__exit__(*exc)
+
+    def after(self, generations: Any) -> _ThenJudgments:
+        """The generations writer, followed by each answer's judgments."""
+        self._writer.flush_first = generations
+        return _ThenJudgments(generations, self)
 
     def wrap(self, work: Any) -> Any:
-        """``work`` followed by this answer's pointwise judgments (written as they finish)."""
+        """``work`` followed by this answer's pointwise judgments (held until it is written)."""
         import json
 
         from judge.stages.plan_judging import pointwise_tasks
@@ -184,6 +194,7 @@ class InlineJudge:
             if gen.status != "ok":
                 return gen
             obj = json.loads(gen.model_dump_json())  # as the score stage reads it
+            made = self.pending.setdefault(gen.generation_id, [])
             for t in pointwise_tasks(obj, cfg.judges, self.rubrics, cfg.seed, cfg.probes):
                 if t.judgment_id in self.done:
                     continue
@@ -193,10 +204,34 @@ class InlineJudge:
                     self.stopped = err
                     return gen
                 self.done.add(t.judgment_id)
-                self._writer.write(j)
-                self.counts["written"] += 1
-                self.counts["errors"] += j.parse_status != "ok"
-                self.counts["parse_failures"] += j.parse_status == "parse_failure"
+                made.append(j)
             return gen
 
         return work_then_judge
+
+    def write(self, gen: Generation) -> None:
+        """Write the judgments made for ``gen`` (just written itself)."""
+        for j in self.pending.pop(gen.generation_id, []):
+            self._writer.write(j)
+            self.counts["written"] += 1
+            self.counts["errors"] += j.parse_status != "ok"
+            self.counts["parse_failures"] += j.parse_status == "parse_failure"
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+
+@dataclass
+class _ThenJudgments:
+    """A generations writer that writes each answer's inline judgments right after it."""
+
+    generations: Any
+    inline: InlineJudge
+
+    def write(self, gen: Generation) -> None:
+        self.generations.write(gen)
+        self.inline.write(gen)
+
+    def flush(self) -> None:
+        self.generations.flush()
+        self.inline.flush()

@@ -15,7 +15,7 @@ from typing import Any
 from judge.config import JudgeSpec
 from judge.context import RunContext
 from judge.records import CallInfo, Judgment, Usage
-from judge.stages.generate import finished, now_iso
+from judge.stages.generate import now_iso
 from judge.stages.plan_judging import (
     PROBES,
     JudgeTask,
@@ -111,9 +111,10 @@ async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
 
 def done_judgments(ctx: RunContext) -> set[str]:
     """Judgment ids a run skips: final ones (or, with ``retry_errors``, non-errors)."""
-    keep = None if ctx.retry_errors else finished
+    from judge.executors.shards import done_keep
+
     return scan_ids(ctx.store.path("judgments"), "judgment_id",
-                    keep=keep or (lambda o: o.get("parse_status") != "error"))
+                    keep=done_keep("score", ctx.retry_errors))
 
 
 def score(ctx: RunContext) -> StageResult:
@@ -176,9 +177,15 @@ def score(ctx: RunContext) -> StageResult:
     finally:
         progress.close()
     res.seconds = time.perf_counter() - t0
+    res.extra.update(rubric_extras(cfg.rubrics, rubrics))
+    return res
+
+
+def rubric_extras(requested: list[str], rubrics: list[Any]) -> dict[str, Any]:
+    """What the score stage records about its rubrics: hash, lock status, and the version
+    each requested name resolved to."""
     from judge.rubric import lock_status
 
-    res.extra["rubrics"] = {rb.ref: rb.hash for rb in rubrics}
-    res.extra["rubric_lock"] = {rb.ref: lock_status(rb) for rb in rubrics}
-    res.extra["rubrics_requested"] = dict(zip(cfg.rubrics, (rb.ref for rb in rubrics)))
-    return res
+    return {"rubrics": {rb.ref: rb.hash for rb in rubrics},
+            "rubric_lock": {rb.ref: lock_status(rb) for rb in rubrics},
+            "rubrics_requested": dict(zip(requested, (rb.ref for rb in rubrics)))}

@@ -34,12 +34,16 @@ from judge.llm.faults import FaultConfig  # noqa: E402
 from judge.llm.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
 from tests.conftest import small_config  # noqa: E402
-from tests.fixtures.runs import jsonl_lines, once_per_id, without_call  # noqa: E402
+from tests.fixtures.runs import (  # noqa: E402
+    FILES,
+    STAGES,
+    jsonl_lines,
+    once_per_id,
+    without_call,
+)
 from tests.fixtures.server import sim_server_factory  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["generate", "score"]
-FILES = {"generations": "generation_id", "judgments": "judgment_id"}
 # pointwise, pairwise (anchor vs member, both orders) and counterfactual-set rubrics
 RUBRICS = ["decision_dev", "answer_quality_pairwise", "counterfactual_decision"]
 
@@ -179,6 +183,33 @@ def test_overlap_judges_answers_as_they_arrive_with_the_same_records(
     judged = [r for r in contents(cfg.run_dir, "judgments").values()]
     assert {r["mode"] for r in judged} == {"pointwise", "pairwise", "counterfactual_set"}
     assert {r["probe"] for r in judged} >= {"verbosity", "attribute_swap"}
+
+
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_overlap_never_puts_a_judgment_on_disk_before_its_answer(
+        tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At every flush of judgments.jsonl, each judged answer is already in generations.jsonl:
+    a kill at any point leaves no judgment of an answer that resume would generate again."""
+    from judge.store import JsonlWriter
+
+    real = JsonlWriter.flush
+    checks: list[int] = []
+
+    def checked_flush(self: JsonlWriter) -> None:
+        real(self)
+        if self.path.name == "judgments.jsonl" and self.written:
+            on_disk = set(once_per_id(self.path.with_name("generations.jsonl"), "generation_id"))
+            judged = {t for r in once_per_id(self.path, "judgment_id").values()
+                      for t in r["target_ids"]}
+            assert judged <= on_disk, f"{len(judged - on_disk)} judged answers not on disk"
+            checks.append(len(judged))
+
+    monkeypatch.setattr(JsonlWriter, "flush", checked_flush)
+    cfg = load_config(write_config(tmp_path, "ovl", rubrics=["decision_dev"], flush_every=2,
+                                   executor={"kind": kind, "overlap": True, "workers": 2}))
+    res = run_stages(open_run(cfg), STAGES)
+    assert res["generate"]["extra"]["judged_inline"]["written"] > 0
+    assert len(checks) > 3  # checked at many points, not only at the end
 
 
 def test_overlap_budget_stop_keeps_every_paid_answer_then_resumes(tmp_path: Path) -> None:

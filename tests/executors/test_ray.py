@@ -32,10 +32,9 @@ from judge.executors import (  # noqa: E402
 from judge.executors.ray import LineAppender  # noqa: E402
 from judge.ids import shard_of  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
+from tests.fixtures.runs import FILES, STAGES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["generate", "score"]
-FILES = {"generations": "generation_id", "judgments": "judgment_id"}
 
 
 def write_config(tmp_path: Path, name: str, **over: Any) -> Path:
