@@ -39,6 +39,7 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check judge tests bench
+	$(BIN)/lint-imports
 	$(BIN)/judge rubrics lint rubrics
 
 bench: venv

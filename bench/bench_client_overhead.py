@@ -24,8 +24,8 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from judge.llm.faults import FaultConfig  # noqa: E402
-from judge.llm.server_process import start_server  # noqa: E402
+from judge.sim.faults import FaultConfig  # noqa: E402
+from judge.sim.server_process import start_server  # noqa: E402
 
 API_KEY = "sk-bench-not-a-secret"
 MODEL = "generator"
@@ -123,7 +123,7 @@ def _cpu_seconds(pid: int) -> float | None:
 
 def _backend() -> str:
     try:
-        import judge.llm.sim  # noqa: F401
+        import judge.sim.provider  # noqa: F401
     except ImportError:
         return "echo"
     return "sim"

@@ -42,8 +42,8 @@ sys.path.insert(0, str(BENCH))
 
 from bench_pipeline import write_queries  # noqa: E402
 
-from judge.llm.faults import FaultConfig  # noqa: E402
-from judge.llm.server_process import start_server  # noqa: E402
+from judge.sim.faults import FaultConfig  # noqa: E402
+from judge.sim.server_process import start_server  # noqa: E402
 
 API_KEY = "sk-bench-not-a-secret"
 RUBRIC = "answer_quality"

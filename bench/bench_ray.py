@@ -65,22 +65,24 @@ def timed_run(cfg: Any) -> dict[str, Any]:
 def driver_costs(run_dir: Path, cfg: Any) -> dict[str, float]:
     """Driver-side cost per record of routing inputs to shards and of appending records."""
     from judge.context import RunContext
-    from judge.executors.ray import LineAppender
     from judge.executors.shards import plan_shards
-    from judge.store import RunStore
+    from judge.store import JsonlWriter, RunStore
+    from judge.tasks import StageResult, pending, stage_tasks
 
     scratch = Path(tempfile.mkdtemp())
     store = RunStore(run_dir)
     ctx = RunContext(cfg, store)
     ctx.store.path("judgments").rename(run_dir / "judgments.moved")  # plan as if none done
     t0 = time.perf_counter()
-    plan = plan_shards(ctx, "score", 16, scratch)
-    plan_us = (time.perf_counter() - t0) / max(1, plan.planned) * 1e6
+    st, res = stage_tasks(cfg, "score"), StageResult("score")
+    plan_shards(ctx.store, st, pending(ctx, st, res), 16, scratch)
+    plan_us = (time.perf_counter() - t0) / max(1, res.planned) * 1e6
     lines = (run_dir / "judgments.moved").read_text().splitlines()
     t0 = time.perf_counter()
-    with LineAppender(scratch / "append.jsonl") as app:
+    with JsonlWriter(scratch / "append.jsonl", flush_every=64) as app:
         for k in range(0, len(lines), 64):
-            app.append(lines[k:k + 64])
+            app.write_lines(lines[k:k + 64])
+            app.flush()
     append_us = (time.perf_counter() - t0) / max(1, len(lines)) * 1e6
     size = sum(len(x) + 1 for x in lines) / max(1, len(lines))
     shutil.rmtree(scratch)

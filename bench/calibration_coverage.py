@@ -7,7 +7,7 @@ PPI-corrected group gap; the naive judge-only gap must miss.
 Worlds:
 
 - ``--world sim`` (default): the embedded ``sim/`` world
-  (:func:`judge.calibration.simulate_sim_world`): real scenarios, 120 single-swap race
+  (:func:`judge.sim.coverage.simulate_sim_world`): real scenarios, 120 single-swap race
   groups, 2 sim generator responses per query (as the default run), the sim judge on ``answer_quality.helpfulness`` with
   its planted bias (datasets/sim/default.yaml), 3 sim raters on 30% of the items
   (stratified by group x judge score, weighted by inclusion probability).
@@ -33,7 +33,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 def simulator(args: argparse.Namespace):
     """The ``simulate(seed)`` function for the chosen world."""
-    from judge.calibration import simulate_basic, simulate_sim_world
+    from judge.calibration import simulate_basic
+    from judge.sim.coverage import simulate_sim_world
 
     if args.world == "basic":
         return partial(simulate_basic, oversample_high=args.oversample_high)

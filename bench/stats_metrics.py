@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import judge.stats as js
-from judge.stats.synthetic import planted_frame
+from judge.sim.synthetic import planted_frame
 
 
 def peak_mb() -> float:

@@ -51,7 +51,7 @@ def run(config: Any, stages: list[str] | None = None, force: list[str] | None = 
 
 def __getattr__(name: str) -> Any:
     if name in ("Query", "Generation", "Judgment", "HumanLabel"):
-        from judge import records
+        import judge.records as records
 
         return getattr(records, name)
     if name == "RunConfig":

@@ -6,12 +6,9 @@ stays fast.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from typing import Any
-
 import typer
 
+from judge._cli.common import guard, run_stages_command
 from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt, WorkersOpt
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -22,57 +19,13 @@ ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show a progre
 RetryOpt = typer.Option(False, "--retry-errors", help="Also retry non-retryable error records.")
 
 
-def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; turn JudgeError into one line on stderr and its exit code."""
-    from judge.errors import JudgeError
-
-    try:
-        return fn()
-    except JudgeError as err:
-        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
-        raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        typer.secho("interrupted: re-run the same command to resume", fg="yellow", err=True)
-        raise typer.Exit(130) from None
-
-
-def _stages(config: str, stages: list[str], force: list[str] | None, progress: bool,
-            retry_errors: bool = False, executor: str | None = None,
-            address: str | None = None, shards: int | None = None,
-            workers: int | None = None) -> None:
-    def go() -> None:
-        from judge.config import load_config
-        from judge.pipeline import check_force, open_run, run_stages
-
-        cfg = load_config(config)
-        if executor or address or shards or workers:
-            from judge.executors.options import apply_executor_overrides
-
-            cfg = apply_executor_overrides(cfg, executor, address, shards, workers)
-        check_force(force)
-        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
-        results = run_stages(ctx, stages, force)
-        for name, r in results.items():
-            typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
-                       f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
-            if r.get("stopped"):
-                typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
-                            fg="yellow", err=True)
-        if "report" in results:
-            for f in ("report.html", "report.md"):
-                p = ctx.store.dir / f
-                if p.exists():
-                    typer.echo(f"report: {p}")
-    _guard(go)
-
-
 @app.command()
 def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
         progress: bool = ProgressOpt, retry_errors: bool = RetryOpt,
         executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt,
         workers: int = WorkersOpt) -> None:
     """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
-    _stages(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors,
+    run_stages_command(config, ["generate", "score", "calibrate", "report"], force, progress, retry_errors,
             executor, address, shards, workers)
 
 
@@ -82,7 +35,7 @@ def generate(config: str, force: list[str] = ForceOpt, progress: bool = Progress
              address: str = AddressOpt, shards: int = ShardsOpt, workers: int = WorkersOpt
              ) -> None:
     """Expand queries and answer them with the generator models."""
-    _stages(config, ["generate"], force, progress, retry_errors, executor, address, shards,
+    run_stages_command(config, ["generate"], force, progress, retry_errors, executor, address, shards,
             workers)
 
 
@@ -91,7 +44,7 @@ def score(config: str, force: list[str] = ForceOpt, progress: bool = ProgressOpt
           retry_errors: bool = RetryOpt, executor: str = ExecutorOpt, address: str = AddressOpt,
           shards: int = ShardsOpt, workers: int = WorkersOpt) -> None:
     """Score generations with the judge models and rubrics."""
-    _stages(config, ["score"], force, progress, retry_errors, executor, address, shards,
+    run_stages_command(config, ["score"], force, progress, retry_errors, executor, address, shards,
             workers)
 
 
@@ -128,17 +81,17 @@ def calibrate(
 
         from judge._cli.calibrate import run_standalone
 
-        _guard(lambda: run_standalone(Path(judgments), Path(labels), Path(out), scale=scale,
+        guard(lambda: run_standalone(Path(judgments), Path(labels), Path(out), scale=scale,
                                       reference=reference, B=B, seed=seed))
         return
     if len(args) == 2 and args[0] == "sample":
-        _guard(lambda: _sample(args[1], n, out, criterion, seed))
+        guard(lambda: _sample(args[1], n, out, criterion, seed))
         return
     if len(args) != 1:
         typer.secho("error: usage: judge calibrate CONFIG | judge calibrate sample CONFIG --n N "
                     "| judge calibrate --judgments F --labels F --out DIR", fg="red", err=True)
         raise typer.Exit(2)
-    _stages(args[0], ["calibrate"], force, False)
+    run_stages_command(args[0], ["calibrate"], force, False)
 
 
 def _sample(config: str, n: int, out: str | None, criterion: str | None, seed: int) -> None:
@@ -161,9 +114,12 @@ def plan(config: str = typer.Argument(..., help="Run config YAML.")) -> None:
         from judge.config import load_config
         from judge.llm.client import plan_price
         from judge.plan import format_plan, plan_counts
+        from judge.plugins import setup_providers
 
-        typer.echo(format_plan(plan_counts(load_config(config), price_fn=plan_price)))
-    _guard(go)
+        cfg = load_config(config)
+        setup_providers(cfg, [s.model for s in cfg.all_models()])
+        typer.echo(format_plan(plan_counts(cfg, price_fn=plan_price)))
+    guard(go)
 
 
 @app.command()
@@ -191,13 +147,12 @@ def _mount() -> None:
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
     from judge._cli.datasets import app as datasets_app
     from judge._cli.report import report as report_command
-    from judge._cli.serve import serve_sim
-
     app.command(name="report")(report_command)
 
     app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
+    from judge.plugins import register_commands
 
-    app.command("serve-sim")(serve_sim)
+    register_commands(app)  # e.g. the sim plugin's serve-sim
 
 
 _mount()

@@ -164,15 +164,18 @@ class ReportConfig(_Cfg):
 
 class ExecutorConfig(_Cfg):
     """Where model-calling stages run: in-process (local), in worker processes on this
-    machine (processes), or as shard tasks on Ray (ray)."""
+    machine (processes), as shard tasks on Ray (ray), or chosen per run (auto)."""
 
-    kind: Literal["local", "processes", "ray"] = "local"
+    kind: Literal["auto", "local", "processes", "ray"] = Field(
+        "auto", description="auto: local for in-process (sim) models and small runs, "
+                            "processes with overlap for large runs against endpoints.")
     workers: int | None = Field(None, ge=1, description="Worker processes for kind=processes "
                                                         "(default: twice the CPUs, at most 16).")
-    overlap: bool = Field(False, description="When generate and score run together, judge "
-                                             "each answer with the pointwise rubrics as soon "
-                                             "as it arrives (local and processes executors). "
-                                             "Same records; no idle gap between the stages.")
+    overlap: bool | None = Field(
+        None, description="When generate and score run together, judge each answer with the "
+                          "pointwise rubrics as soon as it arrives (local and processes "
+                          "executors). Same records; no idle gap between the stages. "
+                          "Default: on when auto chooses processes.")
     address: str | None = Field(None, description="Ray address: None starts a local cluster, "
                                                   "'auto' joins the one on this node.")
     shards: int = Field(4, ge=1, description="Shards per stage (stable hash of the record id).")
@@ -206,8 +209,10 @@ class RunConfig(_Cfg):
     probes: list[str] = Field(default_factory=list,
                               description="attribute_swap, position_swap, verbosity.")
     human_labels: HumanLabelsConfig | None = None
-    sim_profile: str = Field("datasets/sim/default.yaml",
-                             description="Planted truth for sim/ models.")
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per plugin, e.g. {sim: {profile: "
+                                          "datasets/sim/default.yaml}} (the planted truth of "
+                                          "sim/ models).")
     budget_usd: float | None = Field(None, ge=0, description="Whole-run budget cap.")
     cache: CacheConfig = Field(default_factory=CacheConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -222,10 +227,6 @@ class RunConfig(_Cfg):
         """``<output_dir>/<name>``; a relative output_dir is relative to the working dir."""
         out = Path(self.output_dir)
         return (out if out.is_absolute() else Path.cwd() / out) / self.name
-
-    @property
-    def sim_profile_path(self) -> str:
-        return str(resolve_path(self.sim_profile))
 
     def all_models(self) -> list[ModelSpec]:
         llm = self.queries.llm_written

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import ModelSpec, RunConfig, resolve_path
-from judge.store import RunStore
+from judge.store import RunStore, summarize_records
 
 
 @dataclass
@@ -15,10 +15,9 @@ class RunContext:
     store: RunStore
     progress: bool = False
     retry_errors: bool = False
-    shard: tuple[int, int] | None = None  # (index, count): only ids with shard_of(id) == index
-    sink_factory: Any = None  # stage -> writer-like object; default: the run store's JSONL
     judge_inline: bool = False  # generate also judges each answer (executor.overlap)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _providers_ready: bool = False
     _budget: Any = None
     _cache: Any = None
 
@@ -27,8 +26,6 @@ class RunContext:
         from judge.llm.client import Budget
 
         if self._budget is None:
-            from judge.pipeline import summarize_records
-
             spent = float(summarize_records(self.store)["cost"]["total_usd"])
             self._budget = Budget(self.cfg.budget_usd, spent)
         return self._budget
@@ -45,28 +42,18 @@ class RunContext:
         """One client per model label, shared across stages (concurrency is per model)."""
         from judge.llm.client import ModelClient
 
-        if any(s.provider == "sim" for s in self.cfg.all_models()):
-            from judge.llm.sim import register
+        if not self._providers_ready:
+            from judge.plugins import setup_providers
 
-            register(self.cfg.sim_profile_path,
-                     [s.model for s in self.cfg.all_models() if s.provider == "sim"])
+            setup_providers(self.cfg, [s.model for s in self.cfg.all_models()])
+            self._providers_ready = True
         key = spec.label
         if key not in self._clients:
             self._clients[key] = ModelClient(spec, budget=self.budget, cache=self.cache)
         return self._clients[key]
 
-    def in_shard(self, record_id: str) -> bool:
-        """True if this context's shard owns ``record_id`` (always, when unsharded)."""
-        if self.shard is None:
-            return True
-        from judge.ids import shard_of
-
-        return shard_of(record_id, self.shard[1]) == self.shard[0]
-
     def writer(self, stage: str) -> Any:
-        """Where a stage's records go: the run store, or a sink (e.g. a Ray task's buffer)."""
-        if self.sink_factory is not None:
-            return self.sink_factory(stage)
+        """The run store's append-only writer for a stage file (the driver's sink)."""
         return self.store.writer(stage, self.cfg.flush_every)
 
     def model_stats(self) -> dict[str, dict[str, Any]]:

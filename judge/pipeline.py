@@ -7,14 +7,13 @@ import platform
 import subprocess
 import sys
 import time
-from collections import Counter
 from importlib import metadata
 from typing import Any
 
 from judge.config import PROJECT_ROOT, RunConfig
 from judge.context import RunContext
 from judge.errors import JudgeError
-from judge.store import RunStore, iter_jsonl
+from judge.store import RunStore, summarize_records
 
 STAGES = ("generate", "score", "calibrate", "report")
 
@@ -64,38 +63,6 @@ def provenance(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def summarize_records(store: RunStore) -> dict[str, Any]:
-    """Counts by status, tokens and cost over the latest record per id of each file.
-
-    Streams each file keeping a small tuple per id (not the records), so memory stays flat.
-    """
-    counts: dict[str, Any] = {}
-    tokens = {"prompt": 0, "completion": 0}
-    cost, unknown = 0.0, 0
-    for stage, idf, status in (("queries", "query_id", None),
-                               ("generations", "generation_id", "status"),
-                               ("judgments", "judgment_id", "parse_status"),
-                               ("human_labels", "label_id", None)):
-        last: dict[str, tuple] = {}
-        for _, r in iter_jsonl(store.path(stage)):
-            u = r.get("usage") or {}
-            last[r[idf]] = (r.get(status) if status else None, u.get("prompt_tokens", 0),
-                            u.get("completion_tokens", 0), r.get("cost_usd"),
-                            r.get("error") is None)
-        counts[stage] = len(last)
-        if status:
-            counts[f"{stage}_by_status"] = dict(Counter(t[0] for t in last.values()))
-            for _st, pt, ct, c, no_err in last.values():
-                tokens["prompt"] += pt
-                tokens["completion"] += ct
-                if c is None:
-                    unknown += int(no_err)
-                else:
-                    cost += c
-    return {"counts": counts, "tokens": tokens,
-            "cost": {"total_usd": round(cost, 6), "calls_with_unknown_cost": unknown}}
-
-
 def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
     """Everything that can be checked before a run directory is touched.
 
@@ -106,8 +73,8 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
 
     from judge.config import resolve_path
     from judge.errors import ConfigError
-    from judge.stages.plan_judging import PROBES
-    from judge.stages.score import load_rubrics
+    from judge.rubrics import load_rubrics
+    from judge.tasks.judging import PROBES
 
     src = cfg.source_path
     bad = [p for p in cfg.probes if p not in PROBES]
@@ -125,10 +92,9 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             cfg.human_labels.path).exists():
         raise ConfigError(f"human-label file not found: {cfg.human_labels.path}", path=src,
                           field="human_labels.path", hint="check the path")
-    if any(s.provider == "sim" for s in cfg.all_models()) and not resolve_path(
-            cfg.sim_profile).exists():
-        raise ConfigError(f"sim profile not found: {cfg.sim_profile}", path=src,
-                          field="sim_profile")
+    from judge.plugins import check_config
+
+    check_config(cfg)  # plugin options (e.g. the sim profile) before anything is touched
     if cfg.executor.kind == "ray":
         from judge.executors import check_executor
 
@@ -174,7 +140,13 @@ def check_force(force: list[str] | None) -> list[str]:
 
 def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = None
                ) -> dict[str, Any]:
-    """Run ``stages`` in order; ``force`` moves a stage's old output aside first."""
+    """Run ``stages`` in order; ``force`` moves a stage's old output aside first.
+
+    The model-calling stages run through the one driver (:func:`judge.tasks.drive`) on the
+    executor the config asks for (``executor.kind``; ``auto`` chooses once the queries
+    are known, see :func:`judge.executors.choose_executor`).
+    """
+    from judge.executors import choose_executor, connect_executor
     from judge.stages import calibrate, generate, report, score
 
     force = check_force(force)
@@ -186,26 +158,26 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
 
             ctx.store.reset(REJECTIONS_FILE)
     results: dict[str, Any] = {}
-    fns = {"queries": generate.expand_queries, "generate": generate.generate,
-           "score": score.score, "calibrate": calibrate.calibrate, "report": report.report}
     wanted = list(stages)
     if "generate" in wanted and "queries" not in wanted:
         wanted.insert(wanted.index("generate"), "queries")
-    executor = None
-    ctx.judge_inline = (ctx.cfg.executor.overlap and ctx.cfg.executor.kind != "ray"
-                        and {"generate", "score"} <= set(wanted))
-    if ctx.cfg.executor.kind != "local" and {"generate", "score"} & set(wanted):
-        if ctx.cfg.executor.kind == "ray":
-            from judge.executors import RayExecutor
+    executor: Any = None
 
-            executor = RayExecutor.connect(ctx.cfg)  # UsageError naming the extra if no Ray
-        else:
-            from judge.executors.processes import ProcessExecutor
+    def model_stage(fn: Any) -> Any:
+        def go(c: RunContext) -> Any:
+            nonlocal executor
+            if executor is None:
+                choice = choose_executor(c.cfg, c.store, wanted)
+                c.judge_inline = choice.overlap
+                executor = connect_executor(c.cfg, choice.kind)
+                c.store.update_manifest(cluster={**executor.cluster_info(),
+                                                 "chosen": choice.as_dict()})
+            return fn(c, executor)
+        return go
 
-            executor = ProcessExecutor.connect(ctx.cfg)
-        ctx.store.update_manifest(cluster=executor.cluster_info())
-        fns["generate"] = lambda c: executor.run_stage(c, "generate")
-        fns["score"] = lambda c: executor.run_stage(c, "score")
+    fns = {"queries": generate.expand_queries, "generate": model_stage(generate.generate),
+           "score": model_stage(score.score), "calibrate": calibrate.calibrate,
+           "report": report.report}
     t0 = time.perf_counter()
     error = None
     try:

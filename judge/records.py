@@ -7,6 +7,7 @@ deterministic inputs (latency, attempts, cache hits, timestamps) live only in ``
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -194,6 +195,34 @@ class HumanLabel(Record):
     @staticmethod
     def make_id(target_id: str, criterion: str, rater: str, rubric_id: str | None = None) -> str:
         return content_id("h", [target_id, criterion, rater, rubric_id])
+
+
+def now_iso() -> str:
+    """The current UTC time, to the second (for ``CallInfo.created_at``)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def is_final(obj: dict[str, Any]) -> bool:
+    """True if a re-run keeps this generation or judgment: a success, a parse failure or a
+    refusal (a verdict, even if unusable), or an error a retry cannot fix.
+
+    >>> is_final({"status": "ok"}), is_final({"parse_status": "parse_failure"})
+    (True, True)
+    >>> is_final({"status": "error", "error": {"retryable": True}})
+    False
+    """
+    return obj.get("status") == "ok" or obj.get("parse_status") in FINAL_PARSE_STATUSES or (
+        obj.get("error") is not None and not obj["error"].get("retryable", True))
+
+
+FINAL_PARSE_STATUSES = ("ok", "parse_failure", "refusal")
+
+
+def done_predicate(retry_errors: bool) -> Any:
+    """What a re-run skips: final records, or with ``retry_errors`` every non-error record."""
+    if not retry_errors:
+        return is_final
+    return lambda o: "error" not in (o.get("status"), o.get("parse_status"))
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +196,14 @@ class JsonlWriter:
         self.close()
 
 
+def count_lines(path: Path) -> int:
+    """Lines in a file (0 if absent), counted in 1 MiB blocks."""
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b""))
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON via a temp file + rename, so readers never see a half-written file."""
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
@@ -283,3 +292,35 @@ class RunStore:
                 m[k] = v
         write_json_atomic(self.manifest_path, m)
         return m
+
+
+def summarize_records(store: RunStore) -> dict[str, Any]:
+    """Counts by status, tokens and cost over the latest record per id of each file.
+
+    Streams each file keeping a small tuple per id (not the records), so memory stays flat.
+    """
+    counts: dict[str, Any] = {}
+    tokens = {"prompt": 0, "completion": 0}
+    cost, unknown = 0.0, 0
+    for stage, idf, status in (("queries", "query_id", None),
+                               ("generations", "generation_id", "status"),
+                               ("judgments", "judgment_id", "parse_status"),
+                               ("human_labels", "label_id", None)):
+        last: dict[str, tuple] = {}
+        for _, r in iter_jsonl(store.path(stage)):
+            u = r.get("usage") or {}
+            last[r[idf]] = (r.get(status) if status else None, u.get("prompt_tokens", 0),
+                            u.get("completion_tokens", 0), r.get("cost_usd"),
+                            r.get("error") is None)
+        counts[stage] = len(last)
+        if status:
+            counts[f"{stage}_by_status"] = dict(Counter(t[0] for t in last.values()))
+            for _st, pt, ct, c, no_err in last.values():
+                tokens["prompt"] += pt
+                tokens["completion"] += ct
+                if c is None:
+                    unknown += int(no_err)
+                else:
+                    cost += c
+    return {"counts": counts, "tokens": tokens,
+            "cost": {"total_usd": round(cost, 6), "calls_with_unknown_cost": unknown}}

@@ -1,4 +1,7 @@
-"""`judge plan`: exact counts from the real expansion, estimated tokens, cost via price_fn."""
+"""`judge plan`: exact counts from the run's own tasks, estimated tokens, cost via price_fn.
+
+tests/test_plan_equals_run.py checks plan = run at the server's request log; these tests
+check hand-computed counts and the cost arithmetic."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ def _cfg(tmp_path: Path, **over) -> RunConfig:
                             "params": {"max_tokens": 100}},
                            {"model": "sim/generator", "name": "simgen"}],
             "judges": [{"model": "openai/gpt-4o", "repeats": 3}, {"model": "sim/judge"}],
-            "rubrics": ["a", "b"], "probes": ["position_swap"]}
+            "rubrics": ["answer_quality"], "probes": ["position_swap", "verbosity"]}
     data.update(over)
     return RunConfig.model_validate(data)
 
@@ -40,8 +43,12 @@ def test_counts_per_stage(tmp_path):
     assert (plan.queries, plan.cf_groups, plan.cells, plan.scenarios) == (18, 3, 6, 1)
     assert plan.calls("generate") == 18 * 2 + 18
     gens = 54
-    assert plan.calls("score") == gens * 2 * 3 + gens * 2 * 1
-    assert plan.calls("probe:position_swap") == plan.calls("score")
+    # one pointwise rubric (every context): each generation x judge x repeat
+    assert plan.calls("score") == gens * 3 + gens * 1
+    # verbosity: once per generation, judge and pointwise rubric (repeat 0 only)
+    assert plan.calls("probe:verbosity") == gens * 2
+    # position_swap applies to pairwise rubrics only: none here, so no calls
+    assert plan.calls("probe:position_swap") == 0
     gen = plan.stages[0]
     assert gen.completion_tokens == 36 * 100
     assert gen.prompt_tokens == 2 * sum(
@@ -95,4 +102,4 @@ def test_plan_cli_prints_the_table(tmp_path):
     app.command()(plan_cmd)
     res = CliRunner().invoke(app, [str(path)])
     assert res.exit_code == 0, res.output
-    assert "queries                18" in res.output and "probe:position_swap" in res.output
+    assert "queries                18" in res.output and "probe:verbosity" in res.output

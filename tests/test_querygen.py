@@ -13,7 +13,7 @@ import yaml
 import judge
 from judge.config import LLMQueriesConfig, ModelSpec, load_config
 from judge.errors import ConfigError
-from judge.llm.sim_writer import rewrite_text
+from judge.sim.writer import rewrite_text
 from judge.pipeline import open_run, run_stages
 from judge.querygen import (
     REJECTIONS_FILE,
@@ -69,7 +69,7 @@ def config(tmp_path: Path, name: str = "qg", *, sim_profile: str | None = None,
            "judges": [{"model": "sim/judge", "concurrency": 8}], "rubrics": ["decision_dev"],
            "cache": {"enabled": False}, "report": {"bootstrap": 200, "min_cell": 2}}
     if sim_profile:
-        cfg["sim_profile"] = sim_profile
+        cfg["plugins"] = {"sim": {"profile": sim_profile}}
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

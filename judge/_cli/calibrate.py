@@ -13,10 +13,11 @@ run and calls :func:`write_sample_sheet`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
+from judge._cli.common import guard
 from judge.errors import UsageError
 
 if TYPE_CHECKING:
@@ -136,16 +137,6 @@ def write_sample_sheet(items: pd.DataFrame, out_dir: str | Path, n: int, *, seed
     return paths
 
 
-def _guard(fn) -> Any:
-    from judge.errors import JudgeError
-
-    try:
-        return fn()
-    except JudgeError as err:
-        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
-        raise typer.Exit(err.exit_code) from None
-
-
 def calibrate_standalone_cmd(
         judgments: Path = typer.Option(..., "--judgments", help="Judgments JSONL or CSV."),
         labels: Path = typer.Option(..., "--labels",
@@ -164,7 +155,7 @@ def calibrate_standalone_cmd(
         B: int = typer.Option(1000, "--B", help="Bootstrap replicates."),
         seed: int = typer.Option(0, "--seed")) -> None:
     """Calibrate judges run elsewhere: agreement, bias, corrected group estimates."""
-    _guard(lambda: run_standalone(judgments, labels, out, scale=scale,
+    guard(lambda: run_standalone(judgments, labels, out, scale=scale,
                                   map_judgments=map_judgments, map_labels=map_labels,
                                   weights=weights, reference=reference, B=B, seed=seed))
 
@@ -187,4 +178,4 @@ def sample_sheet_cmd(
         paths = write_sample_sheet(items, out, n, seed=seed, criterion=crit)
         typer.echo(f"sampled {n} of {items['item_id'].nunique()} items ({crit}, {name}): "
                    f"{paths['csv']}, {paths['jsonl']}")
-    _guard(go)
+    guard(go)

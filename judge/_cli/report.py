@@ -34,16 +34,16 @@ def report(config: str | None = typer.Argument(None, help="Run config YAML."),
            out: str | None = OutOpt, bootstrap: int = BootOpt,
            seed: int = SeedOpt) -> None:
     """Compute metrics and write metrics.json/csv, report.md and report.html; or compare runs."""
-    from judge.cli import _guard, _stages
+    from judge._cli.common import guard, run_stages_command
 
     if compare and all(compare):
         if config is not None:
             typer.secho("error: give either CONFIG or --compare RUN_A RUN_B, not both",
                         fg="red", err=True)
             raise typer.Exit(2)
-        _guard(lambda: run_compare(compare[0], compare[1], out, bootstrap, seed))
+        guard(lambda: run_compare(compare[0], compare[1], out, bootstrap, seed))
         return
     if config is None:
         typer.secho("error: missing CONFIG (or use --compare RUN_A RUN_B)", fg="red", err=True)
         raise typer.Exit(2)
-    _stages(config, ["report"], None, False)
+    run_stages_command(config, ["report"], None, False)

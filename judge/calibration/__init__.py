@@ -23,7 +23,6 @@ from judge.calibration.io import (
     validate_inputs,
 )
 from judge.calibration.scale import ScaleSpec, infer_scale
-from judge.calibration.sim_coverage import simulate_sim_world
 
 __all__ = [
     "SECTIONS",
@@ -41,7 +40,6 @@ __all__ = [
     "read_labels",
     "read_table",
     "simulate_basic",
-    "simulate_sim_world",
     "validate_inputs",
     "write_result",
 ]

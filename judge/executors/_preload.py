@@ -14,8 +14,8 @@ import gc
 import os
 import sys
 
+import judge.tasks  # noqa: F401 - the task code the workers run
 from judge.llm.litellm_env import flush_stdio, gc_paused, warm_up
-from judge.stages import generate, score  # noqa: F401 - the stage code the workers run
 
 
 def _in_forkserver() -> bool:

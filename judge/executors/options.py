@@ -35,12 +35,12 @@ def apply_executor_overrides(cfg: RunConfig, executor: str | None = None,
         field = {"kind": "--executor", "shards": "--shards", "address": "--address",
                  "workers": "--workers"}.get(str(e["loc"][0]), str(e["loc"][0]))
         raise UsageError(f"{e['msg']} (got {e.get('input')!r})", field=field,
-                         hint="use --executor local|processes|ray, --shards N and --workers N "
+                         hint="use --executor auto|local|processes|ray, --shards N and --workers N "
                               "with N >= 1") from err
     if ex.kind != "ray" and (address is not None or shards is not None):
         raise UsageError("--address and --shards apply only to the ray executor",
                          field="--executor", hint="add --executor ray")
-    if ex.kind != "processes" and workers is not None:
+    if ex.kind not in ("processes", "auto") and workers is not None:
         raise UsageError("--workers applies only to the processes executor",
                          field="--executor", hint="add --executor processes")
     out = cfg.model_copy(update={"executor": ex})

@@ -1,11 +1,13 @@
 """Run the model-calling stages in worker processes on this machine (``executor.kind: processes``).
 
 litellm spends several milliseconds of CPU per call, so one Python process tops out at a few
-hundred calls a second whatever the provider's latency. This executor runs a stage's own code
-in ``workers`` processes, each owning a shard of the output ids (``judge.ids.shard_of``):
+hundred calls a second whatever the provider's latency. This executor runs the stage's tasks
+(:mod:`judge.tasks`) in ``workers`` processes; the driver (:func:`judge.tasks.drive`) has
+already decided which tasks are pending, and each worker gets the ids of its share
+(``judge.ids.shard_of``), rebuilds those tasks from the run's inputs and runs them:
 
-- **One writer.** Workers open the run directory read-only. They stream their records back to
-  the driver as JSON lines over a pipe, in batches of at most ``flush_every`` records or
+- **One writer.** Workers open the run directory read-only (they read only the stage's
+  inputs). They stream their records back to the driver as JSON lines over a pipe, in batches of at most ``flush_every`` records or
   50 ms; the driver appends them to the stage's JSONL (flushed and fsynced every
   ``flush_every`` records), as the local executor does. A killed run resumes the same way:
   missing ids are recomputed, and a kill loses at most the calls in flight and
@@ -22,12 +24,12 @@ in ``workers`` processes, each owning a shard of the output ids (``judge.ids.sha
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,23 @@ from typing import Any
 from judge.config import ModelSpec, RunConfig
 from judge.context import RunContext
 from judge.errors import JudgeError
-from judge.executors.shards import STAGE_IO, stage_models, task_config
+from judge.executors.shards import task_config
+from judge.ids import shard_of
 from judge.records import Record
-from judge.stages.runner import Progress, StageResult
-from judge.store import JsonlWriter
+from judge.tasks import (
+    InlineJudge,
+    LocalExecutor,
+    Progress,
+    ScoreTasks,
+    Sink,
+    StageResult,
+    StageTasks,
+    Task,
+    done_ids,
+    run_tasks,
+    stage_tasks,
+    store_reader,
+)
 
 BATCH_SECONDS = 0.05  # a worker sends its records at least this often (or flush_every)
 PRELOAD = "judge.executors._preload"
@@ -60,7 +75,7 @@ def worker_count(cfg: RunConfig, stage: str, inline: bool = False) -> int:
     most the smallest model concurrency (each worker needs at least one call slot per model
     it calls; ``inline``: generate also calls the judges)."""
     n = cfg.executor.workers or default_workers()
-    models = stage_models(cfg, stage) + (list(cfg.judges) if inline else [])
+    models = stage_tasks(cfg, stage).models() + (list(cfg.judges) if inline else [])
     return max(1, min([n, *(s.concurrency for s in models)]))
 
 
@@ -91,29 +106,14 @@ def mp_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def count_missing(ctx: RunContext, stage: str) -> tuple[int, int]:
-    """``(planned, missing)`` records of ``stage``: one pass over its inputs, no model call."""
-    from judge.executors.shards import done_keep, output_ids
-    from judge.store import scan_ids
-
-    _, out, idf = STAGE_IO[stage]
-    done = scan_ids(ctx.store.path(out), idf, keep=done_keep(stage, ctx.retry_errors))
-    planned, seen = 0, set()
-    for _, _, rid in output_ids(ctx, stage):
-        planned += 1
-        if rid not in done:
-            seen.add(rid)
-    return planned, len(seen)
-
-
 # ---------------------------------------------------------------- worker side
 
 class PipeSink:
     """A writer for one output file (``generations``, ``judgments``) that sends JSON lines to
     the driver in batches (count- or time-bound)."""
 
-    def __init__(self, conn: Connection, name: str, batch: int):
-        self.conn, self.name, self.batch = conn, name, batch
+    def __init__(self, conn: Connection, name: str, batch: int, is_error: Any):
+        self.conn, self.name, self.batch, self.is_error = conn, name, batch, is_error
         self.lines: list[str] = []
         self.errors = 0
         self.spent = lambda: 0.0
@@ -122,8 +122,7 @@ class PipeSink:
 
     def write(self, rec: Record) -> None:
         self.lines.append(rec.model_dump_json())
-        bad = (rec.status != "ok") if self.name == "generations" else (rec.parse_status != "ok")
-        self.errors += int(bad)
+        self.errors += int(self.is_error(rec))
         if len(self.lines) >= self.batch or time.monotonic() - self._last >= BATCH_SECONDS:
             self.flush()
 
@@ -151,32 +150,38 @@ def _exit_when_driver_goes(ctrl: Connection) -> None:
     os._exit(3)
 
 
-def worker_main(cfg_json: str, run_dir: str, stage: str, index: int, count: int,
-                budget_usd: float | None, retry_errors: bool, judge_inline: bool,
-                env: dict[str, str], data: Connection, ctrl: Connection) -> None:
-    """Run ``stage`` for shard ``index`` of ``count`` on the run directory (read-only)."""
+def worker_main(cfg_json: str, run_dir: str, stage: str, assigned: frozenset[str],
+                inline_done: frozenset[str] | None, budget_usd: float | None,
+                retry_errors: bool, env: dict[str, str], data: Connection,
+                ctrl: Connection) -> None:
+    """Run the ``assigned`` tasks of ``stage`` on the run directory (read-only);
+    ``inline_done`` (with ``executor.overlap``): judgments already made."""
     os.environ.clear()
     os.environ.update(env)
     threading.Thread(target=_exit_when_driver_goes, args=(ctrl,), daemon=True).start()
     try:
         from judge.llm.client import Budget
-        from judge.stages import generate, score
         from judge.store import RunStore
 
         cfg = RunConfig.model_validate_json(cfg_json)
-        sinks: dict[str, PipeSink] = {}
-
-        def sink(name: str) -> PipeSink:
-            if name not in sinks:
-                sinks[name] = PipeSink(data, name, cfg.flush_every)
-                sinks[name].spent = lambda: ctx.budget.spent
-            return sinks[name]
-
         ctx = RunContext(cfg, RunStore(Path(run_dir), create=False), retry_errors=retry_errors,
-                         shard=(index, count), sink_factory=sink, judge_inline=judge_inline)
+                         judge_inline=inline_done is not None)
         ctx._budget = Budget(budget_usd, 0.0)
+        st = stage_tasks(cfg, stage)
+        score = ScoreTasks(cfg) if inline_done is not None else None
+        sinks: dict[str, Any] = {st.output: PipeSink(data, st.output, cfg.flush_every,
+                                                     st.is_error)}
+        inline = None
+        if score is not None:
+            sinks["judgments"] = PipeSink(data, "judgments", cfg.flush_every, score.is_error)
+            sinks["judgments"].flush_first = sinks[st.output]
+            inline = InlineJudge(ctx, score, set(inline_done))
+        for s in sinks.values():
+            s.spent = lambda: ctx.budget.spent
+        res = StageResult(stage)
+        tasks = (t for t in st.tasks(store_reader(ctx.store)) if t.id in assigned)
         try:
-            res = (generate.generate if stage == "generate" else score.score)(ctx)
+            run_tasks(ctx, st, tasks, sinks, res, inline)
         finally:
             ctx.close()
         for s in sinks.values():
@@ -223,126 +228,103 @@ class ProcessExecutor:
     def after_batch(self, worker: int, pid: int) -> None:
         """Called after each batch of a worker's records is received (a hook for tests)."""
 
-    def run_stage(self, ctx: RunContext, stage: str) -> StageResult:
-        """Run ``stage`` over ``worker_count`` processes; append their records as they come."""
-        from judge.stages import generate, score
-
-        t0 = time.perf_counter()
-        res = StageResult(stage)
-        res.planned, missing = count_missing(ctx, stage)
-        res.skipped = res.planned - missing
-        inline = ctx.judge_inline and stage == "generate"
-        n = min(worker_count(self.cfg, stage, inline), missing)
+    def run(self, ctx: RunContext, st: StageTasks, tasks: Iterator[Task],
+            sinks: dict[str, Sink], result: StageResult) -> None:
+        """Run the pending ``tasks`` over ``worker_count`` processes; append their records
+        through ``sinks`` as they come."""
+        todo = [t.id for t in tasks]
+        inline = ctx.judge_inline and "judgments" in sinks and st.name == "generate"
+        n = min(worker_count(self.cfg, st.name, inline), len(todo))
         if n <= 1:  # nothing to call, or nothing to gain from a second process
-            return (generate.generate if stage == "generate" else score.score)(ctx)
-        share = None
+            wanted = set(todo)
+            LocalExecutor().run(ctx, st, (t for t in st.tasks(store_reader(ctx.store))
+                                          if t.id in wanted), sinks, result)
+            return
+        shares: list[set[str]] = [set() for _ in range(n)]
+        for tid in todo:
+            shares[shard_of(tid, n)].add(tid)
+        inline_done = frozenset(done_ids(ctx, ScoreTasks(self.cfg))) if inline else None
+        budget = None
         if self.cfg.budget_usd is not None:
-            share = max(0.0, self.cfg.budget_usd - ctx.budget.spent) / n
+            budget = max(0.0, self.cfg.budget_usd - ctx.budget.spent) / n
         env = dict(os.environ)
         workers = []
         for i in range(n):
             data_r, data_w = self.mp.Pipe(duplex=False)
             ctrl_r, ctrl_w = self.mp.Pipe(duplex=False)
             cfg_json = worker_config(self.cfg, n, i).model_dump_json()
-            p = self.mp.Process(target=worker_main, name=f"judge-{stage}-{i}", daemon=True,
-                                args=(cfg_json, str(ctx.store.dir.resolve()), stage, i, n, share,
-                                      ctx.retry_errors, inline, env, data_w, ctrl_r))
+            p = self.mp.Process(target=worker_main, name=f"judge-{st.name}-{i}", daemon=True,
+                                args=(cfg_json, str(ctx.store.dir.resolve()), st.name,
+                                      frozenset(shares[i]), inline_done, budget,
+                                      ctx.retry_errors, env, data_w, ctrl_r))
             p.start()
             data_w.close()
             ctrl_r.close()
             workers.append((p, data_r, ctrl_w))
         try:
-            stats = self._collect(ctx, stage, workers, res)
+            stats = self._collect(ctx, st, workers, sinks, result)
         finally:
             for p, data_r, ctrl_w in workers:
                 ctrl_w.close()  # a worker still running exits now
                 data_r.close()
                 p.join(timeout=5)
-        res.extra["processes"] = {"workers": n, "model_stats": stats,
-                                  "task_concurrency": {s.label: [split(s.concurrency, n, i)
-                                                                 for i in range(n)]
-                                                       for s in stage_models(self.cfg, stage)}}
-        if stage == "score":
-            res.extra.update(score.rubric_extras(self.cfg.rubrics,
-                                                 score.load_rubrics(self.cfg.rubrics)))
-        res.seconds = time.perf_counter() - t0
-        return res
+        result.extra["processes"] = {
+            "workers": n, "model_stats": stats,
+            "task_concurrency": {s.label: [split(s.concurrency, n, i) for i in range(n)]
+                                 for s in st.models()}}
 
-    def _collect(self, ctx: RunContext, stage: str, workers: list[tuple[Any, Connection, Any]],
+    def _collect(self, ctx: RunContext, st: StageTasks,
+                 workers: list[tuple[Any, Connection, Any]], sinks: dict[str, Sink],
                  res: StageResult) -> dict[str, dict[str, Any]]:
-        """Append workers' lines until every worker has finished; merge their results.
-
-        Lines are held back until every worker has sent its first message: a worker scans the
-        output file for finished ids before it sends anything, and must not see a half-written
-        line of another worker's records.
-        """
+        """Append workers' lines through ``sinks`` until every worker has finished; merge
+        their results. Workers never read the files the driver appends to."""
         conns = {data_r: i for i, (_, data_r, _) in enumerate(workers)}
-        started: set[int] = set()  # workers that have sent something
         ended: set[int] = set()  # workers that sent "done" or "error"
-        held: list[tuple[str, list[str]]] = []
         spent = [0.0] * len(workers)
         stats: dict[str, dict[str, Any]] = {}
         failures: list[tuple[int, str, int]] = []
-        progress = Progress(f"{stage} ({len(workers)} processes)", None, ctx.progress,
+        progress = Progress(f"{st.name} ({len(workers)} processes)", None, ctx.progress,
                             lambda: ctx.budget.spent + sum(spent))
-        writers: dict[str, JsonlWriter] = {}
         inline = {"written": 0, "errors": 0}
-
-        def append(name: str, lines: list[str]) -> None:
-            if name not in writers:
-                writers[name] = JsonlWriter(ctx.store.path(name), self.cfg.flush_every)
-                if {"generations", "judgments"} <= writers.keys():  # judged inline
-                    writers["judgments"].flush_first = writers["generations"]
-            writers[name].write_lines(lines)
-
         try:
-            with contextlib.ExitStack() as stack:
-                stack.callback(lambda: [w.close() for w in writers.values()])
-                while conns:
-                    for conn in wait(list(conns), timeout=1.0):
-                        i = conns[conn]
-                        try:
-                            msg = conn.recv()
-                        except (EOFError, OSError):
-                            del conns[conn]
-                            if i not in ended:
-                                workers[i][0].join(timeout=5)
-                                failures.append((i, f"exited with code {workers[i][0].exitcode} "
-                                                    "before finishing", 1))
-                            continue
-                        started.add(i)
-                        if msg[0] == "lines":
-                            _, name, lines, n_err, spent[i] = msg
-                            if name == STAGE_IO[stage][1]:
-                                res.written += len(lines)
-                                res.errors += n_err
-                            else:  # judgments made inline by generate (executor.overlap)
-                                inline["written"] += len(lines)
-                                inline["errors"] += n_err
+            while conns:
+                for conn in wait(list(conns), timeout=1.0):
+                    i = conns[conn]
+                    try:
+                        msg = conn.recv()
+                    except (EOFError, OSError):
+                        del conns[conn]
+                        if i not in ended:
+                            workers[i][0].join(timeout=5)
+                            failures.append((i, f"exited with code {workers[i][0].exitcode} "
+                                                "before finishing", 1))
+                        continue
+                    if msg[0] == "lines":
+                        _, name, lines, n_err, spent[i] = msg
+                        sinks[name].write_lines(lines)
+                        if name == st.output:
+                            res.written += len(lines)
+                            res.errors += n_err
                             for k in range(len(lines)):
                                 progress.advance(k < n_err)
-                            held.append((name, lines))
-                            if len(started) == len(workers):
-                                for out_name, out_lines in held:
-                                    append(out_name, out_lines)
-                                held = []
-                            self.after_batch(i, workers[i][0].pid)
-                        elif msg[0] == "done":
-                            ended.add(i)
-                            self._merge(ctx, res, msg[1], msg[2], stats)
-                            spent[i] = 0.0
-                        else:
-                            ended.add(i)
-                            failures.append((i, msg[1], msg[2]))
-                for out_name, out_lines in held:
-                    append(out_name, out_lines)
+                        else:  # judgments made inline by generate (executor.overlap)
+                            inline["written"] += len(lines)
+                            inline["errors"] += n_err
+                        self.after_batch(i, workers[i][0].pid)
+                    elif msg[0] == "done":
+                        ended.add(i)
+                        self._merge(ctx, res, msg[1], msg[2], stats)
+                        spent[i] = 0.0
+                    else:
+                        ended.add(i)
+                        failures.append((i, msg[1], msg[2]))
         finally:
             progress.close()
         if "judged_inline" in res.extra or inline["written"]:
             res.extra.setdefault("judged_inline", {"parse_failures": 0}).update(inline)
         if failures:
             i, msg, code = failures[0]
-            err = WorkerError(f"{stage} worker {i} of {len(workers)} failed: {msg}",
+            err = WorkerError(f"{st.name} worker {i} of {len(workers)} failed: {msg}",
                               hint="the records written so far are kept; fix the cause and "
                                    "re-run to resume")
             err.exit_code = code

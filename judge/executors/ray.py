@@ -2,13 +2,12 @@
 
 Design (the numbers behind it are in docs/SCALE.md):
 
-- **Shards.** A stage's output ids are split by ``judge.ids.shard_of(id, shards)``. The
-  driver routes each input line to the shards owning at least one of its missing output ids
-  (:func:`~judge.executors.shards.plan_shards`; a unit is a query for ``generate`` and a
-  counterfactual group for ``score``), so a task receives only its own inputs plus stubs
-  for the ids of its shard that are already done.
-- **Tasks** run the stage's own async code on a scratch run store with ``RunContext.shard``
-  set and their own per-model concurrency (:func:`~judge.executors.shards.run_shard`).
+- **Shards.** The driver's pending tasks (:func:`judge.tasks.drive`) are split by
+  ``judge.ids.shard_of(task.id, shards)``; each input line goes to the shards owning a task
+  of its unit (:func:`~judge.executors.shards.plan_shards`), so a Ray task receives only
+  its own inputs and the ids it runs.
+- **Tasks** rebuild and run those ids with the stage's own task model on a scratch run
+  store, with their own per-model concurrency (:func:`~judge.executors.shards.run_shard`).
   Workers need no shared filesystem and never touch the run directory.
 - **Driver-append.** A finished task returns its records as JSON lines; the driver appends
   them to the run's JSONL in one write and fsyncs, once per shard. A killed driver or worker,
@@ -25,10 +24,9 @@ Design (the numbers behind it are in docs/SCALE.md):
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,9 +35,9 @@ from judge.config import ModelSpec, RunConfig
 from judge.context import RunContext
 from judge.errors import UsageError
 from judge.executors.options import RAY_EXTRA_HINT
-from judge.executors.shards import STAGE_IO, plan_shards, run_shard, stage_models, task_config
+from judge.executors.shards import plan_shards, run_shard, task_config
 from judge.records import CallError
-from judge.stages.runner import Progress, StageResult
+from judge.tasks import Progress, Sink, StageResult, StageTasks, Task, stage_tasks
 
 
 def require_ray() -> ModuleType:
@@ -62,26 +60,6 @@ def check_executor(cfg: RunConfig) -> ModuleType:
                          field="executor.model_concurrency",
                          hint=f"use one of: {', '.join(sorted(labels))}")
     return ray
-
-
-class LineAppender:
-    """Appends a shard's JSON lines to a stage file in one write, then flushes and fsyncs."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fh = open(path, "a", encoding="utf-8")
-
-    def append(self, lines: list[str]) -> None:
-        if lines:
-            self._fh.write("\n".join(lines) + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-
-    def __enter__(self) -> LineAppender:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._fh.close()
 
 
 class RayExecutor:
@@ -127,7 +105,7 @@ class RayExecutor:
         ex = self.cfg.executor
         cpus = self.ray.cluster_resources().get("CPU", 1.0)
         p = ex.parallel or max(1, int(cpus // ex.task_cpus))
-        caps = [ex.model_concurrency[s.label] for s in stage_models(self.cfg, stage)
+        caps = [ex.model_concurrency[s.label] for s in stage_tasks(self.cfg, stage).models()
                 if s.label in ex.model_concurrency]
         return max(1, min([p, max(1, shards_with_work), *caps]))
 
@@ -148,32 +126,25 @@ class RayExecutor:
     def after_shard(self, index: int) -> None:
         """Called after each shard's records are durably appended (a hook for tests)."""
 
-    def run_stage(self, ctx: RunContext, stage: str) -> StageResult:
+    def run(self, ctx: RunContext, st: StageTasks, tasks: Iterator[Task],
+            sinks: dict[str, Sink], result: StageResult) -> None:
         """Plan shards, run them as Ray tasks, append their records; resumable per record."""
-        t0 = time.perf_counter()
-        res = StageResult(stage)
-        scratch = Path(tempfile.mkdtemp(prefix=f".ray-{stage}-", dir=ctx.store.dir))
+        scratch = Path(tempfile.mkdtemp(prefix=f".ray-{st.name}-", dir=ctx.store.dir))
         try:
-            plan = plan_shards(ctx, stage, self.cfg.executor.shards, scratch)
-            res.planned, res.skipped = plan.planned, plan.skipped
-            parallel = self.parallel(stage, len(plan.pending))
-            tcfg = self.task_config(stage, parallel)
-            info = self._run_tasks(ctx, stage, plan, parallel, tcfg.model_dump_json(), res)
+            plan = plan_shards(ctx.store, st, tasks, self.cfg.executor.shards, scratch)
+            parallel = self.parallel(st.name, len(plan.pending))
+            tcfg = self.task_config(st.name, parallel)
+            info = self._run_tasks(ctx, st, plan, parallel, tcfg.model_dump_json(),
+                                   sinks[st.output], result)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        res.extra["ray"] = {"shards": plan.shards, "shards_run": len(plan.pending),
-                            "parallel": parallel, **info,
-                            "task_concurrency": {s.label: s.concurrency
-                                                 for s in stage_models(tcfg, stage)}}
-        if stage == "score":
-            from judge.stages.score import load_rubrics
+        result.extra["ray"] = {"shards": plan.shards, "shards_run": len(plan.pending),
+                               "parallel": parallel, **info,
+                               "task_concurrency": {s.label: s.concurrency
+                                                    for s in stage_tasks(tcfg, st.name).models()}}
 
-            res.extra["rubrics"] = {rb.ref: rb.hash for rb in load_rubrics(self.cfg.rubrics)}
-        res.seconds = time.perf_counter() - t0
-        return res
-
-    def _run_tasks(self, ctx: RunContext, stage: str, plan: Any, parallel: int, cfg_json: str,
-                   res: StageResult) -> dict[str, Any]:
+    def _run_tasks(self, ctx: RunContext, st: StageTasks, plan: Any, parallel: int,
+                   cfg_json: str, out: Sink, res: StageResult) -> dict[str, Any]:
         ray, ex = self.ray, self.cfg.executor
         remote = ray.remote(run_shard).options(max_retries=ex.max_retries,
                                                retry_exceptions=True, num_cpus=ex.task_cpus)
@@ -182,38 +153,35 @@ class RayExecutor:
         failed: list[dict[str, Any]] = []
         stats: dict[str, dict[str, Any]] = {}
         nodes: set[str] = set()
-        progress = Progress(f"{stage} (ray)", sum(plan.pending.values()), ctx.progress,
+        progress = Progress(f"{st.name} (ray)", sum(plan.pending.values()), ctx.progress,
                             lambda: ctx.budget.spent)
-        rubric_hashes = None
-        if stage == "score":
-            from judge.stages.score import load_rubrics
-
-            rubric_hashes = {rb.ref: rb.hash for rb in load_rubrics(self.cfg.rubrics)}
+        rubric_hashes = st.facts().get("rubrics")
 
         def submit(i: int) -> None:
             share = self._budget_share(ctx, [s for _, s in in_flight.values()], parallel)
-            args = (cfg_json, stage, i, plan.shards, plan.files(i), share, ctx.retry_errors)
+            args = (cfg_json, st.name, i, plan.shards, plan.files(i), plan.assigned(i), share,
+                    ctx.retry_errors)
             ref = remote.remote(*args, rubric_hashes=rubric_hashes)
             in_flight[ref] = (i, share or 0.0)
 
         try:
-            with LineAppender(ctx.store.path(STAGE_IO[stage][1])) as out:
-                while queue or in_flight:
-                    while queue and len(in_flight) < parallel and not res.stopped:
-                        submit(queue.pop(0))
-                    if not in_flight:
-                        break
-                    [ref], _ = ray.wait(list(in_flight), num_returns=1)
-                    i, _share = in_flight.pop(ref)
-                    try:
-                        got = ray.get(ref)
-                    except ray.exceptions.RayError as err:
-                        got = self._fail_shard(stage, i, plan, cfg_json, ctx, err)
-                        failed.append({"shard": i, "error": got["error"]})
-                    out.append(got["lines"])
-                    self._merge(ctx, res, got, stats, progress)
-                    nodes.add(got.get("node", "driver"))
-                    self.after_shard(i)
+            while queue or in_flight:
+                while queue and len(in_flight) < parallel and not res.stopped:
+                    submit(queue.pop(0))
+                if not in_flight:
+                    break
+                [ref], _ = ray.wait(list(in_flight), num_returns=1)
+                i, _share = in_flight.pop(ref)
+                try:
+                    got = ray.get(ref)
+                except ray.exceptions.RayError as err:
+                    got = self._fail_shard(st.name, i, plan, cfg_json, ctx, err)
+                    failed.append({"shard": i, "error": got["error"]})
+                out.write_lines(got["lines"])
+                out.flush()  # durably appended, shard by shard
+                self._merge(ctx, res, got, stats, progress)
+                nodes.add(got.get("node", "driver"))
+                self.after_shard(i)
         finally:
             progress.close()
         return {"failed_shards": failed, "model_stats": stats, "task_nodes": sorted(nodes)}
@@ -235,7 +203,7 @@ class RayExecutor:
         msg = (f"shard {i}/{plan.shards} of {stage} failed after "
                f"{self.cfg.executor.max_retries} retries: {type(err).__name__}: {first}")
         ce = CallError(type="ShardFailed", message=redact(msg)[:2000], retryable=True)
-        got = run_shard(cfg_json, stage, i, plan.shards, plan.files(i), None,
+        got = run_shard(cfg_json, stage, i, plan.shards, plan.files(i), plan.assigned(i), None,
                         ctx.retry_errors, fail_with=ce.model_dump())
         got["node"], got["error"] = "driver", ce.message
         return got
@@ -246,6 +214,7 @@ class RayExecutor:
         r = got["result"]
         res.written += r["written"]
         res.errors += r["errors"]
+        res.parse_failures += r.get("parse_failures", 0)
         res.stopped = res.stopped or r["stopped"]
         for label, st in got["stats"].items():
             agg = stats.setdefault(label, {})

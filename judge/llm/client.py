@@ -158,8 +158,8 @@ KNOWN_PROVIDERS = frozenset({
 
 def check_credentials(spec: ModelSpec) -> None:
     """Fail before any work if a model's API key is missing (names the env var only)."""
-    if spec.provider == "sim":
-        return
+    if plugin_provider(spec.provider):
+        return  # served by a plugin (e.g. the sim world): no key
     if not ("/" in spec.model and spec.provider in KNOWN_PROVIDERS):
         try:
             get_litellm().get_llm_provider(spec.model)
@@ -189,15 +189,16 @@ def call_cost(model: str, usage: Usage, spec: ModelSpec | None = None,
               priced: float | None = None) -> float | None:
     """USD cost; ``None`` if unknown (never 0 for unknown).
 
-    In order: the spec's own prices; a sim model's per-token rates; ``priced``, the cost
+    In order: the spec's own prices; a plugin provider's per-token rates (looked up once:
+    they are linear by construction); ``priced``, the cost
     litellm already computed for this response (``_hidden_params["response_cost"]``, which
     knows cached tokens and provider-reported costs); else litellm's price map.
     """
     if spec is not None and spec.input_cost_per_mtok is not None:
         return (usage.prompt_tokens * spec.input_cost_per_mtok
                 + usage.completion_tokens * (spec.output_cost_per_mtok or 0.0)) / 1e6
-    if model.startswith("sim/"):  # simulated prices are linear per token: look them up once
-        rate_in, rate_out = _sim_rates(model)
+    if "/" in model and plugin_provider(model.split("/", 1)[0]):
+        rate_in, rate_out = _plugin_rates(model)
         return usage.prompt_tokens * rate_in + usage.completion_tokens * rate_out
     if priced is not None:
         return priced
@@ -234,30 +235,44 @@ def litellm_price(resp: Any) -> float | None:
 
 
 _UNPRICED: dict[str, int] = {}  # model -> size of litellm's price map when lookup failed
-_SIM_RATES: dict[str, tuple[float, float]] = {}
+_PLUGIN_RATES: dict[str, tuple[float, float]] = {}
 
 
-def _sim_rates(model: str) -> tuple[float, float]:
-    """USD per prompt and per completion token of a sim model (0 when it has no price)."""
-    if model not in _SIM_RATES:
+def plugin_provider(provider: str) -> bool:
+    """True if an installed plugin serves this litellm provider prefix (e.g. ``sim``)."""
+    if provider not in _PLUGIN_PROVIDERS:
+        from judge.plugins import for_provider
+
+        _PLUGIN_PROVIDERS[provider] = for_provider(provider) is not None
+    return _PLUGIN_PROVIDERS[provider]
+
+
+_PLUGIN_PROVIDERS: dict[str, bool] = {}
+
+
+def clear_rate_cache() -> None:
+    """Forget cached plugin-model rates (a plugin calls this after registering prices)."""
+    _PLUGIN_RATES.clear()
+
+
+def _plugin_rates(model: str) -> tuple[float, float]:
+    """USD per prompt and per completion token of a plugin model (0 when it has no price)."""
+    if model not in _PLUGIN_RATES:
         litellm = get_litellm()
         try:
             a, _ = litellm.cost_per_token(model=model, prompt_tokens=1_000_000,
                                           completion_tokens=0)
             _, b = litellm.cost_per_token(model=model, prompt_tokens=0,
                                           completion_tokens=1_000_000)
-            _SIM_RATES[model] = (a / 1e6, b / 1e6)
+            _PLUGIN_RATES[model] = (a / 1e6, b / 1e6)
         except Exception:  # noqa: BLE001 - not registered: free
             return (0.0, 0.0)
-    return _SIM_RATES[model]
+    return _PLUGIN_RATES[model]
 
 
 def plan_price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Estimated USD for a dry run (``judge plan``): litellm's prices, sim profile prices."""
-    if model.startswith("sim/"):
-        from judge.llm.sim import register
-
-        register(models=[model])
+    """Estimated USD for a dry run (``judge plan``): litellm's prices (plugin providers must
+    have been set up first, :func:`judge.plugins.setup_providers`)."""
     return call_cost(model, Usage(prompt_tokens=prompt_tokens,
                                   completion_tokens=completion_tokens))
 

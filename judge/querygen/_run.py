@@ -142,8 +142,8 @@ class QueryWriter:
     async def validate(self, uc: UseCaseSpec, persona: dict[str, str], text: str,
                        source: str | None, qid: str, attempt: int) -> Verdict:
         """Ask the validator; re-ask on an unparsable answer (``validator.repair_attempts``)."""
+        from judge.llm.structured import structured_format
         from judge.rubrics import parse_judge_output, repair_messages
-        from judge.stages.score import structured_format
 
         messages = self.rubric.render(query=brief(uc, source), responses=[text],
                                       attributes=persona)

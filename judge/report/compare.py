@@ -323,9 +323,8 @@ def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | N
 def reference_level(attribute: str, levels: Sequence[str], override: Mapping[str, str]) -> str:
     """The configured reference level, else the analysis' conventional one (``White``,
     ``male`` ...), else the first level in sort order."""
-    from judge.stages import analyze
+    from judge.stats.reference import DEFAULT_REFERENCE as conventional
 
-    conventional = getattr(analyze, "DEFAULT_REFERENCE", {})
     for cand in (override.get(attribute), conventional.get(attribute)):
         if cand in levels:
             return str(cand)

@@ -73,6 +73,11 @@ def load_rubric(ref: str, root: Path | None = None) -> Rubric:
     return rubric
 
 
+def load_rubrics(refs: list[str], root: Path | None = None) -> list[Rubric]:
+    """Load each ``id`` or ``id@version`` in order (a run config's ``rubrics``)."""
+    return [load_rubric(r, root) for r in refs]
+
+
 def load_rubric_file(path: Path) -> Rubric:
     """Load one rubric file, whatever its name. Cached while the file is unchanged."""
     path = Path(path)

@@ -11,8 +11,8 @@ outcome columns read from the rubrics' criteria:
 - ``parse_status``: for failure rates (judge parse failures and refusals by group).
 
 :func:`judge.stats.all_metrics` runs per generator; counterfactual-set verdicts, producer
-exposure and individual (Lipschitz) fairness are added from their own inputs. With a
-``sim/`` generator, planted values are attached to the rows they correspond to.
+exposure and individual (Lipschitz) fairness are added from their own inputs. A plugin
+that planted the truth (the sim world) adds a ``planted`` column (``judge.plugins``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, RunFrames
+from judge.stats.reference import DEFAULT_REFERENCE, reference_levels  # noqa: F401
 
 METRICS_SCHEMA_VERSION = 2
-DEFAULT_REFERENCE = {"race": "White", "gender": "male", "dialect": "SAE", "age": "30",
-                     "religion": "Christian", "disability": "none"}
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
 
 
@@ -93,27 +92,10 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
     return out
 
 
-def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, str]:
-    """Configured reference per attribute, else a conventional one, else the most common."""
-    out = {}
-    for c in [c for c in df.columns if c.startswith(ATTR_PREFIX)]:
-        a = c[len(ATTR_PREFIX):]
-        levels = df[c].dropna().astype(str)
-        if levels.empty:
-            continue
-        for cand in (override.get(a), DEFAULT_REFERENCE.get(a)):
-            if cand is not None and cand in set(levels):
-                out[a] = cand
-                break
-        else:
-            out[a] = levels.value_counts().index[0]
-    return out
-
-
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     """All metrics of a run as a JSON-able dict (``metrics`` rows also go to metrics.csv)."""
-    from judge import stats as js
-    from judge.stages.score import load_rubrics
+    import judge.stats as js
+    from judge.rubrics import load_rubrics
 
     cfg, rc = ctx.cfg, ctx.cfg.report
     rubrics = load_rubrics(cfg.rubrics)
@@ -130,9 +112,10 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
         tables += _exposure(frames, kw)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=js.METRIC_COLUMNS)
-    oracle = _oracle(ctx, frames)
-    if oracle and not scored.empty:
-        table = _attach_planted(table, scored, oracle)
+    if not scored.empty:
+        from judge.plugins import planted_metrics
+
+        table = planted_metrics(cfg, frames, scored, table)  # e.g. the sim world's truth
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
             "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
@@ -140,7 +123,7 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
 
 
 def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
-    from judge import stats as js
+    import judge.stats as js
 
     j = frames.judgments
     sets = j[(j["mode"] == "counterfactual_set") & (j["parse_status"] == "ok")]
@@ -152,7 +135,7 @@ def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
 
 def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     """Lipschitz individual fairness: response distance vs input distance within groups."""
-    from judge import stats as js
+    import judge.stats as js
 
     g = frames.generations
     if g.empty or "response" not in g:
@@ -171,7 +154,7 @@ def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
 
 def _exposure(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     """Producer exposure in recommendation answers, against uniform and relevance targets."""
-    from judge import stats as js
+    import judge.stats as js
     from judge.config import PROJECT_ROOT
 
     g = frames.generations
@@ -199,53 +182,3 @@ def load_catalogue(path: Any) -> pd.DataFrame:
     df = pd.json_normalize(data["producers"])
     return df.rename(columns={"id": "producer_id"})[
         ["producer_id", "name", "owner.race", "owner.gender", "size", "relevance"]]
-
-
-def _oracle(ctx: RunContext, frames: RunFrames) -> dict[str, dict[str, dict[str, float]]]:
-    """Planted expectations per generator and query_id (sim generators only)."""
-    gens = [g for g in ctx.cfg.generators if g.provider == "sim"]
-    if frames.queries.empty or not gens:
-        return {}
-    from judge.llm.sim import get_world
-    from judge.llm.sim_world import expected_rounded
-
-    world = get_world(ctx.cfg.sim_profile_path)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for spec in gens:
-        prof = world.profile.generator(spec.model.split("/", 1)[-1])
-        sd = prof.get("quality", {}).get("sd", 1.0)
-        per = {}
-        for q in frames.queries.itertuples():
-            e = world.expected(spec.model, q.text)
-            pr = e["p_refusal"]
-            per[q.query_id] = {"p_positive": e["p_positive"],
-                               "quality": (1 - pr) * expected_rounded(e["quality_latent"], sd,
-                                                                      1, 5) + pr}
-        out[spec.label] = per
-    return out
-
-
-PLANTED_FOR = {"selection_rate_diff": "p_positive", "cf_decision_diff": "p_positive"}
-
-
-def _attach_planted(table: pd.DataFrame, scored: pd.DataFrame, oracle: dict) -> pd.DataFrame:
-    """``planted`` for demographic-parity differences: E[decision | level] - E[... | ref]."""
-    table = table.copy()
-    table["planted"] = np.nan
-    dec = scored.dropna(subset=["decision"])
-    for i, r in table.iterrows():
-        key = PLANTED_FOR.get(str(r["metric"]))
-        gen = r.get("generator")
-        if key is None or gen not in oracle or not isinstance(r["attribute"], str):
-            continue
-        col = ATTR_PREFIX + r["attribute"]
-        if col not in dec:
-            continue
-        sub = dec[dec["generator"] == gen]
-        per = oracle[gen]
-        p = pd.Series([per.get(q, {}).get(key) for q in sub["query_id"]], index=sub.index,
-                      dtype=float)
-        lvl, ref = sub[col] == r["level"], sub[col] == r["reference"]
-        if lvl.any() and ref.any():
-            table.at[i, "planted"] = float(p[lvl].mean() - p[ref].mean())
-    return table

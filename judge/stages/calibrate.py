@@ -9,8 +9,9 @@ fairness estimates once its error is corrected?
    judge-only estimates.
 3. Invariance probes (no humans): :func:`judge.stats.probes.probe_effects`, plus
    self-preference flags.
-4. With ``sim/`` judges, the planted value of every judge-bias, differential-bias and
-   corrected-gap row is written beside the recovered one (``planted``).
+4. A plugin that planted the truth (the sim world, for ``sim/`` judges) writes the planted
+   value of every judge-bias, differential-bias and corrected-gap row beside the recovered
+   one (``planted``; ``judge.plugins.planted_calibration``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, load
-from judge.stages.runner import StageResult
-from judge.stats.agreement import ALL  # noqa: E402
 from judge.store import iter_jsonl, scan_ids, write_json_atomic
+from judge.tasks import StageResult
 
 
 def ensure_human_labels(ctx: RunContext) -> int:
@@ -53,15 +53,11 @@ def _label_source(ctx: RunContext):
 
         yield from read_human_labels(hl.path)
     if hl.simulate:
-        from judge.llm.sim import get_world
-        from judge.llm.sim_humans import simulate_labels, stratified_sample
-        from judge.stages.score import load_rubrics
+        from judge.plugins import simulate_labels
+        from judge.rubrics import load_rubrics
 
         gens = [g for _, g in iter_jsonl(ctx.store.path("generations")) if g["status"] == "ok"]
-        picks = stratified_sample(gens, hl.simulate.items, ctx.cfg.seed)
-        yield from simulate_labels(get_world(ctx.cfg.sim_profile_path), picks,
-                                   load_rubrics(ctx.cfg.rubrics), hl.simulate.raters,
-                                   ctx.cfg.seed, hl.simulate.criteria)
+        yield from simulate_labels(ctx.cfg, gens, load_rubrics(ctx.cfg.rubrics))
 
 
 def scale_of(criterion: Any) -> Any:
@@ -120,97 +116,12 @@ def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, p
     return jl, hl[["item_id", "rater", "criterion", "score"]], scales, weights
 
 
-def _planted(ctx: RunContext, frames: Any, rubrics: dict[str, Any]) -> pd.DataFrame | None:
-    """Per (item, criterion): planted E[judge - human] and E[human] (sim judges only)."""
-    if not all(s.provider == "sim" for s in ctx.cfg.judges):
-        return None
-    from judge.llm.sim import get_world, planted_item_bias, planted_item_human
-
-    world = get_world(ctx.cfg.sim_profile_path)
-    j = frames.judgments
-    j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
-          & (j["mode"] == "pointwise")]
-    qtext = dict(zip(frames.queries["query_id"], frames.queries["text"]))
-    gen_models = {g.label: g.model for g in ctx.cfg.generators if g.provider == "sim"}
-    rows = []
-    for r in j.drop_duplicates(["generation_id", "judge", "rubric_id"]).itertuples():
-        rb = rubrics[r.rubric_id]
-        for c in rb.criteria:
-            b = planted_item_bias(world, r.judge_model, rb, c.id, r.response or "",
-                                  qtext.get(r.query_id, ""))
-            if b is None:
-                continue
-            h = planted_item_human(world, rb, c.id, r.response or "")
-            if h is not None and r.generator in gen_models:
-                h = _planted_human_per_query(world, gen_models[r.generator], rb, c.id,
-                                             qtext.get(r.query_id, ""))
-            rows.append({"item_id": r.generation_id, "judge": r.judge,
-                         "criterion": f"{rb.id}.{c.id}", "planted_bias": b,
-                         "planted_human": h})
-    return pd.DataFrame(rows) if rows else None
-
-
-def _planted_human_per_query(world: Any, gen_model: str, rubric: Any, criterion_id: str,
-                             query_text: str) -> float | None:
-    """E[human score | query]: over the generator's possible answers, not the realised one.
-
-    This is the estimand of the corrected group means and gaps (the CIs treat answers as
-    draws from the generator); see docs/CALIBRATION.md.
-    """
-    from judge.calibration.sim_coverage import quality_distribution
-    from judge.llm import sim_world as w
-
-    view = {v.id: v for v in w.criteria_from_schema(rubric.output_schema())}.get(criterion_id)
-    if view is None or view.kind != "likert":
-        return None
-    attrs, _ = world.detector.detect(query_text)
-    dist = quality_distribution(world.profile.generator(gen_model.split("/", 1)[-1]),
-                                query_text, attrs, world.producers)
-    sd = world.profile.humans.get("noise_sd", 0.7)
-    return float(sum(p * w.expected_rounded(w.rescale(k + 1.0, view.lo, view.hi), sd, view.lo,
-                                            view.hi) for k, p in enumerate(dist)))
-
-
-def _attach_planted(out: dict[str, Any], planted: pd.DataFrame, jl: pd.DataFrame,
-                    hl: pd.DataFrame) -> None:
-    """Add ``planted`` to bias, differential-bias and corrected rows."""
-    items = jl.drop_duplicates(["item_id", "judge", "criterion"]).merge(
-        planted, on=["item_id", "judge", "criterion"], how="inner")
-    labelled = set(zip(hl["item_id"], hl["criterion"]))
-    items["labelled"] = [(i, c) in labelled for i, c in zip(items["item_id"], items["criterion"])]
-
-    def mean_of(key: dict, attr: str, group: str, col: str, only_labelled: bool) -> float:
-        d = items[(items["judge"] == key["judge"]) & (items["criterion"] == key["criterion"])]
-        if only_labelled:
-            d = d[d["labelled"]]
-        if attr != ALL:
-            d = d[d.get(f"group.{attr}", pd.Series(dtype=object)).astype(str) == str(group)]
-        return float(d[col].mean()) if len(d) else math.nan
-
-    for r in out.get("bias", []):
-        r["planted"] = mean_of(r, r["attribute"], r["group"], "planted_bias", True)
-    for r in out.get("differential_bias", []):
-        r["planted"] = (mean_of(r, r["attribute"], r["group"], "planted_bias", True)
-                        - mean_of(r, r["attribute"], r["reference"], "planted_bias", True))
-    for r in out.get("corrected", []):
-        if r.get("quantity") == "mean":
-            r["planted"] = mean_of(r, r["attribute"], r["group"], "planted_human", False)
-        elif r.get("quantity") == "gap":
-            r["planted"] = (mean_of(r, r["attribute"], r["group"], "planted_human", False)
-                            - mean_of(r, r["attribute"], r["reference"], "planted_human",
-                                      False))
-    for section in ("bias", "differential_bias", "corrected"):
-        for r in out.get(section, []):
-            if isinstance(r.get("planted"), float) and math.isnan(r["planted"]):
-                r["planted"] = None
-
-
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
     from judge.calibration import calibrate_frames
-    from judge.stages.analyze import DEFAULT_REFERENCE
-    from judge.stages.score import load_rubrics
+    from judge.rubrics import load_rubrics
     from judge.stats.probes import probe_effects, self_preference_flags
+    from judge.stats.reference import DEFAULT_REFERENCE
 
     t0 = time.perf_counter()
     cfg = ctx.cfg
@@ -226,9 +137,9 @@ def calibrate(ctx: RunContext) -> StageResult:
                                   weights=weights if len(weights) else None,
                                   reference=reference, alpha=cfg.report.alpha)
         out.update(result.to_json())
-        planted = _planted(ctx, frames, rubrics)
-        if planted is not None:
-            _attach_planted(out, planted, jl, hl)
+        from judge.plugins import planted_calibration
+
+        planted_calibration(cfg, frames, out, jl, hl)  # e.g. the sim world's truth
     else:
         out["note"] = "no human labels matched any judgment: only probes are reported"
     probes = probe_effects(frames.judgments, B=cfg.report.bootstrap, seed=cfg.seed)
@@ -263,7 +174,7 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
     pointwise rubric in the config.
     """
     from judge.errors import UsageError
-    from judge.stages.score import load_rubrics
+    from judge.rubrics import load_rubrics
 
     frames = load(cfg.run_dir)
     if frames.judgments.empty:

@@ -12,8 +12,8 @@ import pandas as pd
 from judge.context import RunContext
 from judge.frames import load
 from judge.stages.analyze import analyze
-from judge.stages.runner import StageResult
 from judge.store import write_json_atomic, write_text_atomic
+from judge.tasks import StageResult
 
 CAVEATS = """\
 This is a context-specific evaluation, not a fairness certificate. Following Anthis et al.

@@ -22,15 +22,15 @@ import yaml
 
 import judge
 from judge.config import load_config
-from judge.llm.faults import FaultConfig
-from judge.llm.server_log import (
+from judge.sim.faults import FaultConfig
+from judge.sim.server_log import (
     SUCCESS,
     calls_by_hash,
     duplicate_successes,
     retry_after_violations,
 )
 from judge.records import Generation
-from judge.stages.generate import generation_params
+from judge.tasks.generate import generation_params
 from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 

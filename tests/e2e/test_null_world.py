@@ -30,7 +30,7 @@ def test_null_world_cis_cover_zero(tmp_path, small_config_fn):
     (tmp_path / "null-profile.yaml").write_text(yaml.safe_dump(null))
     root = ROOT / "datasets/scenarios"
     cfg = load_config(small_config_fn(
-        tmp_path, "null", sim_profile=str(tmp_path / "null-profile.yaml"),
+        tmp_path, "null", plugins={"sim": {"profile": str(tmp_path / "null-profile.yaml")}},
         queries={"scenarios": [str(root / "loan_decision.yaml"),
                                str(root / "hiring_callback_bm.yaml"),
                                str(root / "general_knowledge.yaml")],

@@ -30,8 +30,8 @@ from judge.executors.processes import (  # noqa: E402
     worker_config,
     worker_count,
 )
-from judge.llm.faults import FaultConfig  # noqa: E402
-from judge.llm.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
+from judge.sim.faults import FaultConfig  # noqa: E402
+from judge.sim.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
 from tests.conftest import small_config  # noqa: E402
 from tests.fixtures.runs import (  # noqa: E402
@@ -81,7 +81,7 @@ def test_caps_are_divided_so_the_totals_stay_as_configured(tmp_path: Path) -> No
     parts = [worker_config(cfg, 3, i) for i in range(3)]
     assert sum(p.generators[0].concurrency for p in parts) == 7
     assert all(p.generators[0].budget_usd == pytest.approx(0.3) for p in parts)
-    assert Path(parts[0].sim_profile).is_absolute()
+    assert Path(parts[0].plugins["sim"]["profile"]).is_absolute()
     assert Path(parts[0].cache.dir).is_absolute()
 
 

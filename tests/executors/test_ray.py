@@ -29,7 +29,7 @@ from judge.executors import (  # noqa: E402
     require_ray,
     run_shard,
 )
-from judge.executors.ray import LineAppender  # noqa: E402
+from judge.tasks import StageResult, pending, stage_tasks  # noqa: E402
 from judge.ids import shard_of  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
 from tests.fixtures.runs import FILES, STAGES  # noqa: E402
@@ -108,7 +108,7 @@ def test_apply_executor_overrides(tmp_path: Path) -> None:
     assert apply_executor_overrides(cfg, None, None, None).executor == cfg.executor
     with pytest.raises(UsageError, match=r"--shards: .*greater than or equal to 1"):
         apply_executor_overrides(cfg, "ray", None, 0)
-    with pytest.raises(UsageError, match=r"--executor: .*'local', 'processes' or 'ray'"):
+    with pytest.raises(UsageError, match=r"--executor: .*'auto', 'local', 'processes' or 'ray'"):
         apply_executor_overrides(cfg, "dask", None, None)
     with pytest.raises(UsageError, match="apply only to the ray executor"):
         apply_executor_overrides(cfg, None, None, 3)
@@ -119,18 +119,21 @@ def run_shards_in_process(cfg: RunConfig, shards: int, scratch: Path) -> None:
     ctx = open_run(cfg)
     run_stages(ctx, ["queries"])
     for stage, out in (("generate", "generations"), ("score", "judgments")):
-        plan = plan_shards(ctx, stage, shards, scratch / stage)
-        assert plan.skipped == 0 and sum(plan.pending.values()) == plan.planned > 0
-        with LineAppender(ctx.store.path(out)) as app:
+        st, res = stage_tasks(cfg, stage), StageResult(stage)
+        plan = plan_shards(ctx.store, st, pending(ctx, st, res), shards, scratch / stage)
+        assert res.skipped == 0 and sum(plan.pending.values()) == res.planned > 0
+        with ctx.writer(out) as app:
             for i in sorted(plan.pending):
-                got = run_shard(cfg.model_dump_json(), stage, i, shards, plan.files(i), None,
-                                False)
+                got = run_shard(cfg.model_dump_json(), stage, i, shards, plan.files(i),
+                                plan.assigned(i), None, False)
                 assert got["result"]["written"] == plan.pending[i]
                 assert all(shard_of(json.loads(x)[FILES[out]], shards) == i
                            for x in got["lines"])
-                app.append(got["lines"])
-        again = plan_shards(ctx, stage, shards, scratch / f"{stage}-again")
-        assert again.pending == {} and again.skipped == plan.planned  # done: nothing to route
+                app.write_lines(got["lines"])
+        again_res = StageResult(stage)
+        again = plan_shards(ctx.store, st, pending(ctx, st, again_res), shards,
+                            scratch / f"{stage}-again")
+        assert again.pending == {} and again_res.skipped == res.planned  # nothing to route
 
 
 def test_shards_run_in_process_reproduce_the_local_run(tmp_path: Path, local_run: Path) -> None:
@@ -143,7 +146,7 @@ def test_shards_run_in_process_reproduce_the_local_run(tmp_path: Path, local_run
 def test_task_refuses_rubric_files_that_differ_from_the_drivers(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path, "rubhash"))
     with pytest.raises(RuntimeError, match=r"rubric files on .* differ from the driver's"):
-        run_shard(cfg.model_dump_json(), "score", 0, 2, {}, None, False,
+        run_shard(cfg.model_dump_json(), "score", 0, 2, {}, frozenset(), None, False,
                   rubric_hashes={"decision_dev@1.0.0": "not-the-hash"})
 
 
@@ -178,7 +181,7 @@ def test_cluster_cap_divides_model_concurrency_over_tasks(tmp_path: Path) -> Non
     tcfg = ex.task_config("score", 8)
     assert [j.concurrency for j in tcfg.judges] == [8]  # 64 // 8: the sum stays <= 64
     assert [g.concurrency for g in ex.task_config("generate", 6).generators] == [1]
-    assert Path(tcfg.sim_profile).is_absolute()
+    assert Path(tcfg.plugins["sim"]["profile"]).is_absolute()
 
 
 def test_unknown_model_in_cluster_cap_is_a_usage_error(tmp_path: Path) -> None:

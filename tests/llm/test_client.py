@@ -15,7 +15,7 @@ from judge.llm.client import (
     retry_after_s,
 )
 from judge.llm.litellm_env import get_litellm
-from judge.llm.sim import register
+from judge.sim.provider import register
 
 MSG = [{"role": "user", "content": "Should I get a car loan? Answer yes or no."}]
 

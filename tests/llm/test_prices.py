@@ -18,7 +18,7 @@ import judge.llm.client as cm
 from judge.config import ModelSpec
 from judge.llm.cache import ResponseCache
 from judge.llm.client import PLACEHOLDER_PRICE, ModelClient
-from judge.llm.faults import FaultConfig
+from judge.sim.faults import FaultConfig
 from judge.llm.litellm_env import get_litellm
 from judge.records import Usage
 from tests.fixtures.server import sim_server_factory  # noqa: F401

@@ -17,7 +17,7 @@ import judge.llm.client as client_mod
 import judge.llm.litellm_env as env
 from judge.config import ModelSpec
 from judge.llm.client import CallResult, ModelClient
-from judge.llm.faults import FaultConfig
+from judge.sim.faults import FaultConfig
 from judge.llm.litellm_env import get_litellm, quiet_flag
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 

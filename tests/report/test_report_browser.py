@@ -107,7 +107,7 @@ def test_small_run_report_renders_offline(chromium, tmp_path: Path):
            "queries": {"scenarios": [str(root / "datasets/scenarios/*.yaml")], "limit": 3},
            "generators": [{"model": "sim/generator", "samples": 1, "concurrency": 8}],
            "judges": [{"model": "sim/judge", "concurrency": 8}],
-           "rubrics": ["decision_dev"], "sim_profile": str(root / "datasets/sim/default.yaml"),
+           "rubrics": ["decision_dev"], "plugins": {"sim": {"profile": str(root / "datasets/sim/default.yaml")}},
            "human_labels": {"simulate": {"raters": 2, "items": 24}},
            "cache": {"enabled": False}, "report": {"bootstrap": 200, "min_cell": 5}}
     path = tmp_path / "browser.yaml"

@@ -16,7 +16,7 @@ from judge.stats import (
     counterfactual_set_summary,
     worst_levels,
 )
-from judge.stats.synthetic import planted_frame
+from judge.sim.synthetic import planted_frame
 
 B = 400
 

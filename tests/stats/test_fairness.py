@@ -27,7 +27,7 @@ from judge.stats import (
     quality_of_service,
     unawareness_rate,
 )
-from judge.stats.synthetic import planted_frame
+from judge.sim.synthetic import planted_frame
 
 B = 400
 

@@ -12,7 +12,7 @@ from statsmodels.stats.power import TTestIndPower
 
 import judge.stats.intersectional as inter_mod
 from judge.stats import METRIC_COLUMNS, intersectional_cells, minimum_detectable_effect
-from judge.stats.synthetic import planted_frame
+from judge.sim.synthetic import planted_frame
 
 
 def row(t, metric, attribute, level):

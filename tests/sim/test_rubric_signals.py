@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from judge.llm import sim_world as w
+from judge.sim import world as w
 from judge.rubrics import list_rubrics, load_rubric, parse_judge_output, repair_messages
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "rubrics"
 SIGNALS = yaml.safe_load((ROOT / "datasets" / "sim" / "rubric_signals.yaml").read_text())
 DETECTOR = w.Detector.from_cues([])

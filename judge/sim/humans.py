@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from judge.llm import sim_world as w
-from judge.llm.sim import SimWorld
 from judge.records import HumanLabel
+from judge.sim import world as w
+from judge.sim.provider import SimWorld
 
 
 def stratified_sample(gens: list[dict[str, Any]], n: int, seed: int

@@ -8,8 +8,9 @@ from functools import partial
 import pandas as pd
 import pytest
 
-from judge.calibration import coverage_study, format_coverage, simulate_sim_world
-from judge.calibration.sim_coverage import quality_distribution, sim_items
+from judge.calibration import coverage_study, format_coverage
+from judge.sim.coverage import simulate_sim_world
+from judge.sim.coverage import quality_distribution, sim_items
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +21,11 @@ def items():
 def test_fast_path_judge_scores_equal_the_pipeline_sim_judge(items):
     """Messages and params built as the score stage builds them, answered by the provider."""
     from judge.config import GeneratorSpec, JudgeSpec
-    from judge.llm.sim import get_world
+    from judge.sim.provider import get_world
     from judge.rubric import load_rubric, parse_judge_output
-    from judge.stages.generate import generation_params
-    from judge.stages.plan_judging import judge_params
-    from judge.stages.score import structured_format
+    from judge.tasks.generate import generation_params
+    from judge.tasks.judging import judge_params
+    from judge.llm.structured import structured_format
 
     rb = load_rubric("answer_quality")
     spec = JudgeSpec(model="sim/judge")
@@ -48,7 +49,7 @@ def test_fast_path_judge_scores_equal_the_pipeline_sim_judge(items):
 
 
 def test_item_expectations_are_the_worlds_planted_values(items):
-    from judge.llm.sim import get_world, planted_item_bias, planted_item_human
+    from judge.sim.provider import get_world, planted_item_bias, planted_item_human
     from judge.rubric import load_rubric
 
     rb, world = load_rubric("answer_quality"), get_world()
@@ -66,8 +67,8 @@ def test_quality_distribution_matches_the_generator(items):
     """The exact per-query oracle against 2,000 draws of the sim generator per query."""
     import numpy as np
 
-    from judge.llm import sim_world as w
-    from judge.llm.sim import get_world
+    from judge.sim import world as w
+    from judge.sim.provider import get_world
 
     world = get_world()
     prof = world.profile.generator("generator")

@@ -20,9 +20,9 @@ from collections import defaultdict
 
 import pytest
 
-from judge.llm.faults import FaultConfig, decide, malform, wants_json
-from judge.llm.server import echo_complete
-from judge.llm.server_log import (
+from judge.sim.faults import FaultConfig, decide, malform, wants_json
+from judge.sim.server import echo_complete
+from judge.sim.server_log import (
     calls_by_hash,
     duplicate_successes,
     read_log,
@@ -441,7 +441,7 @@ def test_answer_to_a_killed_client_is_logged_undelivered(sim_server_factory):  #
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "judge._cli.serve", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "judge.sim.cli", *args], capture_output=True,
                           text=True, timeout=30)
 
 
@@ -465,7 +465,7 @@ def test_cli_usage_errors(tmp_path):
     assert f"error: {log}: --log: cannot open the request log" in unwritable.stderr
 
 
-@pytest.mark.skipif(not sim_available(), reason="judge.llm.sim not in this checkout yet")
+@pytest.mark.skipif(not sim_available(), reason="judge.sim.provider not in this checkout yet")
 def test_sim_backend_is_deterministic(sim_server_factory):  # noqa: F811
     srv = sim_server_factory(FaultConfig(), backend="sim")
 

@@ -395,7 +395,7 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
     rubric_map = signal_map_for(signal_map, name)
     reads = [read_signals(r, producer_names) for _, r in responses] or [read_signals("")]
     if "<candidate>" in prompt:  # a query_validity prompt: read the written query instead
-        from judge.llm.sim_writer import validation_signals
+        from judge.sim.writer import validation_signals
 
         reads[0] = {**reads[0], **validation_signals(prompt)}
     out: dict[str, Any] = {}

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from judge.config import PROJECT_ROOT
-from judge.llm import sim_world as w
 from judge.llm.litellm_env import get_litellm
+from judge.sim import world as w
 
 DEFAULT_PROFILE = PROJECT_ROOT / "datasets" / "sim" / "default.yaml"
 SIGNALS_FILE = PROJECT_ROOT / "datasets" / "sim" / "rubric_signals.yaml"
@@ -78,7 +78,7 @@ class SimWorld:
             text = w.judge_reply(self.profile.judge(name), messages, params, self.detector,
                                  self.signals, self.producer_names, rng)
         elif role == "writer":
-            from judge.llm.sim_writer import writer_reply
+            from judge.sim.writer import writer_reply
             text = writer_reply(self, name, messages, params, rng)
         else:
             query = next((str(m.get("content", "")) for m in reversed(messages)
@@ -164,12 +164,13 @@ def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWo
                          world.profile.prices.get("models", {}).get(name, {}))
         prices[f"sim/{name}"] = {"input_cost_per_token": p.get("input_per_mtok", 0.0) / 1e6,
                                  "output_cost_per_token": p.get("output_per_mtok", 0.0) / 1e6,
-                                 "litellm_provider": "sim", "mode": "chat"}
+                                 "litellm_provider": "sim", "mode": "chat",
+                                 "supports_response_schema": True}
     if prices:
         litellm.register_model(prices)
-        from judge.llm.client import _SIM_RATES
+        from judge.llm.client import clear_rate_cache
 
-        _SIM_RATES.clear()
+        clear_rate_cache()
     _REGISTERED["world"] = world
     return world
 

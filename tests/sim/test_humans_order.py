@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from judge.llm.sim_humans import stratified_sample
+from judge.sim.humans import stratified_sample
 
 
 def test_stratified_sample_ignores_file_order() -> None:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from judge.errors import UsageError
 from judge.ids import digest
-from judge.llm.faults import Decision, FaultConfig, decide, malform, wants_json
+from judge.sim.faults import Decision, FaultConfig, decide, malform, wants_json
 
 READY_PREFIX = "judge serve-sim: listening on "
 BACKENDS = ("sim", "echo")
@@ -78,10 +78,10 @@ def load_backend(name: str, profile: str | None = None) -> Backend:
         raise UsageError(f"unknown backend {name!r}", field="--backend",
                          hint=f"use one of: {', '.join(BACKENDS)}")
     try:
-        from judge.llm.sim import complete_sync
+        from judge.sim.provider import complete_sync
     except ImportError as err:
         raise UsageError(f"the sim backend is not available ({err})", field="--backend",
-                         hint="use --backend echo, or install a judge version with judge.llm.sim"
+                         hint="use --backend echo, or install a judge version with judge.sim.provider"
                          ) from err
     if profile is None:
         return complete_sync

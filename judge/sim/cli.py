@@ -1,7 +1,7 @@
 """``judge serve-sim``: the local OpenAI-compatible server with fault injection.
 
-Mount with ``app.command("serve-sim")(serve_sim)``; also runnable as
-``python -m judge._cli.serve`` (what the test fixture does, to avoid the main CLI's imports).
+Mounted on the ``judge`` CLI by the sim plugin's ``register_commands`` hook; also runnable as
+``python -m judge.sim.cli`` (what the test fixture does, to avoid the main CLI's imports).
 """
 
 from __future__ import annotations
@@ -34,17 +34,13 @@ def serve_sim(
     seed: Annotated[int, Opt(help="Seed of the fault pattern.")] = 0,
 ) -> None:
     """Serve OpenAI chat completions from the simulated models, with injected faults."""
-    from judge.errors import JudgeError
+    from judge._cli.common import guard
 
-    try:
-        _serve(host, port, backend, sim_profile, log, dict(
-            latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
-            retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
-            rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
-            rate_malformed=rate_malformed, seed=seed))
-    except JudgeError as err:
-        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
-        raise typer.Exit(err.exit_code) from None
+    guard(lambda: _serve(host, port, backend, sim_profile, log, dict(
+        latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
+        retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
+        rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
+        rate_malformed=rate_malformed, seed=seed)))
 
 
 def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | None,
@@ -52,8 +48,8 @@ def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | 
     from pydantic import ValidationError
 
     from judge.errors import UsageError
-    from judge.llm.faults import FaultConfig
-    from judge.llm.server import run_server
+    from judge.sim.faults import FaultConfig
+    from judge.sim.server import run_server
 
     try:
         config = FaultConfig(**faults)
@@ -68,7 +64,7 @@ def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | 
 
 
 def main() -> None:
-    """Standalone entry point (``python -m judge._cli.serve``)."""
+    """Standalone entry point (``python -m judge.sim.cli``)."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(serve_sim)
     app()

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judge.llm.faults import FaultConfig
-from judge.llm.server import READY_PREFIX
+from judge.sim.faults import FaultConfig
+from judge.sim.server import READY_PREFIX
 
 
 @dataclass
@@ -74,7 +74,7 @@ class ServerHandle:
 def server_command(faults: FaultConfig, *, backend: str, log_path: Path | None,
                    port: int = 0, extra: list[str] | None = None) -> list[str]:
     """The argv that runs the server with ``faults``."""
-    cmd = [sys.executable, "-m", "judge._cli.serve", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "judge.sim.cli", "--host", "127.0.0.1", "--port", str(port),
            "--backend", backend, *faults.cli_args()]
     if log_path is not None:
         cmd += ["--log", str(log_path)]

@@ -8,7 +8,7 @@ function calls (no litellm, no run directory), so hundreds of seeds take minutes
 2. responses: the sim generator's reply to each query (:meth:`SimWorld.complete`, seeded as
    the generate stage seeds it);
 3. judge scores: the sim judge's reply to the rubric's real prompt and ``response_format``
-   (:func:`judge.llm.sim_world.judge_reply`, seeded as the score stage seeds it), parsed by
+   (:func:`judge.sim.world.judge_reply`, seeded as the score stage seeds it), parsed by
    the pipeline's own parser. tests/calibration/test_sim_coverage.py checks these equal
    :meth:`SimWorld.complete` on the same prompt;
 4. human labels: ``raters`` sim raters on a sample stratified by group x judge score, with
@@ -54,8 +54,8 @@ def judge_request(rubric: Any, query: str, response: str, attributes: dict[str, 
                   run_seed: int, judge: str = "sim/judge") -> tuple[list[dict], dict]:
     """``(messages, params)`` exactly as the score stage builds them for a pointwise judgment."""
     from judge.config import JudgeSpec
-    from judge.stages.plan_judging import judge_params
-    from judge.stages.score import structured_format
+    from judge.llm.structured import structured_format
+    from judge.tasks.judging import judge_params
 
     spec = JudgeSpec(model=judge)
     params = judge_params(spec, run_seed, 0)
@@ -84,9 +84,9 @@ def sim_items(seed: int, *, profile: str | None = None, n_groups: int = 120,
     expectations ``e_jh = E[judge - human | item]``, ``e_h = E[human | item]`` and
     ``e_h_query = E[human | query]`` (over the generator's responses too)."""
     from judge.config import GeneratorSpec
-    from judge.llm import sim_world as w
-    from judge.llm.sim import get_world
-    from judge.stages.generate import generation_params
+    from judge.sim import world as w
+    from judge.sim.provider import get_world
+    from judge.tasks.generate import generation_params
 
     world = get_world(profile)
     rb = _rubric(rubric)
@@ -111,7 +111,7 @@ def sim_items(seed: int, *, profile: str | None = None, n_groups: int = 120,
 def _item(world: Any, rb: Any, q: Any, prompt: list[dict], gparams: dict, generator: str,
           judge: str, seed: int, signal: str, view: Any, memo: dict, attribute: str) -> dict:
     """One generated and judged item with its planted expectations."""
-    from judge.llm import sim_world as w
+    from judge.sim import world as w
 
     jname = judge.split("/", 1)[-1]
     jprof, hprof = world.profile.judge(jname), world.profile.humans
@@ -131,7 +131,7 @@ def _item(world: Any, rb: Any, q: Any, prompt: list[dict], gparams: dict, genera
 
 def _likert_view(world: Any, rb: Any, criterion: str) -> tuple[Any, dict]:
     """The sim judge's view of a likert criterion and its signal spec."""
-    from judge.llm import sim_world as w
+    from judge.sim import world as w
 
     view = next((v for v in w.criteria_from_schema(rb.output_schema()) if v.id == criterion),
                 None)
@@ -172,8 +172,8 @@ def simulate_sim_world(seed: int, *, profile: str | None = None, n_groups: int =
       interval over-cover (0.99; docs/CALIBRATION.md);
     - ``inclusion_prob``: {item_id: probability} of the labelled items.
     """
-    from judge.llm import sim_world as w
-    from judge.llm.sim import get_world
+    from judge.sim import world as w
+    from judge.sim.provider import get_world
     from judge.stats.sampling import stratified_sample
 
     world = get_world(profile)
@@ -208,14 +208,14 @@ def quality_distribution(prof: dict, query: str, attrs: dict[str, str],
                          producers: list[dict] | None) -> np.ndarray:
     """Exact ``P(quality signal = 1..5)`` of the sim generator's response to ``query``.
 
-    Mirrors :func:`judge.llm.sim_world.generate_response` as read back by
+    Mirrors :func:`judge.sim.world.generate_response` as read back by
     :func:`read_signals` (the number of numbered points, at least 1): a refusal reads 1; a
     recommendation names ``min(n_named, pool)`` places, or none (reads 1) with probability
     ``none_rate``; otherwise ``k = clip(round(Normal(base + effects, sd)), 1, 5)`` points.
     """
     from scipy.stats import norm
 
-    from judge.llm import sim_world as w
+    from judge.sim import world as w
 
     out = np.zeros(5)
     p_ref = w._prob(prof.get("refusal", {}), attrs)
@@ -243,7 +243,7 @@ VERBOSITY_FREE_WORDS = 150  # judge_bias adds verbosity bias only above this man
 def _expected_human_query(world: Any, generator: str, text: str, view: Any, memo: dict
                           ) -> float:
     """``E[human | query]``: over the generator's responses, exact (memoised per text)."""
-    from judge.llm import sim_world as w
+    from judge.sim import world as w
 
     key = ("query", generator, text)
     if key not in memo:
@@ -268,7 +268,7 @@ def _detect(world: Any, text: str) -> dict[str, str]:
 def _expected(jprof: dict, hprof: dict, seen: dict[str, str], base: float, words: int,
               view: Any, memo: dict) -> dict[str, float]:
     """``{"e_jh": E[judge - human | item], "e_h": E[human | item]}``, memoised."""
-    from judge.llm import sim_world as w
+    from judge.sim import world as w
 
     words = max(words, VERBOSITY_FREE_WORDS)
     key = (tuple(sorted(seen.items())), base, words)
