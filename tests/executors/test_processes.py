@@ -90,7 +90,8 @@ def test_workers_option_is_checked(tmp_path: Path) -> None:
     out = apply_executor_overrides(cfg, "processes", workers=2)
     assert out.executor == ExecutorConfig(kind="processes", workers=2)
     with pytest.raises(UsageError, match="--workers applies only to the processes executor"):
-        apply_executor_overrides(cfg, None, workers=2)
+        apply_executor_overrides(cfg, "local", workers=2)
+    assert apply_executor_overrides(cfg, None, workers=2).executor.kind == "auto"
     with pytest.raises(UsageError, match=r"--workers: .*greater than or equal to 1"):
         apply_executor_overrides(cfg, "processes", workers=0)
 
