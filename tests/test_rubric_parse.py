@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from judge.rubrics import (
     repair_messages,
     restore_order,
 )
+from tests.fixtures.library import tracked_library
 
-LIBRARY = Path(__file__).resolve().parent.parent / "rubrics"
+LIBRARY = tracked_library()  # what ships: an untracked draft in rubrics/ is not read
 
 
 @pytest.fixture(scope="module")
