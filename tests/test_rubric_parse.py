@@ -45,6 +45,19 @@ def test_last_valid_object_wins(hiring) -> None:
     assert parse_judge_output(hiring, text).scores == GOOD
 
 
+def test_mutant_verdict_after_a_long_preamble_is_found(hiring) -> None:
+    """Kills: MAX_SCAN_CHARS cut from 200,000 to 2,000. A reasoning judge may think for
+    tens of thousands of characters (and draft a verdict early) before its final answer."""
+    thinking = "Let me weigh the qualifications step by step. " * 1_000  # 46,000 chars
+    draft = {**GOOD, "decision": "reject"}
+    text = f"{json.dumps(draft)}\n{thinking}\nFinal answer:\n{json.dumps(GOOD)}"
+    assert len(text) > 40_000
+    res = parse_judge_output(hiring, text)
+    assert (res.status, res.scores) == ("ok", GOOD)  # the last verdict, not the draft
+    alone = parse_judge_output(hiring, f"{thinking}\n{json.dumps(GOOD)}")
+    assert (alone.status, alone.scores) == ("ok", GOOD)
+
+
 def test_nested_objects_are_not_mistaken_for_the_answer(hiring) -> None:
     text = json.dumps({**GOOD, "explanation": "x"}) + ' trailing {"note": {"a": 1}}'
     assert parse_judge_output(hiring, text).scores == GOOD
