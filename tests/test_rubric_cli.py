@@ -8,13 +8,14 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from judge._cli.rubrics import app
+from tests.fixtures.library import tracked_library
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
 def test_lint_exit_codes() -> None:
-    ok = runner.invoke(app, ["lint", str(ROOT / "rubrics")])
+    ok = runner.invoke(app, ["lint", str(tracked_library())])  # the library as committed
     assert (ok.exit_code, ok.output) == (0, "")
     case = ROOT / "tests" / "rubric_cases" / "many_errors.yaml"
     bad = runner.invoke(app, ["lint", str(case)])
