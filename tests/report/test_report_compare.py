@@ -249,3 +249,40 @@ def test_outcomes_follow_the_rubric_scales():
     assert not any(c.startswith("out.decision") for c in
                    outcome_frame(SimpleNamespace(judgments=unknown)).columns)
 
+
+def _clustered_judgments(seed: int, prefix: str = "c"):
+    """20 counterfactual groups x 30 judgments (race a/b alternating); quality and the
+    favourable decision carry a per-(group, race) effect, so rows of a group are strongly
+    correlated (see tests/stats/_clustered.py)."""
+    from types import SimpleNamespace
+
+    from tests.stats._clustered import clustered_frame
+
+    f = clustered_frame(seed)
+    j = pd.DataFrame({"rubric_id": "no_such_rubric", "generator": "g", "parse_status": "ok",
+                      "probe": None, "repeat": 0, "mode": "pointwise",
+                      "cf_group": prefix + f["cf_group"], "row": f["row"].astype(str),
+                      "attr.race": f["attr.race"], "score.quality": f["score"],
+                      "score.decision": np.where(f["decision"] == 1, "favourable",
+                                                 "unfavourable")})
+    return SimpleNamespace(judgments=j)
+
+
+@pytest.mark.parametrize("paired", [True, False], ids=["paired", "independent"])
+def test_compare_judgments_resamples_clusters(paired):
+    from types import SimpleNamespace
+
+    from tests.stats._clustered import assert_wider
+
+    a = _clustered_judgments(1)
+    b = _clustered_judgments(2, prefix="c" if paired else "other")
+
+    def by_row(fr, tag):  # every judgment its own cluster; row i of A and B stay paired
+        return SimpleNamespace(judgments=fr.judgments.assign(
+            cf_group=(tag if not paired else "") + fr.judgments["row"]))
+    res = compare_judgments(a, b, B=200, seed=0, min_cell=1)
+    rows = compare_judgments(by_row(a, "a"), by_row(b, "b"), B=200, seed=0, min_cell=1)
+    method = "paired" if paired else "independent"
+    assert res["method"].str.startswith(method).all() and \
+        rows["method"].str.startswith(method).all()
+    assert assert_wider(res, rows) == 4  # quality and decision: mean and race gap
