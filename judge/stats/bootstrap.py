@@ -191,7 +191,7 @@ class ClusterBootstrap:
     def weights(self) -> np.ndarray:
         """The full ``(B, n_clusters)`` weight matrix (columns in :attr:`labels` order).
         Needs ``B x n_clusters`` floats of memory; the other methods work in chunks."""
-        return np.vstack([W for _, _, W in self._chunks()]) if self.B else np.zeros((0, 0))
+        return np.vstack([W for _, _, W in self._chunks()])
 
     # ------------------------------------------------------------ sums
 
