@@ -20,10 +20,7 @@ from judge.stats._metric_table import (
     ALL_LEVELS,
     MIN_CELL,
     AttrSpec,
-    GroupBoot,
     attribute_label,
-    boot_means,
-    boot_means_multi,
     cell_warnings,
     ci_of,
     group_rows,
@@ -36,7 +33,7 @@ from judge.stats._metric_table import (
     spread_warnings,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, GroupMeans
 
 Attrs = AttrSpec | Sequence[AttrSpec] | None
 FOUR_FIFTHS = 0.8
@@ -89,7 +86,7 @@ def _fl(name: str):
     return getattr(fairlearn.metrics, name)
 
 
-def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
+def _spread(gb: GroupMeans, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
     """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels
     (NaN with fewer than two levels)."""
     ok = np.isfinite(pt)
@@ -116,7 +113,7 @@ def rate_by_group(frame: pd.DataFrame, values: np.ndarray | str, metric: str,
     for k, attrs in enumerate(resolve_attributes(frame, attributes)):
         label, lev = attribute_label(attrs), level_labels(frame, attrs)
         ref = pick_reference(lev, reference, label)
-        gb = boot_means(v, lev, frame[cluster].to_numpy(), B, seed + k)
+        gb = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means([v], lev)[0]
         rows += group_rows(gb, metric, label, ref, alpha=alpha, min_cell=min_cell, std=std,
                            ratio=ratio)
     return to_table(rows)
@@ -150,7 +147,7 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
                            lev[keep].to_numpy())
         point = {str(g): float(x) for g, x in mf.by_group["selection_rate"].items()}
         ref = pick_reference(lev, reference, label)
-        gb = boot_means(d, lev, frame[cluster].to_numpy(), B, seed + k)
+        gb = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means([d], lev)[0]
         rows += group_rows(gb, "selection_rate", label, ref, alpha=alpha, min_cell=min_cell,
                            ratio=True, gap=False, point=point,
                            method="fairlearn MetricFrame; cluster_bootstrap")
@@ -158,7 +155,7 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
     return to_table(rows)
 
 
-def _dp_summary(gb: GroupBoot, mf, label: str, threshold: float,
+def _dp_summary(gb: GroupMeans, mf, label: str, threshold: float,
                 alpha: float, min_cell: int) -> list[dict]:
     n, nc = int(gb.n.sum()), min_clusters(gb.n_clusters)
     enough = nc >= 2 and len(gb.levels) >= 2
@@ -216,7 +213,8 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
                                    warnings=["no rows with both decision and y_true"]))
             continue
         mf = _metric_frame(fns, y[keep], d[keep], lev[keep].to_numpy())
-        gbs = boot_means_multi(list(vals.values()), lev, frame[cluster].to_numpy(), B, seed + k)
+        gbs = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means(
+            list(vals.values()), lev)
         gaps = {}
         for name, gb in zip(vals, gbs, strict=True):
             point = {str(g): float(x) for g, x in mf.by_group[name].items()}
@@ -230,7 +228,7 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
     return to_table(rows)
 
 
-def _eo_summary(gbs: list[GroupBoot], gaps: dict[str, tuple[float, np.ndarray]], label: str,
+def _eo_summary(gbs: list[GroupMeans], gaps: dict[str, tuple[float, np.ndarray]], label: str,
                 n: int, alpha: float, min_cell: int) -> list[dict]:
     """The ``*`` rows of :func:`equalized_odds`: the three gaps and their maximum."""
     nc = min(min_clusters(gb.n_clusters) for gb in gbs)
@@ -293,25 +291,19 @@ def _ece_rows(s, y, bins, K, lev, clusters, label, B, seed, alpha, min_cell) -> 
     keep = ~np.isnan(s) & lev.notna().to_numpy()
     levels = sorted(set(lev[keep]))
     G = len(levels)
-    g = pd.Categorical(lev[keep], categories=levels).codes
-    c, _ = pd.factorize(pd.Series(clusters[keep]), sort=True)
-    C = int(c.max()) + 1 if len(c) else 0
+    g = pd.Categorical(lev[keep], categories=levels).codes.astype(np.int64)
+    boot = ClusterBootstrap(np.asarray(clusters)[keep], B, seed, alpha)
     cell = g * K + bins[keep]
-    mats = []
-    for v in (s[keep], y[keep], np.ones(int(keep.sum()))):
-        m = np.zeros((C, G * K))
-        np.add.at(m, (c, cell), v)
-        mats.append(m)
-    R = resampled_sums(np.hstack(mats), B, seed)
+    X = np.column_stack([s[keep], y[keep], np.ones(int(keep.sum()))])
+    tot, R = boot.sums(X, cell, G * K)  # (G*K, 3) and (B, G*K, 3): score, outcome, count
+    occupied = boot.cluster_sums(np.ones(len(cell)), cell, G * K) > 0  # (C, G*K)
     rows = []
     for i, lvl in enumerate(levels):
         sl = slice(i * K, (i + 1) * K)
-        tot = [m[:, sl].sum(0) for m in mats]
         with np.errstate(invalid="ignore", divide="ignore"):
-            point = np.abs(tot[0] - tot[1]).sum() / tot[2].sum()
-            rs, ry, rn = (R[:, j * G * K:(j + 1) * G * K][:, sl] for j in range(3))
-            reps = np.abs(rs - ry).sum(1) / rn.sum(1)
-        n, nc = int(tot[2].sum()), int((mats[2][:, sl].sum(1) > 0).sum())
+            point = np.abs(tot[sl, 0] - tot[sl, 1]).sum() / tot[sl, 2].sum()
+            reps = np.abs(R[:, sl, 0] - R[:, sl, 1]).sum(1) / R[:, sl, 2].sum(1)
+        n, nc = int(tot[sl, 2].sum()), int(occupied[:, sl].any(1).sum())
         rows.append(metric_row("ece", label, lvl, point, n=n, n_clusters=nc,
                                ci=ci_of(reps, alpha, nc >= 2),
                                method=f"{K} equal-width bins; cluster_bootstrap",

@@ -25,14 +25,13 @@ from judge.stats._metric_table import (
     JOIN,
     MIN_CELL,
     attribute_names,
-    boot_means_multi,
     cell_warnings,
     ci_of,
     metric_row,
     require,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, quantile_bootstrap
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 BatchDistance = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -273,8 +272,8 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
 def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequence[float],
                     B: int, seed: int, alpha: float, min_cell: int) -> list[dict]:
     if label == RESAMPLE:  # the noise floor: a distance, no input change, no ratio
-        gb = boot_means_multi([g["d_out"].to_numpy(float)], pd.Series(ALL_LEVELS, index=g.index),
-                              g["cluster"].to_numpy(), B, seed, [ALL_LEVELS])[0]
+        boot = ClusterBootstrap(g["cluster"], B, seed, alpha)
+        gb = boot.group_means([g["d_out"].to_numpy(float)])[0]
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
         return [metric_row("response_distance_mean", label, ALL_LEVELS, gb.point[0], n=n,
                            n_clusters=nc, ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
@@ -284,12 +283,12 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
     zero_in = int(np.isnan(ratio).sum())
     note = f"{zero_in} pair(s) with input distance 0: no ratio" if zero_in else None
     viol = np.where(np.isnan(ratio), np.nan, (g["d_out"] > bound * g["d_in"]).astype(float))
-    one = pd.Series(ALL_LEVELS, index=g.index)
+    boot = ClusterBootstrap(cl, B, seed, alpha)
     rows = []
     specs = (("response_distance_mean", g["d_out"].to_numpy(float), ""),
              ("lipschitz_ratio_mean", ratio, ""),
              ("lipschitz_violation_share", viol, f"; L={bound}"))
-    gbs = boot_means_multi([v for _, v, _ in specs], one, cl, B, seed, [ALL_LEVELS])
+    gbs = boot.group_means([v for _, v, _ in specs])
     for (metric, _, method), gb in zip(specs, gbs, strict=True):
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
         rows.append(metric_row(metric, label, ALL_LEVELS, gb.point[0], n=n, n_clusters=nc,
@@ -299,7 +298,7 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
                                          None if metric == "response_distance_mean" else note]))
     ok = ~np.isnan(ratio)
     n, nc = int(ok.sum()), int(pd.Series(cl[ok]).nunique())
-    point, reps = quantile_bootstrap(ratio, cl, quantiles, B, seed)
+    point, reps = boot.quantiles(ratio, quantiles)
     for j, q in enumerate(quantiles):
         rows.append(metric_row(f"lipschitz_ratio_p{round(q * 100):d}", label, ALL_LEVELS,
                                point[j], n=n, n_clusters=nc, ci=ci_of(reps[:, j], alpha, nc >= 2),

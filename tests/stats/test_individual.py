@@ -20,7 +20,7 @@ from judge.stats import (
     lipschitz_pairs,
     rouge_l_distance,
 )
-from judge.stats.bootstrap import quantile_bootstrap
+from judge.stats.bootstrap import ClusterBootstrap
 from judge.stats.individual import get_distance, lcs_length
 
 
@@ -132,11 +132,11 @@ def test_missing_embedding_package_or_unknown_distance_is_a_usage_error():
             get_distance("embedding")
 
 
-def test_quantile_bootstrap_point_and_replicates():
+def test_bootstrap_quantiles_point_and_replicates():
     rng = np.random.default_rng(0)
     x = rng.exponential(size=500)
     cl = np.arange(500) // 5
-    point, reps = quantile_bootstrap(x, cl, [0.0, 0.5, 0.9, 1.0], B=300, seed=1)
+    point, reps = ClusterBootstrap(cl, B=300, seed=1).quantiles(x, [0.0, 0.5, 0.9, 1.0])
     assert point == pytest.approx(np.quantile(x, [0, 0.5, 0.9, 1.0], method="inverted_cdf"))
     assert reps.shape == (300, 4)
     assert np.all(np.isin(reps, x))  # inverted-CDF replicates are observed values
