@@ -24,10 +24,10 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, RunFrames
+from judge.stats import reference as _ref
+from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
 METRICS_SCHEMA_VERSION = 2
-DEFAULT_REFERENCE = {"race": "White", "gender": "male", "dialect": "SAE", "age": "30",
-                     "religion": "Christian", "disability": "none"}
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
 
 
@@ -94,20 +94,9 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
 
 
 def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, str]:
-    """Configured reference per attribute, else a conventional one, else the most common."""
-    out = {}
-    for c in [c for c in df.columns if c.startswith(ATTR_PREFIX)]:
-        a = c[len(ATTR_PREFIX):]
-        levels = df[c].dropna().astype(str)
-        if levels.empty:
-            continue
-        for cand in (override.get(a), DEFAULT_REFERENCE.get(a)):
-            if cand is not None and cand in set(levels):
-                out[a] = cand
-                break
-        else:
-            out[a] = levels.value_counts().index[0]
-    return out
+    """Configured reference per attribute if present, else a conventional one if present,
+    else the most common; never a missing value (:mod:`judge.stats.reference`)."""
+    return _ref.reference_levels(df, override)
 
 
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:

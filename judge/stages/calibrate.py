@@ -208,8 +208,8 @@ def _attach_planted(out: dict[str, Any], planted: pd.DataFrame, jl: pd.DataFrame
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
     from judge.calibration import calibrate_frames
-    from judge.stages.analyze import DEFAULT_REFERENCE
     from judge.stages.score import load_rubrics
+    from judge.stats.reference import reference_levels
     from judge.stats.probes import probe_effects, self_preference_flags
 
     t0 = time.perf_counter()
@@ -221,7 +221,7 @@ def calibrate(ctx: RunContext) -> StageResult:
     jl, hl, scales, weights = calibration_inputs(frames, list(rubrics.values()))
     out: dict[str, Any] = {"schema_version": 2}
     if not jl.empty and not hl.empty:
-        reference = {**DEFAULT_REFERENCE, **cfg.report.reference}
+        reference = reference_levels(jl, cfg.report.reference, prefix="group.")
         result = calibrate_frames(jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
                                   weights=weights if len(weights) else None,
                                   reference=reference, alpha=cfg.report.alpha)
