@@ -209,8 +209,8 @@ def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
     from judge.calibration import calibrate_frames
     from judge.stages.score import load_rubrics
-    from judge.stats.reference import reference_levels
     from judge.stats.probes import probe_effects, self_preference_flags
+    from judge.stats.reference import reference_levels
 
     t0 = time.perf_counter()
     cfg = ctx.cfg

@@ -158,7 +158,7 @@ def excess_over_noise(cf: pd.DataFrame, noise: pd.DataFrame, levels: list[str], 
             r_no = R[:, 2 * L + i] / R[:, 3 * L + i]
             cf_v = s_cf.sum() / n_cf.sum() if n_cf.sum() else math.nan
             no_v = s_no.sum() / n_no.sum() if n_no.sum() else math.nan
-            nc_cf, nc_no = int((n_cf > 0).sum()), int((n_no > 0).sum())
+            nc_no = int((n_no > 0).sum())
             both = (n_cf > 0) & (n_no > 0)
             warn = None if n_no.sum() else WARN_ONE_SAMPLE
             if warn is None and int(both.sum()) < 2:
