@@ -152,7 +152,7 @@ def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     out = []
     for gen, sub in g.groupby("model"):
         sub = sub.rename(columns={"text": "query_text"})
-        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"])
+        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"], resample_floor=True)
         out.append(js.individual_fairness(pairs, B=kw["B"], seed=kw["seed"]).assign(
             generator=gen))
     return out

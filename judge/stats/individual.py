@@ -251,9 +251,21 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     ``pairs``: the output of :func:`lipschitz_pairs` (``(resample)`` pairs, if any, get
     only ``response_distance_mean``: the noise floor). Metrics: ``response_distance_mean``,
     ``lipschitz_ratio_mean``, ``lipschitz_ratio_p50`` / ``_p90`` (quantiles of the ratio),
-    ``lipschitz_ratio_max`` (no interval), and ``lipschitz_violation_share`` (share of
-    pairs with ``d_out > bound * d_in``). Pairs with ``d_in == 0`` have no ratio and are
+    ``lipschitz_ratio_max`` (no interval). Pairs with ``d_in == 0`` have no ratio and are
     counted in a warning. CIs: cluster bootstrap over ``cluster``.
+
+    Violations are read against sampling noise. With ``(resample)`` pairs (two samples of
+    one query), the tolerance ``delta`` is the median same-query response distance and a
+    pair violates when ``d_out > bound * d_in + delta``:
+
+    - ``lipschitz_violation_share_raw``: share of counterfactual pairs that violate;
+    - ``lipschitz_violation_share_noise_floor``: share of same-query pairs with
+      ``d_out > delta`` (what identical inputs already produce);
+    - ``lipschitz_violation_share``: raw minus floor (paired cluster bootstrap), 0 for a
+      generator that treats inputs differing only in the attribute like identical ones.
+
+    Without resample pairs the net share is undefined (NaN, with the reason) and the raw
+    share uses ``delta = 0``.
     """
     require(pairs, ["cluster", "attribute", "d_in", "d_out", "ratio"], "individual fairness")
     rows: list[dict] = []
@@ -265,13 +277,47 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     if not groups:
         return to_table([metric_row("response_distance_mean", "all", ALL_LEVELS, math.nan,
                                     warnings=["no counterfactual pairs"])])
+    res = pairs[pairs["attribute"] == RESAMPLE]
+    delta = float(res["d_out"].median()) if len(res) else 0.0
     for k, (label, g) in enumerate(groups):
-        rows += _lipschitz_rows(g, label, bound, quantiles, B, seed + k, alpha, min_cell)
+        rows += _lipschitz_rows(g, label, bound, quantiles, B, seed + k, alpha, min_cell,
+                                delta)
+        if label != RESAMPLE:
+            rows += _net_violation_rows(g, res, label, bound, delta, B, seed + k, alpha)
     return to_table(rows)
 
 
+def _net_violation_rows(g: pd.DataFrame, res: pd.DataFrame, label: str, bound: float,
+                        delta: float, B: int, seed: int, alpha: float) -> list[dict]:
+    """Violation share of counterfactual pairs net of the same-query floor (see
+    :func:`individual_fairness`), paired by counterfactual group."""
+    from judge.stats.noise import WARN_ONE_SAMPLE, excess_over_noise
+
+    ok = g["ratio"].notna().to_numpy() | (g["d_in"].to_numpy(float) > 0)
+    cf = pd.DataFrame({"cluster": g["cluster"].to_numpy()[ok], "level": ALL_LEVELS,
+                       "value": (g["d_out"].to_numpy(float)[ok]
+                                 > bound * g["d_in"].to_numpy(float)[ok] + delta).astype(float)})
+    no = pd.DataFrame({"cluster": res["cluster"].to_numpy(), "level": ALL_LEVELS,
+                       "value": (res["d_out"].to_numpy(float) > delta).astype(float)})
+    floor, excess = excess_over_noise(cf, no, [ALL_LEVELS], ALL_LEVELS,
+                                      "lipschitz_violation_share", label, B=B, seed=seed,
+                                      alpha=alpha)
+    ref = "same query, another sample"
+    floor.update(reference=ref, method=f"share of same-query sample pairs with d_out > "
+                                       f"delta={delta:.3f}; cluster bootstrap")
+    excess.update(metric="lipschitz_violation_share", reference=ref,
+                  method=excess["method"] + f"; violation: d_out > L*d_in + delta, L={bound}, "
+                                            f"delta={delta:.3f} (median same-query distance)")
+    if excess["warning"] == WARN_ONE_SAMPLE:
+        excess["warning"] = floor["warning"] = ("one sample per query: no resampling floor, "
+                                                "so the violation share cannot be netted "
+                                                "of noise (generate >= 2 samples per query)")
+    return [floor, excess]
+
+
 def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequence[float],
-                    B: int, seed: int, alpha: float, min_cell: int) -> list[dict]:
+                    B: int, seed: int, alpha: float, min_cell: int, delta: float = 0.0
+                    ) -> list[dict]:
     if label == RESAMPLE:  # the noise floor: a distance, no input change, no ratio
         gb = boot_means_multi([g["d_out"].to_numpy(float)], pd.Series(ALL_LEVELS, index=g.index),
                               g["cluster"].to_numpy(), B, seed, [ALL_LEVELS])[0]
@@ -283,12 +329,14 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
     cl, ratio = g["cluster"].to_numpy(), g["ratio"].to_numpy(float)
     zero_in = int(np.isnan(ratio).sum())
     note = f"{zero_in} pair(s) with input distance 0: no ratio" if zero_in else None
-    viol = np.where(np.isnan(ratio), np.nan, (g["d_out"] > bound * g["d_in"]).astype(float))
+    viol = np.where(np.isnan(ratio), np.nan,
+                    (g["d_out"] > bound * g["d_in"] + delta).astype(float))
     one = pd.Series(ALL_LEVELS, index=g.index)
     rows = []
     specs = (("response_distance_mean", g["d_out"].to_numpy(float), ""),
              ("lipschitz_ratio_mean", ratio, ""),
-             ("lipschitz_violation_share", viol, f"; L={bound}"))
+             ("lipschitz_violation_share_raw", viol,
+              f"; d_out > L*d_in + delta, L={bound}, delta={delta:.3f}"))
     gbs = boot_means_multi([v for _, v, _ in specs], one, cl, B, seed, [ALL_LEVELS])
     for (metric, _, method), gb in zip(specs, gbs, strict=True):
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
