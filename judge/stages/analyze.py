@@ -119,13 +119,41 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
         tables += _exposure(frames, kw)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=js.METRIC_COLUMNS)
+    table, multiplicity = _report_family(ctx, table)
     oracle = _oracle(ctx, frames)
     if oracle and not scored.empty:
         table = _attach_planted(table, scored, oracle)
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    from judge.stats.noise import NOISE_EXPLANATION
+
     return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
             "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
-            "n_scored": int(len(scored)), "metrics": rows}
+            "n_scored": int(len(scored)), "metrics": rows, "multiplicity": multiplicity,
+            "notes": {"noise_floor": NOISE_EXPLANATION,
+                      "missing": _ref.missing_note(_ref.missing_counts(
+                          scored.drop_duplicates("item_id") if not scored.empty else scored),
+                          unit="generations")}}
+
+
+def _report_family(ctx: RunContext, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """One findings family for the whole report: every disparity test of the metric table
+    (all generators and judges) and every differential judge-bias test of calibration.json,
+    adjusted together (``report.multiplicity``)."""
+    import json
+
+    from judge.stats.multiple import adjust_family
+
+    path = ctx.store.dir / "calibration.json"
+    cal = json.loads(path.read_text()) if path.exists() else {}
+    dbias = pd.DataFrame(cal.get("differential_bias") or [], columns=[
+        "criterion", "judge", "attribute", "group", "reference", "p_value"])
+    adj = adjust_family({"metrics": table, "differential_bias": dbias},
+                        ctx.cfg.report.multiplicity)
+    d = adj["differential_bias"]
+    size = int(max([0, *adj["metrics"]["family_size"], *d["family_size"]]))
+    rows = d.astype(object).where(d.notna(), None).to_dict("records")
+    return adj["metrics"], {"method": ctx.cfg.report.multiplicity, "family_size": size,
+                            "differential_bias": rows}
 
 
 def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:

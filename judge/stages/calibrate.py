@@ -207,7 +207,7 @@ def _attach_planted(out: dict[str, Any], planted: pd.DataFrame, jl: pd.DataFrame
 
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
-    from judge.calibration import calibrate_frames
+    from judge.calibration.missing import calibrate_excluding_missing
     from judge.stages.score import load_rubrics
     from judge.stats.probes import probe_effects, self_preference_flags
     from judge.stats.reference import reference_levels
@@ -222,10 +222,10 @@ def calibrate(ctx: RunContext) -> StageResult:
     out: dict[str, Any] = {"schema_version": 2}
     if not jl.empty and not hl.empty:
         reference = reference_levels(jl, cfg.report.reference, prefix="group.")
-        result = calibrate_frames(jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
-                                  weights=weights if len(weights) else None,
-                                  reference=reference, alpha=cfg.report.alpha)
-        out.update(result.to_json())
+        out.update(calibrate_excluding_missing(  # no "(missing)" group or reference
+            jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
+            weights=weights if len(weights) else None, reference=reference,
+            alpha=cfg.report.alpha))
         planted = _planted(ctx, frames, rubrics)
         if planted is not None:
             _attach_planted(out, planted, jl, hl)

@@ -114,3 +114,16 @@ def test_all_metrics_puts_floor_and_excess_beside_the_flip_rate():
     assert {"cf_flip_rate_noise_floor", "cf_score_absdiff_noise_floor",
             "cf_score_absdiff_excess"} <= set(t.metric)
     assert np.isfinite(ex.p_adj)
+
+
+def test_excess_interval_covers_zero_in_most_null_worlds():
+    """Coverage of the paired interval under the null, over 40 planted worlds (nominal
+    95%; a binomial allowance for 40 draws)."""
+    covered = 0
+    for s in range(40):
+        t = rows_by_metric(noise_floor_metrics(world(0.0, groups=50, samples=3, seed=100 + s),
+                                               reference={"race": "A"}, score=None, B=200,
+                                               seed=s))
+        ex = t["cf_flip_rate_excess"]
+        covered += ex["ci_low"] <= 0.0 <= ex["ci_high"]
+    assert covered >= 34
