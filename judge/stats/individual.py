@@ -259,8 +259,9 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     pair violates when ``d_out > bound * d_in + delta``:
 
     - ``lipschitz_violation_share_raw``: share of counterfactual pairs that violate;
-    - ``lipschitz_violation_share_noise_floor``: share of same-query pairs with
-      ``d_out > delta`` (what identical inputs already produce);
+    - ``lipschitz_violation_share_noise_floor``: the share expected if each pair's two
+      answers were two samples of one query (same-query distances above the pair's own
+      threshold);
     - ``lipschitz_violation_share``: raw minus floor (paired cluster bootstrap), 0 for a
       generator that treats inputs differing only in the attribute like identical ones.
 
@@ -290,29 +291,42 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
 def _net_violation_rows(g: pd.DataFrame, res: pd.DataFrame, label: str, bound: float,
                         delta: float, B: int, seed: int, alpha: float) -> list[dict]:
     """Violation share of counterfactual pairs net of the same-query floor (see
-    :func:`individual_fairness`), paired by counterfactual group."""
+    :func:`individual_fairness`), paired by counterfactual group.
+
+    Each counterfactual pair's floor is the share of same-query distances (of its group;
+    of all groups when its group has none) above the pair's own threshold
+    ``bound * d_in + delta``: what the pair would show if its two answers were two samples
+    of one query. So thresholds match and a generator that ignores the attribute scores 0.
+    """
     from judge.stats.noise import WARN_ONE_SAMPLE, excess_over_noise
 
-    ok = g["ratio"].notna().to_numpy() | (g["d_in"].to_numpy(float) > 0)
-    cf = pd.DataFrame({"cluster": g["cluster"].to_numpy()[ok], "level": ALL_LEVELS,
-                       "value": (g["d_out"].to_numpy(float)[ok]
-                                 > bound * g["d_in"].to_numpy(float)[ok] + delta).astype(float)})
-    no = pd.DataFrame({"cluster": res["cluster"].to_numpy(), "level": ALL_LEVELS,
-                       "value": (res["d_out"].to_numpy(float) > delta).astype(float)})
-    floor, excess = excess_over_noise(cf, no, [ALL_LEVELS], ALL_LEVELS,
-                                      "lipschitz_violation_share", label, B=B, seed=seed,
-                                      alpha=alpha)
+    d_in, d_out = g["d_in"].to_numpy(float), g["d_out"].to_numpy(float)
+    ok = np.isfinite(d_in) & np.isfinite(d_out)
+    cl, thr = g["cluster"].to_numpy()[ok], bound * d_in[ok] + delta
+    viol = (d_out[ok] > thr).astype(float)
+    floor = np.full(len(thr), np.nan)
+    if len(res):
+        pooled = np.sort(res["d_out"].to_numpy(float))
+        by = {c: np.sort(v.to_numpy(float)) for c, v in res.groupby("cluster")["d_out"]}
+        for k, (c, t) in enumerate(zip(cl, thr, strict=True)):
+            r = by.get(c, pooled)
+            floor[k] = 1.0 - np.searchsorted(r, t, side="right") / len(r)
+    cf = pd.DataFrame({"cluster": cl, "level": ALL_LEVELS, "value": viol})
+    no = pd.DataFrame({"cluster": cl, "level": ALL_LEVELS, "value": floor}).dropna()
+    flo, excess = excess_over_noise(cf, no, [ALL_LEVELS], ALL_LEVELS,
+                                    "lipschitz_violation_share", label, B=B, seed=seed,
+                                    alpha=alpha)
     ref = "same query, another sample"
-    floor.update(reference=ref, method=f"share of same-query sample pairs with d_out > "
-                                       f"delta={delta:.3f}; cluster bootstrap")
+    flo.update(reference=ref, method="expected share if the pair's two answers were two "
+                                     "samples of one query (same threshold); cluster bootstrap")
     excess.update(metric="lipschitz_violation_share", reference=ref,
                   method=excess["method"] + f"; violation: d_out > L*d_in + delta, L={bound}, "
                                             f"delta={delta:.3f} (median same-query distance)")
     if excess["warning"] == WARN_ONE_SAMPLE:
-        excess["warning"] = floor["warning"] = ("one sample per query: no resampling floor, "
-                                                "so the violation share cannot be netted "
-                                                "of noise (generate >= 2 samples per query)")
-    return [floor, excess]
+        excess["warning"] = flo["warning"] = ("one sample per query: no resampling floor, "
+                                              "so the violation share cannot be netted "
+                                              "of noise (generate >= 2 samples per query)")
+    return [flo, excess]
 
 
 def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequence[float],
