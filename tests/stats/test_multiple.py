@@ -150,3 +150,28 @@ def test_family_wide_control_on_planted_nulls_across_generators_and_judges():
         any_false_family += bool((fam[null] < 0.05).any())
     assert any_false_family / worlds <= 0.09
     assert any_false_attr / worlds > 0.5
+
+
+def test_analyze_pools_metrics_and_calibration_into_one_family(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from judge.stages.analyze import _report_family
+
+    (tmp_path / "calibration.json").write_text(json.dumps({"differential_bias": [
+        {"criterion": "c", "judge": "j1", "attribute": "religion", "group": "Hindu",
+         "reference": "Christian", "p_value": 0.023, "p_holm": 0.023},
+        {"criterion": "c", "judge": "j1", "attribute": "disability", "group": "wheelchair_user",
+         "reference": "none", "p_value": 0.015, "p_holm": 0.015}]}))
+    table = pd.DataFrame({"metric": ["selection_rate_diff", "quality_diff", "cf_flip_rate"],
+                          "generator": ["g1", "g2", "g1"], "p_value": [0.3, 0.01, 0.01]})
+    for method, sm in (("bh", "fdr_bh"), ("holm", "holm")):
+        ctx = SimpleNamespace(store=SimpleNamespace(dir=tmp_path),
+                              cfg=SimpleNamespace(report=SimpleNamespace(multiplicity=method)))
+        t, fam = _report_family(ctx, table)
+        want = multipletests([0.3, 0.01, 0.023, 0.015], method=sm)[1]
+        assert fam["method"] == method and fam["family_size"] == 4
+        assert t["p_adj"].iloc[:2].tolist() == pytest.approx(want[:2])
+        assert [r["p_adj"] for r in fam["differential_bias"]] == pytest.approx(want[2:])
+    # the "p_holm 0.015 / 0.023" findings do not survive the report's family
+    assert all(r["p_adj"] > 0.03 for r in fam["differential_bias"])
