@@ -87,16 +87,24 @@ def _stereotyped(label: str, attrs: dict[str, str], stereo: list[str], axis: str
     return False
 
 
-def _var2_value(var2: str | None) -> tuple[str, str] | None:
-    """A template's second stereotyped variable (``F``, ``M``, ``lowSES``...) as an attribute."""
-    if not var2:
-        return None
-    v = str(var2).strip().strip('"[]\'')
-    return _PREFIX.get(v) or {"woman": ("gender", "female"), "man": ("gender", "male")}.get(
-        v.lower())
+def _var2_value(var2: str | list[str] | None) -> dict[str, str]:
+    """A template's second stereotyped variable(s) (``F``, ``M``, ``lowSES``...) as
+    attribute constraints.
+
+    >>> _var2_value(["lowSES", "M"])
+    {'ses': 'low', 'gender': 'male'}
+    """
+    out: dict[str, str] = {}
+    for v in ([var2] if isinstance(var2, str) else list(var2 or [])):
+        v = str(v).strip().strip('"[]\'')
+        kv = _PREFIX.get(v) or {"woman": ("gender", "female"), "man": ("gender", "male")}.get(
+            v.lower())
+        if kv:
+            out[kv[0]] = kv[1]
+    return out
 
 
-def _target(row: dict[str, Any], axis: str, var2: str | None = None,
+def _target(row: dict[str, Any], axis: str, var2: str | list[str] | None = None,
             target_loc: int | None = None) -> tuple[int | None, str]:
     """Answer index of the stereotyped person and how it was found.
 
@@ -111,11 +119,13 @@ def _target(row: dict[str, Any], axis: str, var2: str | None = None,
     cands = [i for i, label, attrs in people if _stereotyped(label, attrs, stereo, axis)]
     if len(cands) == 1:
         return cands[0], "stereotyped_groups"
-    kv = _var2_value(var2)
-    if len(cands) > 1 and kv is not None:
-        by_var2 = [i for i, _, attrs in people if i in cands and attrs.get(kv[0]) == kv[1]]
+    want = _var2_value(var2)
+    if len(cands) > 1 and want:
+        by_var2 = [i for i, _, attrs in people
+                   if i in cands and all(attrs.get(k) == v for k, v in want.items())]
         if len(by_var2) == 1:
-            return by_var2[0], "stereotyped_groups + template target " + kv[1]
+            return by_var2[0], "stereotyped_groups + template target " + "/".join(
+                want.values())
     if target_loc is not None and target_loc in [i for i, _, _ in people] and (
             not cands or target_loc in cands):
         return target_loc, "metadata target_loc"
@@ -144,25 +154,27 @@ def read_metadata(folder: Path) -> dict[tuple[str, int], dict[str, Any]]:
     return {}
 
 
-def infer_var2(rows: list[dict[str, Any]], axis: str) -> dict[tuple[str, str], str]:
-    """Per (category, question_index), the second stereotyped variable of intersectional
+def infer_var2(rows: list[dict[str, Any]], axis: str) -> dict[tuple[str, str], list[str]]:
+    """Per (category, question_index), the second stereotyped variable(s) of intersectional
     templates, read off the rows where only one person has the stereotyped race (there
-    the target is certain): its gender (or SES). Templates where these disagree get none.
+    the target is certain): the label prefixes (``M``, ``lowSES``) shared by all of them.
     """
-    seen: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str], dict[str, set[str]]] = {}
     for row in rows:
         people, _ = _people(row, axis)
         stereo = list(row.get("additional_metadata", {}).get("stereotyped_groups", []) or [])
-        cands = [(label, attrs) for _, label, attrs in people
-                 if _stereotyped(label, attrs, stereo, axis)]
+        cands = [label for _, label, attrs in people if _stereotyped(label, attrs, stereo, axis)]
         if len(cands) != 1:
             continue
-        label, attrs = cands[0]
-        prefix = [h for h in label.split("-")[:-1] if h in _PREFIX]
-        if prefix:
-            key = (str(row["category"]), str(row["question_index"]))
-            seen.setdefault(key, set()).add("-".join(prefix))
-    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and "-" not in next(iter(v))}
+        key = (str(row["category"]), str(row["question_index"]))
+        per = seen.setdefault(key, {})
+        heads = [h for h in cands[0].split("-")[:-1] if h in _PREFIX]
+        for h in heads:
+            per.setdefault(_PREFIX[h][0], set()).add(h)
+        for attr in [a for a in per if a not in {_PREFIX[h][0] for h in heads}]:
+            per[attr].add("")  # a target without this prefix: not constant
+    return {k: sorted(next(iter(v)) for v in per.values() if len(v) == 1 and "" not in v)
+            for k, per in seen.items()}
 
 
 def read_bbq(path: Path, *, instruction: str = INSTRUCTION) -> Iterator[Query]:

@@ -126,3 +126,18 @@ def test_real_files_every_target_is_a_stereotyped_group(upstream):
         assert {str(v).lower() for v in q.attributes.values()} & stereo or \
             q.meta["category"] == "Disability_status", q.meta
         assert q.meta["other_group"].lower() not in stereo
+
+
+def test_race_x_ses_target_uses_race_and_ses(tmp_path):
+    def row(eid, a0, a2):
+        r = _rxg(eid, "3", a0, a2)
+        r["category"] = "Race_x_SES"
+        return r
+    rows = [row(20, ("a poor Black man", "lowSES-M-Black"), ("a rich Black man", "highSES-M-Black")),
+            row(21, ("a poor Black man", "lowSES-M-Black"), ("a poor White man", "lowSES-M-White")),
+            row(22, ("a rich White man", "highSES-M-White"), ("a poor Black man", "lowSES-M-Black"))]
+    qs = {q.meta["example_id"]: q for q in import_dataset("bbq", _write(tmp_path, rows,
+                                                                        "Race_x_SES.jsonl"))}
+    assert {k: q.meta["target"] for k, q in qs.items()} == {20: "A", 21: "A", 22: "C"}
+    assert qs[20].attributes == {"ses": "low", "gender": "male", "race": "Black"}
+    assert qs[20].meta["other_group"] == "highSES-M-Black"
