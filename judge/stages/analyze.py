@@ -128,6 +128,8 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
 
     return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
             "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
+            "reference_source": {a: r.source + (f"; {r.note}" if r.note else "") for a, r in
+                                 _ref.references(scored, rc.reference).items()},
             "n_scored": int(len(scored)), "metrics": rows, "multiplicity": multiplicity,
             "notes": {"noise_floor": NOISE_EXPLANATION,
                       "missing": _ref.missing_note(_ref.missing_counts(
