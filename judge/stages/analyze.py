@@ -28,6 +28,7 @@ from judge.stats import reference as _ref
 from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
 METRICS_SCHEMA_VERSION = 2
+MIN_CLUSTERS_FINDING = 10  # fewer clusters: intervals under-cover; a test is not a finding
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
 
 
@@ -148,9 +149,9 @@ def _report_family(ctx: RunContext, table: pd.DataFrame) -> tuple[pd.DataFrame, 
     path = ctx.store.dir / "calibration.json"
     cal = json.loads(path.read_text()) if path.exists() else {}
     dbias = pd.DataFrame(cal.get("differential_bias") or [], columns=[
-        "criterion", "judge", "attribute", "group", "reference", "p_value"])
+        "criterion", "judge", "attribute", "group", "reference", "p_value", "n_clusters"])
     adj = adjust_family({"metrics": table, "differential_bias": dbias},
-                        ctx.cfg.report.multiplicity)
+                        ctx.cfg.report.multiplicity, min_clusters=MIN_CLUSTERS_FINDING)
     d = adj["differential_bias"]
     size = int(max([0, *adj["metrics"]["family_size"], *d["family_size"]]))
     rows = d.astype(object).where(d.notna(), None).to_dict("records")

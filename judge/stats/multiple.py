@@ -91,14 +91,18 @@ def in_family(table: pd.DataFrame, p_col: str = "p_value") -> np.ndarray:
 
 
 def adjust_family(tables: dict[str, pd.DataFrame], method: str = "bh",
-                  p_col: str = "p_value") -> dict[str, pd.DataFrame]:
+                  p_col: str = "p_value", min_clusters: int | None = None
+                  ) -> dict[str, pd.DataFrame]:
     """Adjust every test of several tables as ONE family (e.g. all disparity rows of every
     generator and judge plus every differential judge-bias row of the calibration).
 
     ``method``: ``bh`` (Benjamini–Hochberg, false discovery rate), ``holm`` (family-wise
     error rate) or ``none``. Each returned table gets ``p_adj``, ``p_adj_method`` and
     ``family_size`` (the number of tests pooled); rows outside the family (no p-value, or a
-    repeated test) keep ``p_adj`` NaN and ``family_size`` 0.
+    repeated test) keep ``p_adj`` NaN and ``family_size`` 0. With ``min_clusters``, tests
+    on fewer clusters (``n_clusters``) cannot be findings: their p-values are unreliable
+    (a cluster bootstrap or cluster-robust SE under-covers there), so they are left out of
+    the family, with ``p_adj`` NaN and the reason in ``p_adj_method``.
 
     >>> t = pd.DataFrame({"metric": ["a", "b"], "p_value": [0.01, 0.04]})
     >>> d = pd.DataFrame({"p_value": [0.03]})
@@ -108,6 +112,10 @@ def adjust_family(tables: dict[str, pd.DataFrame], method: str = "bh",
     """
     name = family_method(method)
     masks = {k: in_family(t, p_col) for k, t in tables.items()}
+    few = {k: (np.zeros(len(t), bool) if min_clusters is None or "n_clusters" not in t else
+               masks[k] & (pd.to_numeric(t["n_clusters"], errors="coerce").fillna(np.inf)
+                           .to_numpy() < min_clusters)) for k, t in tables.items()}
+    masks = {k: m & ~few[k] for k, m in masks.items()}
     pooled = np.concatenate([pd.to_numeric(t[p_col], errors="coerce").to_numpy(float)[masks[k]]
                              if p_col in t else np.zeros(0) for k, t in tables.items()])
     m = len(pooled)
@@ -126,7 +134,9 @@ def adjust_family(tables: dict[str, pd.DataFrame], method: str = "bh",
         col[mask] = adj[start:start + int(mask.sum())]
         start += int(mask.sum())
         t["p_adj"] = col
-        t["p_adj_method"] = np.where(mask, f"{label} over the report's {m} tests", None)
+        t["p_adj_method"] = np.where(mask, f"{label} over the report's {m} tests",
+                                     np.where(few[k], f"not a finding: fewer than {min_clusters} "
+                                                      "clusters, p-value unreliable", None))
         t["family_size"] = np.where(mask, m, 0).astype("int64")
         out[k] = t
     return out

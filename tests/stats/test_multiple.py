@@ -175,3 +175,14 @@ def test_analyze_pools_metrics_and_calibration_into_one_family(tmp_path):
         assert [r["p_adj"] for r in fam["differential_bias"]] == pytest.approx(want[2:])
     # the issue's "p_holm 0.015 / 0.023" findings do not survive the report's family
     assert all(r["p_adj"] > 0.03 for r in fam["differential_bias"])
+
+
+def test_tests_on_too_few_clusters_are_not_findings():
+    """The null world's false differential-bias findings came from 4-5 clusters (a
+    cluster-robust SE of ~0): such tests stay out of the family, with the reason."""
+    bias = pd.DataFrame({"p_value": [3e-47, 0.0007, 0.004], "n_clusters": [4, 5, 25]})
+    out = adjust_family({"differential_bias": bias}, "bh", min_clusters=10)["differential_bias"]
+    assert np.isnan(out["p_adj"].iloc[0]) and np.isnan(out["p_adj"].iloc[1])
+    assert out["p_adj"].iloc[2] == pytest.approx(0.004) and out["family_size"].tolist() == [0, 0, 1]
+    assert out["p_adj_method"].iloc[0] == ("not a finding: fewer than 10 clusters, "
+                                           "p-value unreliable")
