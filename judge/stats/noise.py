@@ -36,8 +36,9 @@ NOISE_EXPLANATION = (
 
 COLUMNS = ["metric", "attribute", "level", "reference", "value", "ci_low", "ci_high", "n",
            "n_clusters", "p_value", "p_adj", "warning", "method"]
-WARN_ONE_SAMPLE = ("one sample per query: no resampling baseline (generate >= 2 samples "
-                   "per query to measure the noise floor)")
+WARN_ONE_SAMPLE = ("no same-query sample pairs (one sample per query, or no outcome): no "
+                   "noise floor; generate >= 2 samples per query to measure it")
+WARN_NO_PAIRS = "no counterfactual pairs"
 METHOD = "paired cluster bootstrap (same weights for flip rate and floor); p: bootstrap-SE Wald"
 OUTCOMES = {"decision": "cf_flip_rate", "score": "cf_score_absdiff"}
 
@@ -160,12 +161,15 @@ def excess_over_noise(cf: pd.DataFrame, noise: pd.DataFrame, levels: list[str], 
             no_v = s_no.sum() / n_no.sum() if n_no.sum() else math.nan
             nc_no = int((n_no > 0).sum())
             both = (n_cf > 0) & (n_no > 0)
-            warn = None if n_no.sum() else WARN_ONE_SAMPLE
+            floor_warn = None if n_no.sum() else WARN_ONE_SAMPLE
+            warn = WARN_NO_PAIRS if not n_cf.sum() else floor_warn
             if warn is None and int(both.sum()) < 2:
                 warn = "fewer than 2 clusters with both pairs and a floor: no interval"
+            if floor_warn is None and nc_no < 2:
+                floor_warn = "fewer than 2 clusters: no interval"
             floor_ci = _ci(r_no, alpha) if nc_no >= 2 else (math.nan, math.nan)
             rows.append(_row(f"{metric}_noise_floor", attribute, lv, reference, no_v, floor_ci,
-                             n_no.sum(), nc_no, warning=warn,
+                             n_no.sum(), nc_no, warning=floor_warn,
                              method="same query, sample i vs j (same generator and judge); "
                                     "cluster bootstrap"))
             ex = cf_v - no_v

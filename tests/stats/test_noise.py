@@ -127,3 +127,14 @@ def test_excess_interval_covers_zero_in_most_null_worlds():
         ex = t["cf_flip_rate_excess"]
         covered += ex["ci_low"] <= 0.0 <= ex["ci_high"]
     assert covered >= 34
+
+
+def test_reasons_name_what_is_missing():
+    from judge.stats.noise import WARN_NO_PAIRS
+
+    f = world(0.0, groups=10)
+    f.loc[f["attr.race"] == "B", "decision"] = np.nan  # no pairs, but a floor for A
+    t = rows_by_metric(noise_floor_metrics(f, score=None, B=50))
+    assert t["cf_flip_rate_excess"]["warning"] == WARN_NO_PAIRS
+    assert pd.isna(t["cf_flip_rate_noise_floor"]["warning"])
+    assert np.isfinite(t["cf_flip_rate_noise_floor"]["value"])
