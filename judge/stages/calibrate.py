@@ -118,10 +118,10 @@ def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, p
 
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
-    from judge.calibration import calibrate_frames
+    from judge.calibration.missing import calibrate_excluding_missing
     from judge.rubrics import load_rubrics
     from judge.stats.probes import probe_effects, self_preference_flags
-    from judge.stats.reference import DEFAULT_REFERENCE
+    from judge.stats.reference import reference_levels
 
     t0 = time.perf_counter()
     cfg = ctx.cfg
@@ -132,11 +132,11 @@ def calibrate(ctx: RunContext) -> StageResult:
     jl, hl, scales, weights = calibration_inputs(frames, list(rubrics.values()))
     out: dict[str, Any] = {"schema_version": 2}
     if not jl.empty and not hl.empty:
-        reference = {**DEFAULT_REFERENCE, **cfg.report.reference}
-        result = calibrate_frames(jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
-                                  weights=weights if len(weights) else None,
-                                  reference=reference, alpha=cfg.report.alpha)
-        out.update(result.to_json())
+        reference = reference_levels(jl, cfg.report.reference, prefix="group.")
+        out.update(calibrate_excluding_missing(  # no "(missing)" group or reference
+            jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
+            weights=weights if len(weights) else None, reference=reference,
+            alpha=cfg.report.alpha))
         from judge.plugins import planted_calibration
 
         planted_calibration(cfg, frames, out, jl, hl)  # e.g. the sim world's truth
