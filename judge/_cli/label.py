@@ -141,15 +141,29 @@ def import_cmd(
         labels: Path = typer.Argument(..., help="Answers JSONL, filled sheet CSV or Label "
                                                 "Studio .json export."),
         key: Path = typer.Option(None, "--key", help="Sheet directory (key.jsonl, sheet.json)."),
-        out: Path = typer.Option(..., "--out", help="HumanLabel JSONL to write.")) -> None:
+        out: Path = typer.Option(..., "--out", help="HumanLabel .jsonl (for human_labels."
+                                                    "path) or .csv (item_id, rater, criterion, "
+                                                    "score: for judge calibrate --labels).")
+        ) -> None:
     """Turn answers into human labels (item ids and weights from the key): use the output
     as `human_labels.path` or `judge calibrate --labels`."""
     def go() -> None:
         _, labs = load_answers_any(labels, key or labels.parent)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-            for lab in labs:
-                fh.write(lab.model_dump_json() + "\n")
+        if out.suffix == ".csv":  # the standalone shape (`judge calibrate --labels`)
+            import csv
+
+            with open(out, "w", encoding="utf-8", newline="") as fh:
+                wr = csv.writer(fh)
+                wr.writerow(["item_id", "rater", "criterion", "score", "rubric",
+                             "inclusion_prob"])
+                for lab in labs:
+                    wr.writerow([lab.target_id, lab.rater, lab.criterion, lab.score,
+                                 lab.rubric_id or "", lab.meta.get("inclusion_prob", "")])
+        else:
+            with open(out, "w", encoding="utf-8") as fh:
+                for lab in labs:
+                    fh.write(lab.model_dump_json() + "\n")
         typer.echo(f"wrote {len(labs)} labels to {out}")
     guard(go)
 
