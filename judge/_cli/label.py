@@ -45,45 +45,6 @@ def label_cmd(
     guard(go)
 
 
-def load_answers_any(path: Path, key_dir: Path):
-    """(answers or None, HumanLabel records) from a labels JSONL of answers, a filled CSV
-    copy, a Label Studio JSON export, or a HumanLabel JSONL/CSV (no key needed)."""
-    from judge.labelling import (
-        answers_to_labels,
-        import_label_studio,
-        read_answers,
-        read_filled_csv,
-        read_key,
-        read_manifest,
-    )
-
-    if path.suffix == ".json":
-        answers = import_label_studio(path, read_manifest(key_dir), read_key(key_dir))
-    elif path.suffix == ".csv" and _is_sheet_csv(path):
-        answers = read_filled_csv(path, read_manifest(key_dir))
-    elif path.suffix == ".jsonl" and _is_answers(path):
-        answers = read_answers(path)
-    else:
-        from judge.labels import read_human_labels
-
-        return None, list(read_human_labels(path))
-    return answers, answers_to_labels(answers, read_key(key_dir))
-
-
-def _is_sheet_csv(path: Path) -> bool:
-    with open(path, encoding="utf-8") as fh:
-        return "row_id" in fh.readline().split(",")
-
-
-def _is_answers(path: Path) -> bool:
-    with open(path, encoding="utf-8") as fh:
-        first = next((ln for ln in fh if ln.strip()), "{}")
-    try:
-        return "row_id" in json.loads(first)
-    except json.JSONDecodeError:
-        return False
-
-
 @labels_app.command("check")
 def check_cmd(
         labels: Path = typer.Argument(..., help="Labels: answers JSONL, filled sheet CSV, "
@@ -100,16 +61,22 @@ def check_cmd(
     def go() -> None:
         import pandas as pd
 
-        from judge.labelling import check_reliability, format_report, read_key, read_manifest
+        from judge.labelling import (
+            check_reliability,
+            format_report,
+            is_answers_file,
+            read_any_labels,
+            read_key,
+            read_manifest,
+        )
         from judge.labelling import specs_by_rubric as sbr
 
         key_dir = key or labels.parent
-        needs_key = labels.suffix in (".json",) or (labels.suffix == ".jsonl"
-                                                    and _is_answers(labels))
+        needs_key = labels.suffix == ".json" or is_answers_file(labels)
         if needs_key and not (key_dir / "key.jsonl").exists():
             raise UsageError(f"no key.jsonl in {key_dir}", field="--key",
                              hint="pass the sheet directory written by `judge calibrate sample`")
-        answers, labs = load_answers_any(labels, key_dir)
+        answers, labs = read_any_labels(labels, key_dir)
         df = pd.DataFrame([{"item_id": x.target_id, "rater": x.rater, "score": x.score,
                             "criterion": x.criterion} for x in labs],
                           columns=["item_id", "rater", "score", "criterion"])
@@ -148,7 +115,9 @@ def import_cmd(
     """Turn answers into human labels (item ids and weights from the key): use the output
     as `human_labels.path` or `judge calibrate --labels`."""
     def go() -> None:
-        _, labs = load_answers_any(labels, key or labels.parent)
+        from judge.labelling import read_any_labels
+
+        _, labs = read_any_labels(labels, key)
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".csv":  # the standalone shape (`judge calibrate --labels`)
             import csv

@@ -296,3 +296,43 @@ def read_filled_csv(path: str | Path, manifest: Any, *, default_rater: str | Non
                               answered_at=now_iso(), seconds=float(secs) if secs else None,
                               source="sheet", sheet=manifest.sheet_id))
     return out
+
+
+def is_answers_file(path: str | Path) -> bool:
+    """True for a labels JSONL of :class:`Answer` lines (they have a ``row_id``)."""
+    p = Path(path)
+    if p.suffix != ".jsonl" or not p.exists():
+        return False
+    with open(p, encoding="utf-8") as fh:
+        first = next((ln for ln in fh if ln.strip()), "{}")
+    try:
+        return "row_id" in json.loads(first)
+    except json.JSONDecodeError:
+        return False
+
+
+def _is_sheet_csv(path: Path) -> bool:
+    with open(path, encoding="utf-8") as fh:
+        return "row_id" in next(csv.reader(fh), [])
+
+
+def read_any_labels(path: str | Path, key_dir: str | Path | None = None
+                    ) -> tuple[list[Answer] | None, list[HumanLabel]]:
+    """(answers or None, labels) from a labels JSONL of answers, a filled sheet CSV, a
+    Label Studio JSON export (these three need the sheet directory ``key_dir``, default:
+    the file's directory) or HumanLabel JSONL/CSV."""
+    from judge.labelling._label_studio import import_label_studio
+
+    p = Path(path)
+    key_dir = Path(key_dir) if key_dir is not None else p.parent
+    if p.suffix == ".json":
+        answers = import_label_studio(p, read_manifest(key_dir), read_key(key_dir))
+    elif p.suffix == ".csv" and _is_sheet_csv(p):
+        answers = read_filled_csv(p, read_manifest(key_dir))
+    elif is_answers_file(p):
+        answers = read_answers(p)
+    else:
+        from judge.labels import read_human_labels
+
+        return None, list(read_human_labels(p))
+    return answers, answers_to_labels(answers, read_key(key_dir))

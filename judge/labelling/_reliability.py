@@ -23,6 +23,7 @@ OUTLIER_GAIN = 0.10   # a rater is an outlier when alpha rises by more than this
 MIN_SECONDS = 3.0     # an answer faster than this was not read
 SLOW_Z = 3.5          # robust z of log(seconds) above this is a time outlier
 LOW_ALPHA = 0.667     # Krippendorff's own threshold for tentative conclusions
+MIN_OUTLIER_ITEMS = 10  # fewer multi-rated items: too noisy to call a rater an outlier
 
 
 @dataclass
@@ -167,7 +168,8 @@ def check_reliability(labels: pd.DataFrame, *, specs: Mapping[str, CriterionSpec
             without = alpha_from_counts(value_counts(rest, domain)[0], level) if len(
                 others) >= 2 else math.nan
             outlier = (not math.isnan(without) and not math.isnan(est)
-                       and without - est > OUTLIER_GAIN)
+                       and without - est > OUTLIER_GAIN
+                       and row["n_items_multi_rated"] >= MIN_OUTLIER_ITEMS)
             if outlier:
                 warnings.append(f"{crit}: rater {r} is an outlier (alpha {est:.2f} -> "
                                 f"{without:.2f} without them)")

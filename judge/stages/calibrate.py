@@ -49,9 +49,12 @@ def ensure_human_labels(ctx: RunContext) -> int:
 def _label_source(ctx: RunContext):
     hl = ctx.cfg.human_labels
     if hl.path:
-        from judge.labels import read_human_labels
+        from judge.config import resolve_path
+        from judge.labelling import read_any_labels
 
-        yield from read_human_labels(hl.path)
+        # HumanLabel JSONL/CSV, or answers (page JSONL, filled sheet CSV, Label Studio
+        # export) with the sheet's key.jsonl beside them: docs/LABELLING.md
+        yield from read_any_labels(resolve_path(hl.path))[1]
     if hl.simulate:
         from judge.plugins import simulate_labels
         from judge.rubrics import load_rubrics

@@ -65,3 +65,19 @@ def test_labels_check_needs_the_key(tmp_path):
     _, labels = _answers(tmp_path)
     r = CliRunner().invoke(app, ["labels", "check", str(labels)])
     assert r.exit_code == 2 and "no key.jsonl in" in r.output
+
+
+def test_run_reads_page_answers_through_the_key(tmp_path):
+    """``human_labels.path`` may name an answers file; the key beside it restores items."""
+    from types import SimpleNamespace
+
+    from judge.stages.calibrate import _label_source
+
+    study, labels = _answers(tmp_path)
+    moved = study / "answers.jsonl"
+    moved.write_bytes(labels.read_bytes())
+    hl = SimpleNamespace(path=str(moved), simulate=None)
+    got = list(_label_source(SimpleNamespace(cfg=SimpleNamespace(human_labels=hl))))
+    assert len(got) == (24 * 2 - 3) * 2
+    assert {x.rubric_id for x in got} == {"helpfulness"}
+    assert all(x.meta["inclusion_prob"] for x in got)
