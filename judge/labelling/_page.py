@@ -20,7 +20,7 @@ HTML = """<!doctype html>
   required></label> <button id="start" type="submit">Start</button></form>
 </section>
 <section id="item" hidden>
-  <p id="progress"></p>
+  <p><span id="progress"></span> <button id="switch" type="button">Not you?</button></p>
   <div id="instructions"></div>
   <h2>Query</h2><pre id="query"></pre>
   <h2>Response</h2><pre id="response"></pre>
@@ -147,6 +147,10 @@ $("skip-confirm").addEventListener("click", () => {
 });
 $("back").addEventListener("click", () => { if (idx > 0) { idx -= 1; show(); } });
 $("done-back").addEventListener("click", () => { idx = rows.length - 1; show(); });
+$("switch").addEventListener("click", () => {
+  localStorage.removeItem("judge-rater");
+  window.location.reload();
+});
 
 async function start(name) {
   rater = name;

@@ -196,3 +196,22 @@ def test_sheet_rows_round_trip(study):
     rows = read_sheet(paths["jsonl"])
     assert [r.position for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0].criteria[0].anchors["1"] == "anchor 1"
+
+
+def test_label_studio_config_escapes_rubric_text():
+    import xml.etree.ElementTree as ET
+
+    from judge.labelling import CriterionSpec, project_config
+
+    nasty = CriterionSpec(id="q", question='Is it "ok" <script>alert(1)</script> & fine?',
+                          kind="likert", min=1, max=3,
+                          anchors={"1": "<img src=x onerror=alert(1)>", "2": "a\nb",
+                                   "3": "=HYPERLINK(\"x\")"})
+    root = ET.fromstring(project_config([nasty], title="t<>", instructions="i & j"))
+    assert [e.tag for e in root.iter()].count("script") == 0
+    assert [e.tag for e in root.iter()].count("img") == 0
+    headers = [e.get("value") for e in root.iter("Header")]
+    assert nasty.question in headers and "t<>" in headers
+    hints = [e.get("hint") for e in root.iter("Choice")]
+    assert hints == ["<img src=x onerror=alert(1)>", "a\nb", '=HYPERLINK("x")']
+    assert [e.get("value") for e in root.iter("Choice")] == ["1", "2", "3"]
