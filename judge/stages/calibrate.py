@@ -49,9 +49,12 @@ def ensure_human_labels(ctx: RunContext) -> int:
 def _label_source(ctx: RunContext):
     hl = ctx.cfg.human_labels
     if hl.path:
-        from judge.labels import read_human_labels
+        from judge.config import resolve_path
+        from judge.labelling import read_any_labels
 
-        yield from read_human_labels(hl.path)
+        # HumanLabel JSONL/CSV, or answers (page JSONL, filled sheet CSV, Label Studio
+        # export) with the sheet's key.jsonl beside them: docs/LABELLING.md
+        yield from read_any_labels(resolve_path(hl.path))[1]
     if hl.simulate:
         from judge.plugins import simulate_labels
         from judge.rubrics import load_rubrics
@@ -168,7 +171,9 @@ def _clean(obj: Any) -> Any:
 
 
 def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFrame, str, str]:
-    """Judged items of a run for a labelling sheet: item_id, score, group.*, text.
+    """Judged items of a run for a labelling sheet: item_id, score (to stratify on, never
+    shown to raters), query, response, cluster, group.*; ``items.attrs["criteria"]`` holds
+    the criterion as raters see it (question, scale, anchors).
 
     ``criterion`` is ``RUBRIC.CRITERION``; default: the first likert criterion of the first
     pointwise rubric in the config.
@@ -197,8 +202,14 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
     q = dict(zip(frames.queries["query_id"], frames.queries["text"]))
     items = pd.DataFrame({
         "item_id": j["generation_id"], "score": j[col],
-        "text": [f"QUERY:\n{q.get(a, '')}\n\nRESPONSE:\n{b}" for a, b in
-                 zip(j["query_id"], j["response"])],
+        "query": [q.get(a, "") for a in j["query_id"]], "response": j["response"],
+        "cluster": j["cf_group"],
         **{"group." + c.removeprefix(ATTR_PREFIX): j[c] for c in j.columns
            if c.startswith(ATTR_PREFIX)}})
+    from judge.labelling import rubric_specs
+
+    rb = next(rb for rb in rubrics if rb.id == rid)
+    # Rater-facing criteria (question, scale, anchors) for write_sample_sheet.
+    items.attrs.update(criteria=rubric_specs(rb, [cid]), rubric_version=rb.version,
+                       instructions=rb.instructions)
     return items, rid, cid
