@@ -150,7 +150,9 @@ def _mount() -> None:
     app.command(name="report")(report_command)
 
     app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
-    __import__("judge._cli.label", fromlist=["mount"]).mount(app)  # label, labels check|import
+    from judge._cli.label import mount as mount_labelling
+
+    mount_labelling(app)  # label, labels check|import
     from judge.plugins import register_commands
 
     register_commands(app)  # e.g. the sim plugin's serve-sim
