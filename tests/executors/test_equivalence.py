@@ -56,6 +56,12 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k not in RUN_DEPENDENT}
 
 
+def _calls(run_dir: Path) -> dict[str, int]:
+    """Calls per model made by the invocation, wherever they ran (driver, workers, tasks)."""
+    m = json.loads((run_dir / "manifest.json").read_text())
+    return {label: st["calls"] for label, st in m["calls_last_invocation"].items()}
+
+
 def _stage_counts(run_dir: Path) -> dict[str, dict[str, Any]]:
     m = json.loads((run_dir / "manifest.json").read_text())
     keep = ("planned", "skipped", "written", "errors", "parse_failures", "stopped")
@@ -77,6 +83,7 @@ def test_every_executor_makes_the_local_runs_records_and_manifest(executor, tmp_
         assert got[f].keys() == ref[f].keys(), f
         assert got[f] == ref[f], f
     assert _manifest(other) == _manifest(local_run)
+    assert _calls(other) == _calls(local_run) and sum(_calls(local_run).values()) > 0
     assert _manifest(local_run)["rubric_lock"] and _manifest(local_run)["rubrics_resolved"]
     counts = _stage_counts(other)
     ref_counts = _stage_counts(local_run)
