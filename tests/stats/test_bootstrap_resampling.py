@@ -220,9 +220,15 @@ def test_counterfactual_metrics_resample_clusters():
 
 def test_all_metrics_resamples_clusters():
     f = clustered_frame(0)
-    n = assert_wider(all_metrics(f, ["race"], cluster="cf_group", **KW),
-                     all_metrics(f, ["race"], cluster="unit", **KW))
-    assert n >= 30
+    clustered = all_metrics(f, ["race"], cluster="cf_group", **KW)
+    rows = all_metrics(f, ["race"], cluster="unit", **KW)
+    # max-min gaps carry simultaneous pairwise bounds (judge.stats.fairness.gap_interval):
+    # conservative under both resamplings, so their ratio is smaller, but well above the ~1
+    # a row-resampling core would give
+    gap = clustered["method"].astype(str).str.contains("simultaneous", na=False)
+    n = assert_wider(clustered[~gap], rows)
+    n_gap = assert_wider(clustered[gap], rows, factor=1.25) if gap.any() else 0
+    assert n + n_gap >= 30
 
 
 def test_counterfactual_set_summary_resamples_clusters():
