@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +16,16 @@ SCORE_PREFIX = "score."
 
 @dataclass
 class RunFrames:
-    """DataFrames of one run. ``judgments`` is joined with its generation and query."""
+    """DataFrames of one run. ``judgments`` is joined with its generation and query;
+    ``metrics`` holds metrics.json's rows (as metrics.csv), ``calibration`` each table of
+    calibration.json (``agreement``, ``bias``, ``differential_bias``, ``corrected``, ...)."""
 
     queries: pd.DataFrame
     generations: pd.DataFrame
     judgments: pd.DataFrame
     human_labels: pd.DataFrame
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibration: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _expand(df: pd.DataFrame, col: str, prefix: str) -> pd.DataFrame:
@@ -42,7 +47,9 @@ def load(run_dir: str | Path) -> RunFrames:
     - ``generations``: one row per generation (latest record per id), ``attr.*`` columns.
     - ``judgments``: one row per judgment with ``score.<criterion>`` columns, the target
       generation's ``response``, ``generator`` and ``template`` joined in, ``attr.*`` columns.
-    - ``human_labels``: one row per label.
+    - ``human_labels``: one row per label, with ``inclusion_prob`` and ``weight``.
+    - ``metrics``: the metric table (metrics.json); ``calibration``: calibration.json's
+      tables by name (empty when those stages have not run).
 
     >>> # frames = judge.load("runs/default"); frames.judgments.groupby("attr.race")["score.quality"].mean()
     """
@@ -60,5 +67,30 @@ def load(run_dir: str | Path) -> RunFrames:
         if not q.empty:
             qcols = q[["query_id", "template_id", "ground_truth", "expression"]]
             j = j.merge(qcols, on="query_id", how="left")
-    h = _frame(d / "human_labels.jsonl", "label_id")
-    return RunFrames(q, g, j, h)
+    h = _with_weights(_frame(d / "human_labels.jsonl", "label_id"))
+    return RunFrames(q, g, j, h, _metrics(d / "metrics.json"),
+                     _calibration(d / "calibration.json"))
+
+
+def _with_weights(h: pd.DataFrame) -> pd.DataFrame:
+    """``inclusion_prob`` (from each label's meta) and ``weight`` = 1 / inclusion_prob: the
+    design weights that reproduce the calibration stage's judge-bias figures."""
+    if h.empty:
+        return h
+    meta = h["meta"] if "meta" in h else pd.Series([{}] * len(h), index=h.index)
+    pi = pd.to_numeric(meta.map(lambda m: (m or {}).get("inclusion_prob")), errors="coerce")
+    return h.assign(inclusion_prob=pi, weight=1.0 / pi)
+
+
+def _metrics(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    return pd.DataFrame(json.loads(path.read_text(encoding="utf-8")).get("metrics", []))
+
+
+def _calibration(path: Path) -> dict[str, pd.DataFrame]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {k: pd.DataFrame(v) for k, v in data.items()
+            if isinstance(v, list) and all(isinstance(r, dict) for r in v)}
