@@ -27,8 +27,37 @@ def _side(m: Mapping[str, Any]) -> dict[str, str]:
             "judgments": str((m.get("counts") or {}).get("judgments", ""))}
 
 
-def _what_differs(a: Mapping[str, str], b: Mapping[str, str]) -> list[str]:
-    return [k for k in ("generators", "judges", "rubrics") if a[k] != b[k]]
+#: config keys that name or place a run rather than change what it measures
+NOT_A_DIFFERENCE = ("name", "output_dir")
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def config_differences(manifest_a: Mapping[str, Any], manifest_b: Mapping[str, Any]
+                       ) -> list[str]:
+    """Every setting in which two runs' configs differ, as ``key: A -> B`` (rubric content
+    hashes included), so a comparison never says "nothing" for configs that differ.
+
+    >>> config_differences({"config": {"seed": 1, "report": {"alpha": 0.05}}},
+    ...                    {"config": {"seed": 2, "report": {"alpha": 0.05}}})
+    ['seed: 1 -> 2']
+    """
+    fa, fb = _flat(manifest_a.get("config") or {}), _flat(manifest_b.get("config") or {})
+    fa.update({f"rubric {k}": v for k, v in (manifest_a.get("rubrics") or {}).items()})
+    fb.update({f"rubric {k}": v for k, v in (manifest_b.get("rubrics") or {}).items()})
+    out = []
+    for k in sorted(set(fa) | set(fb)):
+        if k.split(".", 1)[0] in NOT_A_DIFFERENCE or fa.get(k, "—") == fb.get(k, "—"):
+            continue
+        out.append(f"{k}: {fa.get(k, '(not set)')} -> {fb.get(k, '(not set)')}")
+    return out
 
 
 def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
@@ -37,10 +66,12 @@ def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
     a, b = _side(manifest_a), _side(manifest_b)
     runs = table_html([{"": k, "A": a[k], "B": b[k]} for k in a],
                       [("", ""), ("A", "A"), ("B", "B")])
-    differ = _what_differs(a, b)
+    differ = config_differences(manifest_a, manifest_b)
     intro = (f"<p>B − A: <strong>{esc(b['run'])}</strong> minus <strong>{esc(a['run'])}"
-             f"</strong>. The runs differ in: {esc(', '.join(differ) or 'nothing recorded')}."
-             "</p>")
+             "</strong>. The runs' configs differ in: "
+             + ("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in differ) + "</ul>" if differ
+                else "nothing (same config and rubric hashes)")
+             + "</p>")
     d = metric_frame(diffs.to_dict("records")) if not diffs.empty else diffs
     if not diffs.empty:
         for c in ("value_a", "value_b", "source"):
@@ -105,6 +136,7 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path |
     clean = diffs.astype(object).where(diffs.notna(), None)
     doc = {"schema_version": COMPARE_SCHEMA_VERSION, "run_a": str(run_a), "run_b": str(run_b),
            "bootstrap": B, "seed": seed, "alpha": alpha,
+           "config_differences": config_differences(ra["manifest"], rb["manifest"]),
            "differences": clean.to_dict("records")}
     paths = {k: out / f"compare.{k}" for k in ("json", "csv", "md", "html")}
     write_json_atomic(paths["json"], doc)

@@ -286,3 +286,19 @@ def test_compare_judgments_resamples_clusters(paired):
     assert res["method"].str.startswith(method).all() and \
         rows["method"].str.startswith(method).all()
     assert assert_wider(res, rows) == 4  # quality and decision: mean and race gap
+
+
+def test_config_differences_lists_every_setting_that_differs():
+    from judge.report.compare_html import config_differences
+
+    a = {"config": {"name": "a", "seed": 1, "probes": ["verbosity"],
+                    "report": {"alpha": 0.05, "bootstrap": 1000}},
+         "rubrics": {"answer_quality@1.1.0": "abc"}}
+    b = {"config": {"name": "b", "seed": 1, "probes": ["verbosity", "attribute_swap"],
+                    "report": {"alpha": 0.05, "bootstrap": 200}},
+         "rubrics": {"answer_quality@1.1.0": "def"}}
+    got = config_differences(a, b)
+    assert got == ["probes: ['verbosity'] -> ['verbosity', 'attribute_swap']",
+                   "report.bootstrap: 1000 -> 200",
+                   "rubric answer_quality@1.1.0: abc -> def"]
+    assert config_differences(a, a) == []
