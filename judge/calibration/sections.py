@@ -46,7 +46,12 @@ def human_summary(h: pd.DataFrame, scale: ScaleSpec) -> pd.DataFrame:
 
 
 def judge_items(j: pd.DataFrame, scale: ScaleSpec, group_cols: list[str]) -> dict[str, pd.DataFrame]:
-    """One frame per judge (and the panel): ``item_id, cluster, group.*, score, x``."""
+    """One frame per judge (and the panel): ``item_id, cluster, group.*, score, x``.
+
+    The panel (several judges of one criterion): on a likert scale its score is the judges'
+    mean (``x``) and its label the rounded mean; on a binary scale both are the majority
+    vote, a tie being no verdict (NaN), so agreement, bias and the corrected estimates
+    read the same panel."""
     base = j.drop_duplicates("item_id").set_index("item_id")[["cluster", *group_cols]]
     out = {}
     for name, sub in j.groupby("judge", sort=True):
@@ -59,6 +64,10 @@ def judge_items(j: pd.DataFrame, scale: ScaleSpec, group_cols: list[str]) -> dic
         if scale.numeric:
             x = wide.astype(float).mean(axis=1)
             lab = x.round() if scale.kind == "likert" else x.where(x != 0.5).round()
+            if scale.kind != "likert":
+                # one panel for every table: on a binary scale the panel's verdict is the
+                # majority vote (a tie is no verdict), in agreement, bias and correction
+                x = lab.astype(float)
             lab = lab.map(lambda v: None if pd.isna(v) else int(v))
         else:
             x = pd.Series(math.nan, index=wide.index)

@@ -45,3 +45,18 @@ def test_mutant_differential_bias_is_judge_minus_human(result):
     row = d[(d["attribute"] == "g") & (d["group"] == "x")].iloc[0]
     assert row["reference"] == "y"
     assert row["estimate"] == pytest.approx(1.0)
+
+
+def test_binary_panel_is_the_majority_vote_in_every_table():
+    import pandas as pd
+
+    from judge.calibration.scale import ScaleSpec
+    from judge.calibration.sections import PANEL, judge_items
+
+    j = pd.DataFrame({"item_id": ["a", "a", "a", "b", "b", "b", "c", "c"],
+                      "judge": ["j1", "j2", "j3"] * 2 + ["j1", "j2"],
+                      "score": [1, 1, 0, 0, 0, 1, 1, 0], "cluster": "k"})
+    panel = judge_items(j, ScaleSpec.parse("binary"), []).get(PANEL).set_index("item_id")
+    assert panel.loc["a", "x"] == 1.0 and panel.loc["a", "score"] == 1  # 2 of 3: vote 1
+    assert panel.loc["b", "x"] == 0.0 and panel.loc["b", "score"] == 0
+    assert pd.isna(panel.loc["c", "x"]) and pd.isna(panel.loc["c", "score"])  # a tie
