@@ -139,8 +139,21 @@ def classifier_section(key, items, scale, group_cols, B, seed, alpha):
     return conf, rates
 
 
+DEGENERATE_INTERVAL = ("zero-width interval (constant labels or scores): no interval, "
+                       "not evidence of a difference")
+UNDEFINED_ESTIMATE = "undefined: constant or too few labels in this group"
+
+
 def _ppi_row(key, attr, group, ref, quantity, estimator, value, lo, hi, n_lab, n_unl, nc,
              lam=math.nan, warning=None) -> dict:
+    """One corrected-estimate row. An undefined value always carries a reason, and a
+    numerically zero-width interval is reported as no interval (it would "exclude 0")."""
+    value, lo, hi = float(value), float(lo), float(hi)
+    if math.isnan(value) and not warning:
+        warning = UNDEFINED_ESTIMATE
+    if math.isfinite(lo) and math.isfinite(hi) and hi - lo <= 1e-9 * max(1.0, abs(value)):
+        lo = hi = math.nan
+        warning = f"{warning}; {DEGENERATE_INTERVAL}" if warning else DEGENERATE_INTERVAL
     return {**key, "attribute": attr, "group": group, "reference": ref, "quantity": quantity,
             "estimator": estimator, "value": float(value), "ci_low": float(lo),
             "ci_high": float(hi), "n_labelled": int(n_lab), "n_unlabelled": int(n_unl),

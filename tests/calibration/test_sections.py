@@ -60,3 +60,20 @@ def test_binary_panel_is_the_majority_vote_in_every_table():
     assert panel.loc["a", "x"] == 1.0 and panel.loc["a", "score"] == 1  # 2 of 3: vote 1
     assert panel.loc["b", "x"] == 0.0 and panel.loc["b", "score"] == 0
     assert pd.isna(panel.loc["c", "x"]) and pd.isna(panel.loc["c", "score"])  # a tie
+
+
+def test_corrected_rows_never_undefined_without_reason_nor_zero_width():
+    import math
+
+    from judge.calibration.sections import DEGENERATE_INTERVAL, UNDEFINED_ESTIMATE, _ppi_row
+
+    key = {"criterion": "c", "judge": "j"}
+    r = _ppi_row(key, "race", "Black", None, "mean", "ppi_isotonic", math.nan, math.nan,
+                 math.nan, 40, 200, 20)
+    assert r["warning"] == UNDEFINED_ESTIMATE
+    r = _ppi_row(key, "race", "Black", "White", "gap", "ppi", 0.25, 0.25 - 1e-16,
+                 0.25 + 1e-16, 40, 200, 20)
+    assert math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
+    assert r["warning"] == DEGENERATE_INTERVAL and r["value"] == 0.25
+    ok = _ppi_row(key, "race", "Black", "White", "gap", "ppi", 0.25, 0.1, 0.4, 40, 200, 20)
+    assert (ok["ci_low"], ok["ci_high"], ok["warning"]) == (0.1, 0.4, None)
