@@ -4,8 +4,8 @@ For a finding on ``attribute = level vs reference`` (generator, judge, criterion
 row names them), a *pair* is two judged generations of the same counterfactual group and
 sample, one with the level and one with the reference: both queries, both responses, the
 judge's scores and any human labels, side by side. At most :data:`MAX_PAIRS` pairs per
-finding are embedded (pairs whose judge scores differ first) and the page says how many
-there were.
+finding are embedded (pairs whose judge scores differ first, then pairs with human labels)
+and the page says how many there were.
 
 All text is escaped on the server (``html.escape``); the one inline script (:data:`SCRIPT`)
 only opens the panel a link points to and filters pairs by ``textContent``: it never
@@ -94,6 +94,10 @@ def pairs_for(judgments: pd.DataFrame, queries: pd.DataFrame, labels: pd.DataFra
         keep &= j["mode"].fillna("pointwise") == "pointwise"
     if "probe" in j:
         keep &= j["probe"].isna()
+    if "repeat" in j:
+        keep &= j["repeat"].fillna(0) == 0
+    if "parse_status" in j:
+        keep &= j["parse_status"].fillna("ok") == "ok"
     for k in ("generator", "judge", "rubric_id"):
         if not _missing(row.get(k)) and k in j:
             keep &= j[k].astype(str) == str(row[k])
@@ -116,8 +120,10 @@ def pairs_for(judgments: pd.DataFrame, queries: pd.DataFrame, labels: pd.DataFra
         for (_, x), (_, y) in zip(a.iterrows(), b.iterrows()):
             sx, sy = _scores(x, scols), _scores(y, scols)
             pairs.append({"differs": sx != sy, "cf_group": str(x.get("cf_group", "")),
+                          "context": "" if _missing(x.get("context")) else str(x["context"]),
                           "sides": [_side(x, lv, qtext, sx, hl), _side(y, ref, qtext, sy, hl)]})
-    pairs.sort(key=lambda p: (not p["differs"], p["cf_group"]))
+    pairs.sort(key=lambda p: (not p["differs"], not any(s["human"] for s in p["sides"]),
+                              p["cf_group"]))
     return pairs[:cap], len(pairs)
 
 
@@ -159,7 +165,8 @@ def drill_html(findings: Sequence[Finding], pairs: Mapping[str, tuple[list[dict]
     if not findings:
         return '<p class="note">No findings, so no pairs to show.</p>'
     out = [f'<p>For each finding, up to {cap} counterfactual pairs (same query, only the '
-           "attribute changed; pairs whose judge scores differ first). Every pair is in "
+           "attribute changed; pairs whose judge scores differ first, then those with human "
+           "labels). Every pair is in "
            "generations.jsonl and judgments.jsonl.</p>",
            '<input type="search" class="drill-search" data-target="drilldown" '
            'data-count="drill-count-all" placeholder="Search all pairs (query, response, '
@@ -188,4 +195,6 @@ def _pair_html(p: Mapping[str, Any]) -> str:
         f'<p class="r">{esc(s["response"])}</p><p>judge: {esc(s["scores"])}</p>'
         + (f"<p>human: {esc(s['human'])}</p>" if s["human"] else "") + "</div>"
         for s in p["sides"])
-    return f'<div class="pair" data-group="{esc(p["cf_group"])}">{sides}</div>'
+    ctx = f'<p class="muted">context: {esc(p["context"])}</p>' if p.get("context") else ""
+    return (f'<div class="pair" data-group="{esc(p["cf_group"])}">{sides}'
+            f'<div class="muted">{ctx}</div></div>')

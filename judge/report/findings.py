@@ -64,7 +64,9 @@ SKIP_SUFFIXES = ("_flag", "_noise_floor", "_raw", "_n", "_count", "_mde")
 SUMMARY_LEVELS = {"*", "(all)", "all", "", "rest"}
 MISSING_LEVELS = {"(missing)", "missing"}
 #: Effects below which a null result is informative: 5 percentage points, 0.25 points.
-MODEST = {"pp": 0.05, "points": 0.25, "ratio": 0.1, "units": 0.1}
+MODEST = {"pp": 0.05, "pct": 0.05, "points": 0.25, "ratio": 0.1, "units": 0.1}
+#: The widest gap a scale allows: 100 percentage points, 4 points on a 1-5 scale.
+SPAN = {"pp": 1.0, "points": 4.0}
 
 
 def missing(x: Any) -> bool:
@@ -80,14 +82,19 @@ def num(x: Any) -> float:
 
 
 def units_of(metric: str) -> str:
-    """``"pp"`` (rates, shown as percentage points), ``"points"`` (1-5 scores), ``"ratio"``.
+    """``"pp"`` (rate differences, in percentage points), ``"pct"`` (shares of pairs, in
+    percent), ``"points"`` (1-5 scores), ``"ratio"``.
 
     >>> units_of("selection_rate_diff"), units_of("quality_diff"), units_of("dp_ratio")
     ('pp', 'points', 'ratio')
+    >>> units_of("cf_flip_rate"), units_of("cf_flip_rate_excess")
+    ('pct', 'pp')
     """
     m = metric.lower()
     if "ratio" in m:
         return "ratio"
+    if ("flip_rate" in m or m.endswith("_share")) and not m.endswith("_excess"):
+        return "pct"  # a share of pairs, not a difference between groups
     if any(w in m for w in SCORE_WORDS) and "flip" not in m:
         return "points"
     if any(w in m for w in RATE_WORDS):
@@ -108,6 +115,8 @@ def amount(x: float, units: str, signed: bool = True) -> str:
     if missing(x):
         return "n/a"
     sign = "+" if signed else ""
+    if units == "pct":
+        return f"{100 * x:.1f}% of pairs"
     if units == "pp":
         return f"{100 * x:{sign}.1f} percentage points"
     if units == "points":
@@ -120,14 +129,14 @@ def amount(x: float, units: str, signed: bool = True) -> str:
 def _bare(x: float, units: str) -> str:
     if missing(x):
         return "n/a"
-    return f"{100 * x:.1f}" if units == "pp" else f"{x:.2f}"
+    return f"{100 * x:.1f}" if units in ("pp", "pct") else f"{x:.2f}"
 
 
 def ci_text(lo: float, hi: float, units: str) -> str:
     """``95% CI 4.1 to 20.5 pp``."""
     if missing(lo) or missing(hi):
         return "no CI"
-    u = {"pp": " pp", "points": " points"}.get(units, "")
+    u = {"pp": " pp", "pct": "%", "points": " points"}.get(units, "")
     return f"95% CI {_bare(lo, units)} to {_bare(hi, units)}{u}"
 
 
@@ -171,20 +180,34 @@ class Finding:
 
 @dataclass
 class Limit:
-    """A comparison this run cannot settle: not a finding, and its MDE is large."""
+    """Comparisons this run cannot settle: for one metric and attribute (and generator,
+    judge), the best-powered level that is not a finding, and its MDE."""
 
     row: dict[str, Any]
     units: str
     mde: float
+    n_levels: int = 1
 
     @property
     def sentence(self) -> str:
-        r = self.row
+        r, mu = self.row, "pp" if self.units == "pct" else self.units
+        span = SPAN.get(mu)
+        if span is not None and self.mde >= span:
+            power = ("no gap the scale allows would be detected with 80% power "
+                     f"(n = {_int(r.get('n'))})")
+        else:
+            power = (f"only a gap of at least {amount(self.mde, mu, signed=False)} would be "
+                     f"detected with 80% power (n = {_int(r.get('n'))})")
+        more = (f"; this is the best-powered of {self.n_levels} levels, the others are "
+                "less precise" if self.n_levels > 1 else "")
+        why = (f"; not a finding: {r['warning']}" if not missing(r.get("warning")) and
+               str(r.get("warning")).strip() else
+               f"; not a finding: adjusted p {_p(r.get('p_adj'))}"
+               if not missing(num(r.get("p_adj"))) else "")
         return (f"{_title(r)} for {r.get('attribute')} = {r.get('level')} vs "
                 f"{r.get('reference')}{_where(r)}: {amount(num(r.get('value')), self.units)} "
                 f"({ci_text(num(r.get('ci_low')), num(r.get('ci_high')), self.units)}); "
-                f"only a gap of at least {amount(self.mde, self.units, signed=False)} would "
-                f"be detected with 80% power (n = {_int(r.get('n'))}).")
+                f"{power}{more}{why}.")
 
 
 def _int(x: Any) -> str:
@@ -220,8 +243,9 @@ def sentence(f: Finding) -> str:
          f"adjusted p {_p(r.get('p_adj'))}; n = {_int(r.get('n'))})")
     if f.excess is not None:
         e = f.excess
-        s += (f", {amount(num(e.get('value')), u)} beyond the same-query noise floor "
-              f"({ci_text(num(e.get('ci_low')), num(e.get('ci_high')), u)})")
+        eu = "pp" if u == "pct" else u
+        s += (f", {amount(num(e.get('value')), eu)} beyond the same-query noise floor "
+              f"({ci_text(num(e.get('ci_low')), num(e.get('ci_high')), eu)})")
     t = f.trust
     trust = []
     if not (missing(t.kappa_level) and missing(t.kappa_reference)):
@@ -260,6 +284,8 @@ def candidate(r: Mapping[str, Any]) -> bool:
     if "absdiff" in m:  # an absolute difference is > 0 by construction: only its excess
         return False    # over the noise floor is evidence, and that is not a group gap
     if "×" in a or "|" in a or missing(lv) or str(lv) in SUMMARY_LEVELS:
+        return False
+    if str(ref) in SUMMARY_LEVELS:  # cell-vs-rest rows repeat the level-vs-reference ones
         return False
     if str(lv) in MISSING_LEVELS or str(ref) in MISSING_LEVELS:
         return False
@@ -406,22 +432,32 @@ def mde_of(r: Mapping[str, Any]) -> float:
 def cannot_say(rows: Sequence[Mapping[str, Any]], findings: Sequence[Finding] = (), *,
                limit: int = MAX_LIMITS) -> list[Limit]:
     """Tested comparisons that are not findings and could only have detected a gap larger
-    than a modest one (:data:`MODEST`), widest MDE first."""
-    found = {id(f.row) for f in findings}
+    than a modest one (:data:`MODEST`). One entry per metric × attribute (× generator,
+    judge, criterion): its best-powered level, so the entry is what the run could at
+    best have seen; widest first."""
     keys = {(*_key(f.row, *KEY_COLS), f.row.get("metric")) for f in findings}
-    out = []
+    best: dict[tuple, Limit] = {}
     for r in rows:
-        if not candidate(r) or id(r) in found or (*_key(r, *KEY_COLS), r.get("metric")) in keys:
+        if not candidate(r) or (*_key(r, *KEY_COLS), r.get("metric")) in keys:
             continue
-        if str(r.get("metric")).startswith(("parse_failure", "refusal")):
-            continue
+        if str(r.get("metric")).startswith(("parse_failure", "refusal", "exposure", "gini",
+                                            "no_producer", "producer")):
+            continue  # failure rates are not disparities; exposure compares with a target
         u = units_of(str(r.get("metric")))
-        if u == "ratio":  # an MDE on the ratio scale is not symmetric; its _diff row says it
+        if u in ("ratio", "units"):  # a ratio's MDE is not symmetric; its _diff row says it
             continue
         mde = mde_of(r)
-        if not missing(mde) and mde > MODEST.get(u, 0.1):
-            out.append(Limit(row=dict(r), units=u, mde=mde))
-    out.sort(key=lambda x: -x.mde)
+        if missing(mde) or mde <= MODEST.get(u, 0.1):
+            continue
+        g = (str(r.get("metric")), *_key(r, "generator", "judge", "rubric_id", "criterion",
+                                         "attribute"))
+        cur = best.get(g)
+        if cur is None or mde < cur.mde:
+            best[g] = Limit(row=dict(r), units=u, mde=mde,
+                            n_levels=(cur.n_levels + 1) if cur else 1)
+        else:
+            cur.n_levels += 1
+    out = sorted(best.values(), key=lambda x: -x.mde)
     return out[:limit]
 
 

@@ -122,8 +122,8 @@ def drop_all_zero(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 def plain_title(metric: str) -> str:
     """``Difference in positive-decision rate (percentage points)`` for a metric id."""
     title = TITLES.get(metric, metric.replace("_", " ").capitalize())
-    unit = {"pp": "percentage points", "points": "points on the 1-5 scale",
-            "ratio": "ratio"}.get(units_of(metric))
+    unit = {"pp": "percentage points", "pct": "% of pairs",
+            "points": "points on the 1-5 scale", "ratio": "ratio"}.get(units_of(metric))
     return f"{title} ({unit})" if unit else title
 
 

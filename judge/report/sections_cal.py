@@ -19,6 +19,7 @@ from judge.report.rows import (
 )
 
 JUDGE_KEYS = ("judge", "rubric_id", "criterion")
+MAX_AGREEMENT_PLOTS = 8
 
 
 def _keys(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> list[Column]:
@@ -129,9 +130,14 @@ def agreement_plots(df: pd.DataFrame, min_cell: int) -> str:
     k = k[pd.to_numeric(k["value"], errors="coerce").notna()]
     if k.empty or "level" not in k:
         return ""
-    k = k.assign(reference=None)
+    k = k[~k["level"].astype(str).isin(["(missing)", "missing"])].assign(reference=None)
     out = []
-    for title, g in _groups(k, (*JUDGE_KEYS, "attribute")):
+    groups = _groups(k, (*JUDGE_KEYS, "attribute"))
+    for i, (title, g) in enumerate(groups):
+        if i >= MAX_AGREEMENT_PLOTS:
+            out.append(note(f"{len(groups) - i} more kappa panels omitted; every group is in "
+                            "the table below."))
+            break
         fig = plots.forest_plot(g, f"Judge-human agreement (Cohen's kappa): {title}",
                                 null=0.0, min_cell=min_cell,
                                 xlabel="kappa (95% CI); 0 = chance, 1 = perfect")

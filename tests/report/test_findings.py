@@ -100,7 +100,7 @@ def test_planted_effects_become_ranked_sentences_with_units_ci_and_trust():
     assert "differential judge bias -0.30 points" in quality
     assert "human-corrected gap -0.42 → -0.12" in quality
     assert "generator sim/generator" in quality and "criterion decision_dev.quality" in quality
-    assert "+35.0 percentage points (95% CI 30.0 to 40.0 pp" in flip
+    assert "35.0% of pairs (95% CI 30.0 to 40.0%" in flip
     assert "+20.0 percentage points beyond the same-query noise floor (95% CI 14.0 to 26.0 pp)" \
         in flip
     assert "race = Hispanic vs White" in sel and "-12.3 percentage points" in sel
