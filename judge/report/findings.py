@@ -246,6 +246,9 @@ def sentence(f: Finding) -> str:
         eu = "pp" if u == "pct" else u
         s += (f", {amount(num(e.get('value')), eu)} beyond the same-query noise floor "
               f"({ci_text(num(e.get('ci_low')), num(e.get('ci_high')), eu)})")
+    elif r.get("_floor_unmeasured"):
+        s += (", the same-query noise floor is not measured (one sample per query), so part "
+              "of this may be sampling noise")
     t = f.trust
     trust = []
     if not (missing(t.kappa_level) and missing(t.kappa_reference)):
@@ -313,13 +316,29 @@ def _key(r: Mapping[str, Any], *cols: str) -> tuple:
 KEY_COLS = ("generator", "judge", "rubric_id", "criterion", "attribute", "level", "reference")
 
 
-def _excess_index(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    out = {}
+OPTIONAL_KEYS = ("generator", "judge", "rubric_id", "criterion")
+
+
+def _excess_index(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    out: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         m = str(r.get("metric") or "")
         if m.endswith("_excess"):
-            out[(m[: -len("_excess")], *_key(r, *KEY_COLS))] = dict(r)
+            key = (m[: -len("_excess")], *_key(r, "attribute", "level", "reference"))
+            out.setdefault(key, []).append(dict(r))
     return out
+
+
+def _excess_for(r: Mapping[str, Any], index: Mapping[tuple, list[dict[str, Any]]]
+                ) -> dict[str, Any] | None:
+    """The noise-floor excess row of ``r``: same base metric, attribute, level and
+    reference, and no conflicting generator/judge/rubric/criterion."""
+    for base in _base_of(str(r.get("metric"))):
+        for e in index.get((base, *_key(r, "attribute", "level", "reference")), []):
+            if all(missing(e.get(k)) or missing(r.get(k)) or str(e[k]) == str(r[k])
+                   for k in OPTIONAL_KEYS):
+                return e
+    return None
 
 
 def _base_of(metric: str) -> tuple[str, ...]:
@@ -349,8 +368,10 @@ def select_findings(rows: Sequence[Mapping[str, Any]], calibration: Mapping[str,
             continue
         if not _significant(r, p, alpha):
             continue
-        ex = next((excess[k] for b in _base_of(str(r["metric"]))
-                   if (k := (b, *_key(r, *KEY_COLS))) in excess), None)
+        ex = _excess_for(r, excess)
+        if ex is not None and missing(num(ex.get("value"))):
+            ex = None  # the floor is not measured (one sample per query): said in the sentence
+            r = {**r, "_floor_unmeasured": True}
         if ex is not None and not _significant(ex, num(ex.get("p_adj")) if not missing(
                 num(ex.get("p_adj"))) else num(ex.get("p_value")), alpha):
             continue

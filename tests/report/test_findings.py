@@ -156,3 +156,16 @@ def test_pipeline_report_opens_with_findings(tmp_path, small_config_fn):
     assert body.index('id="findings"') < body.index('id="cannot-say"') < \
         body.index('id="drilldown"') < body.index('id="headline"') < body.index('id="summary"')
     assert "script-src 'sha256-" in html
+
+
+def test_noise_floor_matches_across_optional_keys_and_says_when_unmeasured():
+    flip = row(metric="cf_flip_rate", attribute="age", level="65+", reference="30-44",
+               value=0.4, lo=0.3, hi=0.5, p=1e-6, criterion="decision")
+    excess = row(metric="cf_flip_rate_excess", attribute="age", level="65+",
+                 reference="30-44", value=0.01, lo=-0.05, hi=0.07, p=0.7)
+    excess.pop("judge")  # the floor row names fewer keys than the flip row: still its floor
+    assert select_findings([flip, excess]) == []
+    unmeasured = dict(excess, value=None, ci_low=None, ci_high=None, p_value=None, p_adj=None,
+                      warning="no same-query sample pairs (one sample per query)")
+    (f,) = select_findings([flip, unmeasured])
+    assert "the same-query noise floor is not measured (one sample per query)" in f.sentence
