@@ -1,8 +1,9 @@
 """HTML building blocks: escaped text, number formats, tables, inline figures, page shell.
 
 Everything is inline: figures are ``<img>`` elements with ``data:`` URIs (SVG by default,
-PNG optional), the stylesheet is a ``<style>`` block, and there is no script. The output
-opens from disk with no network.
+PNG optional), the stylesheet is a ``<style>`` block, and the only script is the
+drill-down's, allowed by its sha256 in the Content-Security-Policy. The output opens
+from disk with no network.
 """
 
 from __future__ import annotations
@@ -168,14 +169,72 @@ def kv_html(items: Sequence[tuple[str, Any]]) -> str:
                                          for k, v in items) + "</dl>"
 
 
-def page(title: str, sections: Sequence[tuple[str, str, str]], intro: str = "") -> str:
-    """The whole document: ``sections`` are (anchor id, heading, inner HTML)."""
+def page(title: str, sections: Sequence[tuple[str, str, str]], intro: str = "",
+         script: str = "", css: str = "") -> str:
+    """The whole document: ``sections`` are (anchor id, heading, inner HTML).
+
+    ``script`` (trusted, constant text) is inlined once at the end of the body and allowed
+    by its sha256 in the Content-Security-Policy; every other script stays blocked.
+    """
+    import base64
+    import hashlib
+
     nav = "".join(f'<li><a href="#{esc(a)}">{esc(h)}</a></li>' for a, h, _ in sections)
     body = "".join(f'<section id="{esc(a)}"><h2>{esc(h)}</h2>{inner}</section>'
                    for a, h, inner in sections)
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    tail = ""
+    if script:
+        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+        csp += f"; script-src 'sha256-{digest}'"
+        tail = f"<script>{script}</script>"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "img-src data:; style-src 'unsafe-inline'\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{esc(title)}</h1>{intro}<nav><ol>{nav}</ol></nav>{body}</body></html>\n")
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
+            f"<title>{esc(title)}</title><style>{CSS}{css}</style></head><body>"
+            f"<h1>{esc(title)}</h1>{intro}<nav><ol>{nav}</ol></nav>{body}{tail}"
+            "</body></html>\n")
+
+
+def md_esc(x: Any) -> str:
+    """Untrusted text for Markdown: HTML-escaped, table pipes and emphasis escaped, one line.
+
+    Local stand-in for ``judge.escape.md`` (branch hostile); the integrator swaps it.
+
+    >>> md_esc("<img src=x onerror=alert(1)> a|b")
+    '&lt;img src=x onerror=alert(1)&gt; a\\\\|b'
+    """
+    import re
+
+    text = html.escape("" if x is None else str(x), quote=False)
+    text = re.sub(r"([\\`*\[\]|])", r"\\\1", text)
+    return " ".join(text.splitlines())
+
+
+def is_simulated(model: Any) -> bool:
+    return str(model).startswith("sim/")
+
+
+def cost_text(manifest: Mapping[str, Any]) -> str:
+    """The run's cost, honestly: unknown prices are never $0, simulated prices say so.
+
+    >>> cost_text({"cost": {"total_usd": 0.0, "calls_with_unknown_cost": 3}})
+    'unknown: 3 calls have no known price'
+    >>> cost_text({"cost": {"total_usd": 0.0123}, "generators": ["sim/generator"]})
+    '$0.0123 (simulated prices of sim/ models, not a real charge)'
+    """
+    cost = manifest.get("cost") or {}
+    total, unknown = cost.get("total_usd"), int(cost.get("calls_with_unknown_cost") or 0)
+    models = list(manifest.get("generators") or []) + list(manifest.get("judges") or [])
+    if missing(total) or (unknown and not total):
+        s = "unknown" + (f": {unknown:,} calls have no known price" if unknown else "")
+    else:
+        s = f"${float(total):.4f}"
+        if unknown:
+            s = f"at least {s}; {unknown:,} calls have no known price and are not included"
+    if models and any(is_simulated(m) for m in models) and s != "unknown":
+        which = ("simulated prices of sim/ models, not a real charge"
+                 if all(is_simulated(m) for m in models)
+                 else "includes simulated prices of sim/ models")
+        s += f" ({which})"
+    return s

@@ -1,4 +1,10 @@
-"""report.html: one self-contained file (inline SVG figures, inline CSS, no script, no network)."""
+"""report.html: one self-contained file (inline SVG figures, inline CSS, no network).
+
+The page opens with a one-paragraph summary and the findings (:mod:`judge.report.findings`),
+then what the run cannot say, the counterfactual pairs behind each finding
+(:mod:`judge.report.drilldown`, the page's one script, allowed by its hash), the details by
+family, the caveats, and provenance last.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from judge.report import drilldown as D
+from judge.report import findings as F
 from judge.report import sections as S
 from judge.report import sections_cal as C
 from judge.report.elements import esc, note, page
@@ -102,32 +110,92 @@ def coverage(metrics: pd.DataFrame, calibration: Mapping[str, Any] | None,
 
 
 def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
-               calibration: Mapping[str, Any] | None) -> str:
-    """The report as an HTML string (see :func:`write_html_report`)."""
+               calibration: Mapping[str, Any] | None, frames: Any = None) -> str:
+    """The report as an HTML string (see :func:`write_html_report`).
+
+    ``frames`` (:func:`judge.load` of the run) supplies the counterfactual pairs behind
+    each finding; without it the drill-down says the pairs are not available.
+    """
     mc = min_cell_of(manifest)
-    df = metric_frame(metrics.get("metrics") or [])
+    raw_rows = list(metrics.get("metrics") or [])
+    df = metric_frame(raw_rows)
     sec = split_sections(df)
-    intro = (f'<p class="muted">metrics schema v{esc(metrics.get("schema_version", "?"))}; '
+    found = F.select_findings(raw_rows, calibration)
+    limits = F.cannot_say(raw_rows, found)
+    pairs = _pairs(frames, found)
+    intro = (f"<p><strong>{esc(F.summary(found, limits, len(df), metrics.get('multiplicity')))}"
+             "</strong></p>"
+             f'<p class="muted">metrics schema v{esc(metrics.get("schema_version", "?"))}; '
              f"{len(df)} metric rows; 95% intervals are cluster bootstraps over counterfactual "
              f"groups unless the method column says otherwise; cells with n &lt; {mc} are "
              "flagged.</p>")
     parts = [
-        ("summary", "Run summary", lambda: S.run_summary(manifest)),
-        ("headline", "Headline disparities", lambda: S.headline(sec["headline"], mc)),
-        ("counterfactual", "Counterfactual flips",
+        ("findings", "Findings", lambda: findings_html(found, pairs)),
+        ("cannot-say", "What this run cannot say", lambda: limits_html(limits)),
+        ("drilldown", "The pairs behind each finding",
+         lambda: D.drill_html(found, pairs) if pairs is not None else note(
+             "The run's generations and judgments were not available to this report, so "
+             "the pairs behind the findings are not embedded.")),
+        ("headline", "Disparities by group (level vs reference)",
+         lambda: S.headline(sec["headline"], mc)),
+        ("counterfactual", "Counterfactual changes: same query, only the attribute changed",
          lambda: S.counterfactual(sec["counterfactual"], mc)),
-        ("groups", "Group metrics", lambda: S.group_table(sec["group"], mc)),
-        ("intersections", "Intersectional cells",
+        ("groups", "All group metrics", lambda: S.group_table(sec["group"], mc)),
+        ("intersections", "Intersections of attributes",
          lambda: S.intersection(sec["intersection"], mc)),
-        ("calibration", "Judge calibration", lambda: C.calibration(calibration, df, mc)),
-        ("probes", "Judge probes", lambda: C.probes(calibration, mc)),
+        ("calibration", "Can the judge be trusted? Calibration against human labels",
+         lambda: C.calibration(calibration, df, mc)),
+        ("probes", "Judge invariance probes", lambda: C.probes(calibration, mc)),
         ("exposure", "Producer exposure", lambda: S.exposure(sec["exposure"], mc)),
         ("failures", "Failures: parse failures and refusals",
          lambda: S.failures(sec["failures"], mc)),
         ("caveats", "Caveats", lambda: CAVEATS + coverage(df, calibration, manifest)),
+        ("summary", "Provenance: models, rubrics, versions, counts and cost",
+         lambda: S.run_summary(manifest)),
     ]
     return page(f"Fairness report: {manifest.get('name', '')}",
-                [(a, h, _section(h, fn)) for a, h, fn in parts], intro)
+                [(a, h, _section(h, fn)) for a, h, fn in parts], intro,
+                script=D.SCRIPT, css=D.CSS)
+
+
+def _pairs(frames: Any, found: list[F.Finding]) -> dict | None:
+    if frames is None:
+        return None
+    try:
+        return D.collect(frames, found)
+    except Exception as err:  # noqa: BLE001 - the drill-down is an aid, never fatal
+        warnings.warn(f"report.html drill-down failed: {err!r}", RuntimeWarning, stacklevel=2)
+        return None
+
+
+def findings_html(found: list[F.Finding], pairs: Mapping[str, Any] | None) -> str:
+    """The findings as a numbered list of quotable sentences, each linking to its pairs."""
+    if not found:
+        return note("No finding: no disparity survives the report-wide multiplicity "
+                    "correction, the noise floor and the small-cell rule. This is not "
+                    "evidence of fairness: see what this run cannot say.")
+    items = []
+    for f in found:
+        n = len((pairs or {}).get(f.key, ([], 0))[0])
+        link = (f' <a class="drill-link" href="#pairs-{esc(f.key)}">See the {n} pair'
+                f'{"s" if n != 1 else ""} behind it</a>' if pairs is not None else "")
+        items.append(f'<li id="{esc(f.key)}">{esc(f.sentence)}{link}</li>')
+    return ('<ol class="findings">' + "".join(items) + "</ol>"
+            '<p class="muted">Significant after the report-wide adjustment of p-values, '
+            "beyond the same-query noise floor where one is measured, no small-cell warning; "
+            "ranked by effect size. Judge trust: Cohen's kappa with human labels in each "
+            "group, differential judge bias (group minus reference, judge − human), and the "
+            "judge-only → human-corrected (PPI) gap.</p>")
+
+
+def limits_html(limits: list[F.Limit]) -> str:
+    if not limits:
+        return note("Every tested comparison was precise enough to detect a modest gap "
+                    "(5 percentage points or 0.25 points on a 1-5 scale).")
+    return ("<p>These comparisons show no finding, but the run could only have detected a "
+            "gap at least this large (minimum detectable effect at 80% power, from the "
+            "interval's width):</p><ul>" +
+            "".join(f"<li>{esc(x.sentence)}</li>" for x in limits) + "</ul>")
 
 
 def _section(heading: str, build: Callable[[], str]) -> str:
@@ -142,10 +210,17 @@ def _section(heading: str, build: Callable[[], str]) -> str:
 
 
 def write_html_report(run_dir: Path, metrics: dict, calibration: dict | None,
-                      manifest: dict) -> Path:
-    """Write ``run_dir/report.html`` (atomically) and return its path."""
+                      manifest: dict, frames: Any = None) -> Path:
+    """Write ``run_dir/report.html`` (atomically) and return its path.
+
+    The drill-down reads the run's JSONL (``judge.load(run_dir)``) unless ``frames`` is given.
+    """
     from judge.store import write_text_atomic
 
     path = Path(run_dir) / "report.html"
-    write_text_atomic(path, build_html(manifest, metrics, calibration))
+    if frames is None and (Path(run_dir) / "judgments.jsonl").exists():
+        from judge.frames import load
+
+        frames = load(run_dir)
+    write_text_atomic(path, build_html(manifest, metrics, calibration, frames))
     return path

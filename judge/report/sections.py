@@ -13,6 +13,7 @@ import pandas as pd
 from judge.report import plots
 from judge.report.elements import (
     Column,
+    cost_text,
     esc,
     figure_html,
     fmt,
@@ -21,6 +22,7 @@ from judge.report.elements import (
     note,
     table_html,
 )
+from judge.report.findings import TITLES, units_of
 from judge.report.rows import (
     is_all_level,
     null_value,
@@ -60,14 +62,9 @@ def _facets(df: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.DataFrame]]
 def run_summary(manifest: Mapping[str, Any]) -> str:
     counts = manifest.get("counts") or {}
     tokens = manifest.get("tokens") or {}
-    cost = manifest.get("cost") or {}
     git = manifest.get("git") or {}
     versions = manifest.get("versions") or {}
-    total = cost.get("total_usd")
-    unknown = cost.get("calls_with_unknown_cost") or 0
-    cost_s = "unknown" if total is None else f"${total:.4f}"
-    if unknown:
-        cost_s += f" (+ {unknown} calls of unknown price)"
+    cost_s = cost_text(manifest)
     items = [("run", manifest.get("name", "")), ("status", manifest.get("status", "")),
              ("generators", ", ".join(manifest.get("generators") or []) or "none"),
              ("judges", ", ".join(manifest.get("judges") or []) or "none"),
@@ -87,7 +84,8 @@ def run_summary(manifest: Mapping[str, Any]) -> str:
     cnt = [{"record": k, "count": v if not isinstance(v, dict) else
             ", ".join(f"{s} {c}" for s, c in v.items())} for k, v in counts.items()]
     cnt_t = table_html(cnt, [("records", "record"), ("count", "count")])
-    calls = [{"model": m, **c} for m, c in (manifest.get("calls_last_invocation") or {}).items()]
+    calls = [{"model": m, **c, "cost_usd": _call_cost(m, c.get("cost_usd"))}
+             for m, c in (manifest.get("calls_last_invocation") or {}).items()]
     calls_t = table_html(calls, [(h, h) for h in ("model", "calls", "ok", "errors", "retries",
                                                   "cached", "prompt_tokens",
                                                   "completion_tokens", "cost_usd")])
@@ -96,28 +94,63 @@ def run_summary(manifest: Mapping[str, Any]) -> str:
             ("<h3>Model calls (last invocation)</h3>" + calls_t if calls_t else ""))
 
 
+def _call_cost(model: str, usd: Any) -> str:
+    """A model's cost cell: ``unknown`` when unpriced (never $0), simulated prices marked."""
+    if missing(usd):
+        return "unknown"
+    return f"${float(usd):.4f}" + (" (simulated)" if str(model).startswith("sim/") else "")
+
+
 # ---------------------------------------------------------------- metrics
 
+def all_zero(df: pd.DataFrame) -> pd.Series:
+    """Rows whose estimate and interval are all exactly 0 (no refusals anywhere, ...)."""
+    z = [pd.to_numeric(df[c], errors="coerce").fillna(0).eq(0) for c in
+         ("value", "ci_low", "ci_high")]
+    return z[0] & z[1] & z[2] & pd.to_numeric(df["value"], errors="coerce").notna()
+
+
+def drop_all_zero(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``df`` without all-zero rows, and a note saying how many were left out."""
+    z = all_zero(df) if not df.empty else pd.Series(dtype=bool)
+    if not z.any():
+        return df, ""
+    return df[~z], note(f"{int(z.sum())} all-zero rows (estimate and interval exactly 0) "
+                        "are left out here; they are in metrics.csv.")
+
+
+def plain_title(metric: str) -> str:
+    """``Difference in positive-decision rate (percentage points)`` for a metric id."""
+    title = TITLES.get(metric, metric.replace("_", " ").capitalize())
+    unit = {"pp": "percentage points", "pct": "% of pairs",
+            "points": "points on the 1-5 scale", "ratio": "ratio"}.get(units_of(metric))
+    return f"{title} ({unit})" if unit else title
+
+
 def headline(df: pd.DataFrame, min_cell: int) -> str:
-    """Forest plots of level-vs-reference disparities, one per metric."""
+    """Forest plots of level-vs-reference disparities, one per metric, titled in plain
+    language with units; all-zero rows and empty plots left out."""
     if df.empty:
         return note("No level-vs-reference disparity rows in metrics.json.")
     is_flag = df["metric"].str.endswith("_flag")
     out = [flags(df[is_flag])]
-    df = df[~is_flag]
+    df, dropped = drop_all_zero(df[~is_flag])
+    df = df[pd.to_numeric(df["value"], errors="coerce").notna()]
     for k, (metric, g) in enumerate(df.groupby("metric", sort=False)):
         if k >= MAX_FORESTS:
             out.append(note(f"{df['metric'].nunique() - MAX_FORESTS} more metrics are in the "
                             "group metrics table."))
             break
         null = null_value(metric)
+        title = plain_title(str(metric))
         for start in range(0, len(g), plots.MAX_ROWS):
             chunk = g.iloc[start:start + plots.MAX_ROWS]
-            out.append(figure_html(plots.forest_plot(chunk, metric, null=null,
+            out.append(figure_html(plots.forest_plot(chunk, title, null=null,
                                                      min_cell=min_cell),
-                                   f"{metric}: level vs reference, 95% CI; dashed line = no "
-                                   f"disparity ({null:g}); hollow grey † = warning or small "
-                                   "cell; × = planted value (simulation)."))
+                                   f"{title} [{metric}]: level vs reference, 95% CI; dashed "
+                                   f"line = no disparity ({null:g}); hollow grey † = warning "
+                                   "or small cell; × = planted value (simulation)."))
+    out.append(dropped)
     return "".join(out)
 
 
@@ -146,10 +179,14 @@ def counterfactual(df: pd.DataFrame, min_cell: int) -> str:
         out.append(figure_html(plots.flip_chart(flips, min_cell=min_cell),
                                "Share of counterfactual pairs (same query, one attribute "
                                "changed) whose decision flips; hatched = small cell."))
+    diffs = diffs[pd.to_numeric(diffs["value"], errors="coerce").notna()]
+    diffs = diffs[~all_zero(diffs)] if not diffs.empty else diffs
     for metric, g in diffs.groupby("metric", sort=False):
-        out.append(figure_html(plots.forest_plot(g, metric, null=null_value(metric),
+        title = plain_title(str(metric))
+        out.append(figure_html(plots.forest_plot(g, title, null=null_value(metric),
                                                  min_cell=min_cell),
-                               f"{metric}: paired within counterfactual groups, 95% CI."))
+                               f"{title} [{metric}]: paired within counterfactual groups, "
+                               "95% CI."))
     out.append(table_html(df, metric_columns(df), min_cell,
                           caption="Counterfactual metrics (paired tests in the p column)."))
     return "".join(out)
@@ -158,7 +195,8 @@ def counterfactual(df: pd.DataFrame, min_cell: int) -> str:
 def group_table(df: pd.DataFrame, min_cell: int) -> str:
     if df.empty:
         return note("No group metrics in metrics.json.")
-    return table_html(df, metric_columns(df), min_cell, collapse_over=120)
+    df, dropped = drop_all_zero(df)
+    return table_html(df, metric_columns(df), min_cell, collapse_over=120) + dropped
 
 
 def intersection(df: pd.DataFrame, min_cell: int) -> str:
@@ -199,7 +237,13 @@ def exposure(df: pd.DataFrame, min_cell: int) -> str:
 def failures(df: pd.DataFrame, min_cell: int) -> str:
     if df.empty:
         return note("No parse-failure or refusal metrics in metrics.json.")
-    return table_html(df, metric_columns(df), min_cell)
+    all_rows = df
+    df, dropped = drop_all_zero(df)
+    if df.empty:
+        names = ", ".join(sorted(set(all_rows["metric"].astype(str))))
+        return note(f"No parse failures or refusals in any group: every rate ({names}) is "
+                    "exactly 0; the rows are in metrics.csv.")
+    return table_html(df, metric_columns(df), min_cell) + dropped
 
 
 def _ci_short(r: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ from judge.report.rows import (
 )
 
 JUDGE_KEYS = ("judge", "rubric_id", "criterion")
+MAX_AGREEMENT_PLOTS = 8
 
 
 def _keys(df: pd.DataFrame, extra: tuple[str, ...] = ()) -> list[Column]:
@@ -116,8 +117,34 @@ def agreement(cal: Mapping[str, Any], min_cell: int) -> str:
     wide = agreement_wide(df)
     metrics = [c for c in wide.columns if c in set(df["metric"].astype(str))]
     cols = [(c, c) for c in wide.columns if c not in ("n", "warning")] + [("n", "n")]
-    return table_html(wide, cols, min_cell, numeric=metrics,
-                      caption="Judge-human agreement per group, value [95% CI].")
+    return agreement_plots(df, min_cell) + table_html(
+        wide, cols, min_cell, numeric=metrics, collapse_over=30,
+        caption="Judge-human agreement per group, value [95% CI].")
+
+
+def agreement_plots(df: pd.DataFrame, min_cell: int) -> str:
+    """Cohen's kappa per group with CIs, one forest plot per judge × criterion × attribute:
+    the "can I trust the judge for this group" number, drawn. Groups without a kappa
+    (constant labels) are left out of the plot, not drawn empty."""
+    k = df[(df["metric"].astype(str) == "cohen_kappa")]
+    k = k[pd.to_numeric(k["value"], errors="coerce").notna()]
+    if k.empty or "level" not in k:
+        return ""
+    k = k[~k["level"].astype(str).isin(["(missing)", "missing"])].assign(reference=None)
+    out = []
+    groups = _groups(k, (*JUDGE_KEYS, "attribute"))
+    for i, (title, g) in enumerate(groups):
+        if i >= MAX_AGREEMENT_PLOTS:
+            out.append(note(f"{len(groups) - i} more kappa panels omitted; every group is in "
+                            "the table below."))
+            break
+        fig = plots.forest_plot(g, f"Judge-human agreement (Cohen's kappa): {title}",
+                                null=0.0, min_cell=min_cell,
+                                xlabel="kappa (95% CI); 0 = chance, 1 = perfect")
+        out.append(figure_html(fig, f"Cohen's kappa between judge and human labels per group "
+                                    f"({title}); a group with a low kappa is one where the "
+                                    "judge's scores should not be read without correction."))
+    return "".join(out)
 
 
 def agreement_wide(df: pd.DataFrame) -> pd.DataFrame:

@@ -38,43 +38,81 @@ def _ci(r: dict[str, Any]) -> str:
 
 def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
                     calibration: dict[str, Any] | None) -> str:
-    """The Markdown report: summary, disparities (planted vs recovered), judge bias, caveats."""
-    lines = [f"# Fairness report: {manifest.get('name', '')}", ""]
-    counts = manifest.get("counts", {})
-    lines += ["## Run summary", "",
-              f"- generators: {', '.join(manifest.get('generators', []))}",
-              f"- judges: {', '.join(manifest.get('judges', []))}",
-              "- rubrics: " + ", ".join(f"{k} (`{v[:12]}`)" for k, v in
-                                       (manifest.get("rubrics") or {}).items()),
-              "- counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-              f"- cost: ${_fmt((manifest.get('cost') or {}).get('total_usd'), 4)}", ""]
-    rows = headline_rows(metrics.get("metrics", []))
+    """The Markdown report: summary paragraph, findings, what the run cannot say, details
+    by family (headline disparities, judge calibration), caveats, provenance last."""
+    from judge.report.elements import cost_text
+    from judge.report.elements import md_esc as md
+    from judge.report.findings import cannot_say, select_findings, summary
+
+    all_rows = metrics.get("metrics", [])
+    found = select_findings(all_rows, calibration)
+    limits = cannot_say(all_rows, found)
+    lines = [f"# Fairness report: {md(manifest.get('name', ''))}", "",
+             md(summary(found, limits, len(all_rows), metrics.get("multiplicity"))), "",
+             "## Findings", ""]
+    if found:
+        lines += [f"{i}. {md(f.sentence)}" for i, f in enumerate(found, 1)]
+        lines += ["", "The counterfactual pairs behind each finding (queries, responses, judge "
+                  "scores, human labels) are in report.html under *The pairs behind each "
+                  "finding*.", ""]
+    else:
+        lines += ["No finding: no disparity survives the report-wide multiplicity correction, "
+                  "the noise floor and the small-cell rule. This is not evidence of fairness.",
+                  ""]
+    lines += ["## What this run cannot say", ""]
+    lines += ([f"- {md(x.sentence)}" for x in limits] or
+              ["Every tested comparison could detect a modest gap (5 percentage points, "
+               "0.25 points on a 1-5 scale)."]) + [""]
+    rows = [r for r in headline_rows(all_rows) if not _all_zero(r)]
+    n_zero = len(headline_rows(all_rows)) - len(rows)
     has_planted = any(r.get("planted") is not None for r in rows)
-    lines += ["## Headline disparities (95% CI; level vs reference)", "",
-              "Single attributes only; every metric, intersection and cell is in metrics.csv. "
-              "Scores here are raw judge scores: see the calibration section for "
-              "judge-corrected gaps.", ""]
-    head = "| metric | generator | attribute | level vs ref | estimate [95% CI] | n | p (adj) |"
+    lines += ["## Details: disparities by group (level vs reference, 95% CI)", "",
+              "Single attributes only; rates are proportions (0.05 = 5 percentage points), "
+              "scores are on the rubric's scale. Every metric, intersection and cell is in "
+              "metrics.csv. Scores here are raw judge scores: see the calibration section "
+              "for judge-corrected gaps."
+              + (f" {n_zero} all-zero rows are left out (they are in metrics.csv)."
+                 if n_zero else ""), ""]
+    head = "| what | generator | attribute | level vs ref | estimate [95% CI] | n | p (adj) |"
     sep = "|---|---|---|---|---|---|---|"
     if has_planted:
         head += " planted | covered |"
         sep += "---|---|"
     lines += [head + " note |", sep + "---|"]
     for r in rows:
-        line = (f"| {r['metric']} | {r.get('generator', '')} | {r['attribute']} | {r['level']}"
-                f"{' vs ' + str(r['reference']) if r.get('reference') else ''} | {_ci(r)} | "
+        ref = f" vs {md(r['reference'])}" if r.get("reference") else ""
+        line = (f"| {md(_title(r['metric']))} | {md(r.get('generator', ''))} | "
+                f"{md(r['attribute'])} | {md(r['level'])}{ref} | {_ci(r)} | "
                 f"{r['n']} | {_fmt(r.get('p_adj'))} |")
         if has_planted:
             p = r.get("planted")
             cov = "" if p is None or r.get("ci_low") is None else (
                 "yes" if r["ci_low"] <= p <= r["ci_high"] else "no")
             line += f" {_fmt(p)} | {cov} |"
-        lines.append(line + f" {r.get('warning') or ''} |")
+        lines.append(line + f" {md(r.get('warning') or '')} |")
     lines.append("")
     if calibration:
         lines += calibration_markdown(calibration)
     lines += ["## Caveats", "", CAVEATS]
+    counts = manifest.get("counts", {})
+    lines += ["## Provenance", "",
+              f"- generators: {md(', '.join(manifest.get('generators', [])))}",
+              f"- judges: {md(', '.join(manifest.get('judges', [])))}",
+              "- rubrics: " + ", ".join(f"{md(k)} (`{md(str(v)[:12])}`)" for k, v in
+                                       (manifest.get("rubrics") or {}).items()),
+              "- counts: " + ", ".join(f"{md(k)} {md(v)}" for k, v in counts.items()),
+              f"- cost: {md(cost_text(manifest))}", ""]
     return "\n".join(lines)
+
+
+def _title(metric: str) -> str:
+    from judge.report.sections import plain_title
+
+    return plain_title(str(metric))
+
+
+def _all_zero(r: dict[str, Any]) -> bool:
+    return all(r.get(k) == 0 for k in ("value", "ci_low", "ci_high"))
 
 
 HEADLINE = ("selection_rate_diff", "four_fifths_flag", "cf_flip_rate", "cf_decision_diff",
@@ -95,7 +133,14 @@ def _table(title: str, note: str, head: list[str], rows: list[list[Any]]) -> lis
     if not rows:
         return []
     return [f"### {title}", "", note, "", "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head), *("| " + " | ".join(map(str, r)) + " |" for r in rows), ""]
+            "|" + "---|" * len(head), *("| " + " | ".join(map(_cell, r)) + " |" for r in rows),
+            ""]
+
+
+def _cell(x: Any) -> str:
+    from judge.report.elements import md_esc
+
+    return md_esc(x) if isinstance(x, str) else str(x)
 
 
 def calibration_markdown(cal: dict[str, Any]) -> list[str]:
@@ -157,7 +202,7 @@ def report(ctx: RunContext) -> StageResult:
     write_text_atomic(d / "report.md", render_markdown(manifest, metrics, calibration))
     from judge.report import write_html_report
 
-    write_html_report(d, metrics, calibration, manifest)
+    write_html_report(d, metrics, calibration, manifest, frames=frames)
     res.written = len(metrics["metrics"])
     res.seconds = time.perf_counter() - t0
     return res

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from judge.report import build_html, write_html_report
+from judge.report.drilldown import script_hash
 from judge.report.html import min_cell_of
 
-SECTION_IDS = ["summary", "headline", "counterfactual", "groups", "intersections",
-               "calibration", "probes", "exposure", "failures", "caveats"]
+SECTION_IDS = ["findings", "cannot-say", "drilldown", "headline", "counterfactual", "groups",
+               "intersections", "calibration", "probes", "exposure", "failures", "caveats",
+               "summary"]
 
 
 class _Collect(HTMLParser):
@@ -60,12 +62,14 @@ def test_figures_are_inline_valid_svg_and_nothing_is_fetched(doc):
         for key in ("src", "href"):
             v = a.get(key, "")
             assert not re.match(r"^(https?:)?//", v), f"<{t} {key}={v}> would use the network"
-    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "object")]
+    assert not [t for t, _ in tags if t in ("link", "iframe", "object")]
+    assert [t for t, _ in tags if t == "script"] == ["script"]  # the drill-down's, hashed
     assert "default-src 'none'" in doc  # CSP: the page cannot fetch anything
+    assert f"script-src {script_hash()}" in doc
 
 
 def test_every_figure_kind_present(doc):
-    for caption in ("demographic_parity_difference: level vs reference",
+    for caption in ("[demographic_parity_difference]: level vs reference",
                     "Share of counterfactual pairs", "race×gender", "Mean judge-minus-human score",
                     "mean human score per judge score", "limits of agreement",
                     "judge-only (raw) vs corrected", "verdict when only the probed property",
@@ -127,7 +131,7 @@ def test_partial_calibration_notes_missing_subsections(manifest, metrics, calibr
 def test_text_is_escaped(manifest):
     m = dict(manifest, name="<script>alert(1)</script>")
     doc = build_html(m, {"metrics": []}, None)
-    assert "<script>" not in doc and "&lt;script&gt;" in doc
+    assert "<script>alert" not in doc and "&lt;script&gt;alert(1)" in doc
 
 
 def test_write_html_report_is_deterministic(tmp_path: Path, manifest, metrics, calibration,
@@ -158,8 +162,9 @@ def test_calibration_stage_shape_renders_every_subsection(manifest, calibration_
         "</li>", "").replace("judge ", "")
     assert "missing_score: 3" in cal
     assert "No corrected estimates" in cal
-    # figures: bias, differential bias, calibration map, Bland–Altman
-    assert cal.count("<img ") == 4
+    # figures: agreement (kappa by group), bias, differential bias, calibration map,
+    # Bland–Altman
+    assert cal.count("<img ") == 5
     probes = doc[doc.index('id="probes"'):doc.index('id="exposure"')]
     assert probes.count("<img ") == 2  # one forest per probe metric
     assert "consistency_rate" in probes and "1 = no effect" in probes

@@ -17,8 +17,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-SECTION_IDS = ["summary", "headline", "counterfactual", "groups", "intersections",
-               "calibration", "probes", "exposure", "failures", "caveats"]
+SECTION_IDS = ["findings", "cannot-say", "drilldown", "headline", "counterfactual", "groups",
+               "intersections", "calibration", "probes", "exposure", "failures", "caveats",
+               "summary"]
 #: Metric names the pipeline writes for this config, and the section that must show each.
 SHOWN_IN = {
     "headline": ["selection_rate_diff", "selection_rate_ratio"],
@@ -58,7 +59,7 @@ def _ci(value: float, lo: float, hi: float) -> str:
 
 def test_every_section_renders(run):
     doc = run["doc"]
-    assert re.findall(r'<section id="([a-z]+)"', doc) == SECTION_IDS
+    assert re.findall(r'<section id="([a-z-]+)"', doc) == SECTION_IDS
     assert "could not be rendered" not in doc
 
 
