@@ -6,7 +6,7 @@ CONFIG ?= configs/default.yaml
 STAMP  := $(VENV)/.installed
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: venv run generate judge score calibrate report plan test lint bench bench-calibration clean
+.PHONY: venv run generate judge score calibrate report plan test lint bench bench-calibration bench-findings clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,9 @@ bench: venv
 
 bench-calibration: venv
 	$(BIN)/python bench/calibration_coverage.py
+
+bench-findings: venv
+	$(BIN)/python bench/bench_findings.py --seeds 100 --json bench/findings.json
 
 clean:
 	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info

@@ -51,11 +51,13 @@ INSPECT_VERSION = "0.3.285"
 INSPECT_VENV = ROOT / ".venv-bench-inspect"
 PROMPTFOO_DIR = BENCH / ".peers" / "promptfoo"
 PEER_TIMEOUT_S = 600
-TOOLS = ("pipeline", "pipeline (overlap)", "pipeline (processes)", "bare litellm", "raw openai",
-         "inspect_ai", "promptfoo")
-# the pipeline rows: the default local executor; overlapped stages; overlapped stages in
-# worker processes (the default count, twice the CPUs; the total concurrency is the same in all three)
-PIPELINES = {"pipeline": {"kind": "local"},
+TOOLS = ("pipeline (default)", "pipeline", "pipeline (overlap)", "pipeline (processes)",
+         "bare litellm", "raw openai", "inspect_ai", "promptfoo")
+# the pipeline rows: no executor setting (the default, executor.kind auto); the local
+# executor; overlapped stages; overlapped stages in worker processes (the default count,
+# twice the CPUs; the total concurrency is the same in every row)
+PIPELINES = {"pipeline (default)": None,
+             "pipeline": {"kind": "local"},
              "pipeline (overlap)": {"kind": "local", "overlap": True},
              "pipeline (processes)": {"kind": "processes", "overlap": True}}
 
@@ -65,7 +67,7 @@ PIPELINES = {"pipeline": {"kind": "local"},
 def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
                     concurrency: int, executor: dict[str, Any] | None = None) -> Path:
     """A run config: openai/generator + openai/judge at ``base_url`` (or sim/ in-process),
-    with the given ``executor`` section (default: local)."""
+    with the given ``executor`` section (None: no section, the config default)."""
     import yaml
 
     def model(role: str) -> dict[str, Any]:
@@ -78,7 +80,9 @@ def pipeline_config(tmp: Path, name: str, queries: Path, base_url: str | None,
     cfg = {"name": name, "output_dir": str(tmp / "runs"), "seed": 1,
            "queries": {"path": str(queries)}, "generators": [model("generator")],
            "judges": [judge], "rubrics": [RUBRIC], "cache": {"enabled": False},
-           "human_labels": None, "flush_every": 256, "executor": executor or {"kind": "local"}}
+           "human_labels": None, "flush_every": 256}
+    if executor is not None:
+        cfg["executor"] = executor
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -94,7 +98,7 @@ warm = len(sys.argv) > 2
 if warm:  # import litellm (and start the workers' forkserver) before the clock starts
     from judge.llm.litellm_env import get_litellm
     get_litellm()
-    if cfg.executor.kind == "processes":
+    if cfg.executor.kind in ("processes", "auto"):  # auto picks processes at this size
         from judge.executors.processes import ProcessExecutor
         ex = ProcessExecutor.connect(cfg)
         p = ex.mp.Process(target=int)
@@ -339,7 +343,7 @@ def run_network(n: int = 2000, concurrency: int = 64, latencies_ms: tuple[float,
         write_queries(n, qp)
         for lat in latencies_ms:
             for k, (name, ex) in enumerate(PIPELINES.items()):
-                def pipe(url: str, lat: float = lat, ex: dict = ex, k: int = k) -> dict[str, Any]:
+                def pipe(url: str, lat: float = lat, ex: dict | None = ex, k: int = k) -> dict[str, Any]:
                     cfg = pipeline_config(tmp, f"net{lat:g}-{k}", qp, url, concurrency, ex)
                     cold = run_pipeline_process(cfg)  # the peer comparison: wall, cold start
                     shutil.rmtree(tmp / "runs" / f"net{lat:g}-{k}")

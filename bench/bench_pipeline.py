@@ -81,9 +81,9 @@ def run_pipeline(cfg_path: Path) -> tuple[float, int]:
 
 async def bare_loop(queries: Path, concurrency: int) -> tuple[float, int]:
     from judge.llm.litellm_env import get_litellm
-    from judge.sim.provider import register
     from judge.records import Query
     from judge.rubric import load_rubric
+    from judge.sim.provider import register
 
     litellm = get_litellm()
     register()

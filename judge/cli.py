@@ -84,6 +84,9 @@ def _mount() -> None:
     app.command(name="plan")(plan)
     app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
     app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
+    from judge._cli.label import mount as mount_labelling
+
+    mount_labelling(app)  # label, labels check|import
     from judge.plugins import register_commands
 
     register_commands(app)  # e.g. the sim plugin's serve-sim

@@ -160,6 +160,10 @@ class ReportConfig(_Cfg):
     alpha: float = Field(0.05, gt=0, lt=1)
     reference: dict[str, str] = Field(default_factory=dict,
                                       description="Reference level per attribute.")
+    multiplicity: Literal["bh", "holm", "none"] = Field(
+        "bh", description="Correction over ONE family: every disparity and judge-bias test "
+                          "of the run (all generators, judges, attributes and metrics): "
+                          "Benjamini-Hochberg (bh), Holm, or none.")
 
 
 class ExecutorConfig(_Cfg):

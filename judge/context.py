@@ -38,6 +38,17 @@ class RunContext:
             self._cache = ResponseCache(resolve_path(self.cfg.cache.dir) / "responses.sqlite")
         return self._cache
 
+    def share_budget(self, cap_usd: float | None) -> None:
+        """Spend at most ``cap_usd`` in this context (a worker's share of what the run has
+        left; the driver counts what was spent before)."""
+        from judge.llm.client import Budget
+
+        self._budget = Budget(cap_usd, 0.0)
+
+    def use_clients(self, clients: dict[str, Any]) -> None:
+        """Stand-ins for the clients of some model labels (e.g. a failed shard's)."""
+        self._clients.update(clients)
+
     def client(self, spec: ModelSpec) -> Any:
         """One client per model label, shared across stages (concurrency is per model)."""
         from judge.llm.client import ModelClient

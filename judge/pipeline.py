@@ -199,6 +199,21 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     return results
 
 
+def calls_made(ctx: RunContext, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-model call counts of this invocation: this process's clients plus the worker
+    processes' or Ray tasks' (reported in each stage's ``extra``)."""
+    total: dict[str, dict[str, Any]] = {}
+    parts = [ctx.model_stats()] + [
+        (r.get("extra") or {}).get(ex, {}).get("model_stats") or {}
+        for r in results.values() for ex in ("processes", "ray")]
+    for part in parts:
+        for label, st in part.items():
+            agg = total.setdefault(label, {})
+            for k, v in st.items():
+                agg[k] = agg.get(k, 0) + v
+    return total
+
+
 def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
                    error: str | None = None) -> None:
     m = ctx.store.manifest()
@@ -207,7 +222,7 @@ def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
     except JudgeError as err:  # an unreadable stage file: record why, keep the rest
         summary = {}
         error = error or err.one_line()
-    stats = ctx.model_stats()
+    stats = calls_made(ctx, results)
     stopped = next((r["stopped"] for r in results.values() if r.get("stopped")), None)
     extra = results.get("score", {}).get("extra", {})
     rubrics = extra.get("rubrics") or m.get("rubrics") or {}

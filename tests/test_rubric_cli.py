@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from judge.cli import app
+from tests.fixtures.library import tracked_library
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -18,22 +18,8 @@ def invoke(args: list[str]):
     return runner.invoke(app, ["rubrics", *args])
 
 
-def tracked_rubrics(tmp_path: Path) -> Path:
-    """A copy of the rubrics git tracks (a draft in the working rubrics/ is not ours to lint);
-    the folder itself outside a git checkout."""
-    try:
-        files = subprocess.run(["git", "ls-files", "rubrics"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError):
-        return ROOT / "rubrics"
-    for f in files:
-        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, tmp_path / f)
-    return tmp_path / "rubrics"
-
-
-def test_lint_exit_codes(tmp_path: Path) -> None:
-    ok = invoke(["lint", str(tracked_rubrics(tmp_path))])
+def test_lint_exit_codes() -> None:
+    ok = invoke(["lint", str(tracked_library())])  # the library as committed
     assert (ok.exit_code, ok.output) == (0, "")
     case = ROOT / "tests" / "rubric_cases" / "many_errors.yaml"
     bad = invoke(["lint", str(case)])

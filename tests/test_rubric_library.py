@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from judge.rubrics import FRAMEWORKS, lint_paths, list_rubrics, load_rubric, output_fields
+from tests.fixtures.library import snapshot, tracked_library
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = ROOT / "rubrics"
+LIBRARY = tracked_library()  # what ships: an untracked draft in rubrics/ is not read
 SIGNALS = yaml.safe_load((ROOT / "datasets" / "sim" / "rubric_signals.yaml").read_text())
 #: The signals the sim judge computes from a response (see the header of rubric_signals.yaml).
 SIGNAL_TYPES = {
@@ -81,3 +84,42 @@ def test_sim_signals_answer_every_field(ref: str) -> None:
 
 def test_signals_file_lists_no_unknown_rubric() -> None:
     assert set(SIGNALS) == {r.split("@")[0] for r in REFS}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org",
+                    "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+
+def test_an_untracked_draft_rubric_is_not_part_of_the_library(tmp_path: Path) -> None:
+    """A user's draft in rubrics/ (not committed) must not break ``make test``: the library
+    tests read :func:`tracked_library`, the tracked files only."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "checkout"
+    shutil.copytree(LIBRARY, repo / "rubrics")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "rubrics")
+    _git(repo, "commit", "-q", "-m", "library")
+    drafts = repo / "rubrics"
+    (drafts / "my_draft").mkdir()
+    (drafts / "my_draft" / "1.0.0.yaml").write_text("id: my_draft\nversion: [unfinished\n")
+    newer = (drafts / "answer_quality" / "1.1.0.yaml").read_text().replace(
+        "version: 1.1.0", "version: 1.2.0", 1).replace(
+        "changelog:\n", "changelog:\n  1.2.0: Draft.\n", 1)
+    (drafts / "answer_quality" / "1.2.0.yaml").write_text(newer)  # valid, but not locked
+    # Read as a folder, the drafts fail lint and change what "answer_quality" resolves to ...
+    raw = [str(e) for e in lint_paths([drafts])]
+    assert any("my_draft" in e for e in raw) and any("answer_quality/1.2.0.yaml" in e
+                                                     for e in raw)
+    assert load_rubric("answer_quality", drafts).version == "1.2.0"
+    # ... the tracked library, as the library tests read it, has neither.
+    lib = snapshot(repo, tmp_path / "snap")
+    assert lib == tmp_path / "snap" / "rubrics"
+    assert [str(e) for e in lint_paths([lib])] == []
+    assert list_rubrics(lib) == REFS
+    assert load_rubric("answer_quality", lib).version == "1.1.0"
+    # a tracked file's uncommitted edit is read (it is what would be committed)
+    (drafts / "rubrics.lock").write_text((drafts / "rubrics.lock").read_text() + "# edited\n")
+    assert (snapshot(repo, tmp_path / "snap2") / "rubrics.lock").read_text().endswith(
+        "# edited\n")

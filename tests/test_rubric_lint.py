@@ -28,6 +28,9 @@ CASES: dict[str, list[str]] = {
     'changelog_missing_version.yaml': [
         '7:3: changelog: no entry for version 1.1.0; say what changed in this version',
     ],
+    'changelog_newer_than_version.yaml': [
+        "8:10: changelog.1.1.0: entry 1.1.0 is newer than the rubric's version 1.0.0",
+    ],
     'duplicate_criterion.yaml': [
         "12:9: criteria[1].id: duplicate criterion id 'helpful' (first used by criteria[0]); criterion ids must be unique",
     ],
@@ -167,3 +170,9 @@ def test_load_refuses_a_broken_file_with_its_first_lint_error(rel: str) -> None:
     err = info.value
     assert (err.line, err.col, err.message) == (int(line), int(col), message.strip())
     assert str(err).startswith(f"{path}:{first}")
+
+
+def test_mutant_changelog_newer_than_version_is_an_error() -> None:
+    """Kills: the changelog-newer-than-version check removed. A changelog entry for 1.1.0 in
+    a file still at 1.0.0 means the version was not bumped: the lock would not see a change."""
+    assert _lint("changelog_newer_than_version.yaml") == CASES["changelog_newer_than_version.yaml"]

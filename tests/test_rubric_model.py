@@ -23,8 +23,9 @@ from judge.rubrics import (
 )
 from judge.rubrics._lock import format_lock
 from judge.rubrics._template import DEFAULT_SYSTEM, DEFAULT_USER
+from tests.fixtures.library import tracked_library
 
-LIBRARY = Path(__file__).resolve().parent.parent / "rubrics"
+LIBRARY = tracked_library()  # what ships: an untracked draft in rubrics/ is not read
 
 BLOCK = """\
 id: demo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from judge.rubrics import (
     repair_messages,
     restore_order,
 )
+from tests.fixtures.library import tracked_library
 
-LIBRARY = Path(__file__).resolve().parent.parent / "rubrics"
+LIBRARY = tracked_library()  # what ships: an untracked draft in rubrics/ is not read
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,19 @@ def test_last_valid_object_wins(hiring) -> None:
     draft = {**GOOD, "decision": "reject"}
     text = f"Draft: {json.dumps(draft)}\nOn reflection: {json.dumps(GOOD)}"
     assert parse_judge_output(hiring, text).scores == GOOD
+
+
+def test_mutant_verdict_after_a_long_preamble_is_found(hiring) -> None:
+    """Kills: MAX_SCAN_CHARS cut from 200,000 to 2,000. A reasoning judge may think for
+    tens of thousands of characters (and draft a verdict early) before its final answer."""
+    thinking = "Let me weigh the qualifications step by step. " * 1_000  # 46,000 chars
+    draft = {**GOOD, "decision": "reject"}
+    text = f"{json.dumps(draft)}\n{thinking}\nFinal answer:\n{json.dumps(GOOD)}"
+    assert len(text) > 40_000
+    res = parse_judge_output(hiring, text)
+    assert (res.status, res.scores) == ("ok", GOOD)  # the last verdict, not the draft
+    alone = parse_judge_output(hiring, f"{thinking}\n{json.dumps(GOOD)}")
+    assert (alone.status, alone.scores) == ("ok", GOOD)
 
 
 def test_nested_objects_are_not_mistaken_for_the_answer(hiring) -> None:

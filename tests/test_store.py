@@ -81,3 +81,32 @@ def test_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError) as e:
         RunStore(f / "run")
     assert "cannot create run directory" in e.value.one_line() and e.value.exit_code == 2
+
+
+def test_mutant_torn_line_longer_than_one_scan_block_is_cut_at_its_start(tmp_path):
+    """Kills: repair scanning only the last 64 KiB for the newline before a torn line.
+
+    A final whole record over 64 KiB (a long answer), then a torn line over 64 KiB: the
+    newline that ends the last whole record is more than one block from the end."""
+    p = tmp_path / "generations.jsonl"
+    big = {"generation_id": "g-big", "response": "x" * 100_000}
+    good = (json.dumps({"generation_id": "g-0", "response": "short"}) + "\n"
+            + json.dumps(big) + "\n").encode()
+    torn = json.dumps({"generation_id": "g-torn", "response": "y" * 90_000}).encode()[:80_000]
+    assert len(torn) > 1 << 16 and b"\n" not in torn
+    p.write_bytes(good + torn)
+    rep = repair_jsonl(p)
+    assert rep is not None and (rep.bytes_cut, rep.offset) == (len(torn), len(good))
+    assert p.read_bytes() == good
+    assert (tmp_path / "generations.jsonl.torn").read_bytes() == torn + b"\n"
+    assert scan_ids(p, "generation_id") == {"g-0", "g-big"}
+
+
+def test_a_file_that_is_one_torn_line_is_emptied_and_kept(tmp_path):
+    p = tmp_path / "generations.jsonl"
+    torn = b'{"generation_id": "g-0", "response": "' + b"z" * 200_000
+    p.write_bytes(torn)
+    rep = repair_jsonl(p)
+    assert rep is not None and rep.bytes_cut == len(torn)
+    assert p.read_bytes() == b""
+    assert (tmp_path / "generations.jsonl.torn").read_bytes() == torn + b"\n"

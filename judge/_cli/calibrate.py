@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
     from judge.calibration import CalibrationResult, ScaleSpec
 
-SHEET_COLUMNS = ["item_id", "criterion", "stratum", "inclusion_prob", "weight", "judge_score",
-                 "text", "rubric", "rater", "score"]
-
 
 def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str] | None:
     """``["item_id=gen", ...]`` -> ``{"item_id": "gen"}`` (ours=theirs)."""
@@ -100,40 +97,47 @@ def _echo_headline(result: CalibrationResult) -> None:
 
 def write_sample_sheet(items: pd.DataFrame, out_dir: str | Path, n: int, *, seed: int = 0,
                        strata: list[str] | None = None, rubric: str | None = None,
-                       criterion: str | None = None, min_per_stratum: int = 2
-                       ) -> dict[str, Path]:
-    """Sample ``n`` judged items for human labelling; write the sheet as CSV and JSONL.
+                       criterion: str | None = None, min_per_stratum: int = 2,
+                       raters: int = 2, overlap: float = 0.2) -> dict[str, Path]:
+    """Sample ``n`` judged items for human labelling; write blind, shuffled sheets.
 
-    ``items``: one row per item with ``item_id``, ``score`` (the judge score), the
-    ``group.<attr>`` columns and optionally ``text``. Strata default to every group
-    column x judge score. The sheet carries each item's ``inclusion_prob`` and
-    ``weight``; pass it back as ``--weights`` when calibrating.
+    ``items``: one row per item with ``item_id``, ``score`` (the judge score, used only to
+    stratify), the ``group.<attr>`` columns and ``query``/``response`` (or ``text``).
+    Strata default to every group column x judge score. Each of ``raters`` gets an
+    independently shuffled copy under ``raters/`` with no judge score, stratum, weight or
+    group; an ``overlap`` share of items goes to two raters. ``key.jsonl`` maps row ids to
+    items, strata and inclusion probabilities (docs/LABELLING.md). Returns the paths
+    (``csv``/``jsonl``: the first rater's copy).
     """
+    from judge.labelling import default_raters, inferred_spec, items_from_frame, write_study
     from judge.stats.sampling import stratified_sample
 
     missing = {"item_id", "score"} - set(items.columns)
     if missing:
         raise UsageError(f"judged items lack column(s) {sorted(missing)}")
+    attrs = dict(items.attrs)  # labelling_items puts the rubric's criteria here
+    specs = attrs.get("criteria") or [inferred_spec(criterion or "score",
+                                                    items["score"].tolist())]
     items = items.drop_duplicates("item_id")
     strata = strata or [*sorted(c for c in items.columns if c.startswith("group.")), "score"]
+    # A group an item does not belong to (single_swap designs) is its own stratum level.
+    items = items.assign(**{c: items[c].astype(object).where(items[c].notna(), "")
+                            for c in strata if c.startswith("group.")})
     try:
         s = stratified_sample(items, n, strata, seed=seed, min_per_stratum=min_per_stratum)
     except ValueError as err:
         raise UsageError(str(err), field="--n") from err
-    sheet = s[s["sampled"]].rename(columns={"score": "judge_score"}).copy()
-    sheet["criterion"] = criterion if criterion is not None else sheet.get("criterion")
-    sheet["rubric"] = rubric
-    if "text" not in sheet:
-        sheet["text"] = None
-    sheet["rater"], sheet["score"] = "", ""
-    groups = sorted(c for c in sheet.columns if c.startswith("group."))
-    sheet = sheet[[*SHEET_COLUMNS, *groups]]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "labelling_sheet.csv", "jsonl": out / "labelling_sheet.jsonl"}
-    sheet.to_csv(paths["csv"], index=False)
-    sheet.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
-    return paths
+    picked = items_from_frame(s[s["sampled"]], specs, rubric_id=rubric or "",
+                              rubric_version=attrs.get("rubric_version"),
+                              instructions=attrs.get("instructions", ""))
+    names = default_raters(raters)
+    try:
+        paths = write_study(picked, out_dir, raters=names, seed=seed, overlap=overlap,
+                            meta={"stratified_on": strata, "n_population": int(len(items)),
+                                  "criterion": criterion})
+    except ValueError as err:
+        raise UsageError(str(err), field="--overlap") from err
+    return {"csv": paths[f"csv:{names[0]}"], "jsonl": paths[f"jsonl:{names[0]}"], **paths}
 
 
 USAGE = ("judge calibrate CONFIG | judge calibrate --judgments F --labels F --out DIR "
@@ -161,8 +165,8 @@ def calibrate(
                                              help="Standalone: labels column names "
                                                   "(repeatable)."),
         weights: Path = typer.Option(None, "--weights",
-                                     help="Standalone: the labelling sheet (or any file with "
-                                          "item_id, inclusion_prob)."),
+                                     help="Standalone: the sample's key.csv (or any file "
+                                          "with item_id, inclusion_prob)."),
         reference: list[str] = typer.Option(None, "--reference", metavar="ATTRIBUTE=LEVEL",
                                             help="Standalone: reference group (repeatable)."),
         B: int = typer.Option(None, "--B", help="Standalone: bootstrap replicates [1000]."),
@@ -229,15 +233,6 @@ def calibrate(
     guard(go)
 
 
-def _missing_as_level(items: pd.DataFrame) -> pd.DataFrame:
-    """Group columns with a ``(missing)`` level where a row does not express the attribute
-    (a stratum of its own, as calibration treats it)."""
-    items = items.copy()
-    for col in [c for c in items.columns if c.startswith("group.")]:
-        items[col] = items[col].astype(object).where(items[col].notna(), "(missing)")
-    return items
-
-
 def sample_from_run(config: str, n: int, out: Path | None, criterion: str | None,
                     seed: int, sets: list[str] | None = None) -> None:
     """``judge calibrate sample CONFIG``: a sheet of the run's judged items."""
@@ -245,11 +240,10 @@ def sample_from_run(config: str, n: int, out: Path | None, criterion: str | None
 
     cfg = load_run_config(config, sets)
     items, rubric, crit = labelling_items(cfg, criterion)
-    items = _missing_as_level(items)
-    paths = write_sample_sheet(items, out or cfg.run_dir / "labelling", n, seed=seed,
-                               rubric=rubric, criterion=crit)
+    out = Path(out or cfg.run_dir / "labelling")
+    write_sample_sheet(items, out, n, seed=seed, rubric=rubric, criterion=crit)
     typer.echo(f"sampled {min(n, len(items))} of {len(items)} items ({rubric}.{crit}): "
-               f"{paths['csv']} and {paths['jsonl']}")
+               f"{_where(out)}")
 
 
 def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
@@ -261,10 +255,15 @@ def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
     j = read_judgments(judgments)
     crit = criterion or sorted(j["criterion"].unique())[0]
     name = judge or sorted(j["judge"].unique())[0]
-    items = _missing_as_level(j[(j["criterion"] == crit) & (j["judge"] == name)])
+    items = j[(j["criterion"] == crit) & (j["judge"] == name)]
     if items.empty:
         raise UsageError(f"no judgments of criterion {crit!r} by judge {name!r}",
                          path=judgments, hint="check --criterion and --judge")
-    paths = write_sample_sheet(items, out, n, seed=seed, criterion=crit)
+    write_sample_sheet(items, out, n, seed=seed, criterion=crit)
     typer.echo(f"sampled {min(n, items['item_id'].nunique())} of {items['item_id'].nunique()} "
-               f"items ({crit}, {name}): {paths['csv']} and {paths['jsonl']}")
+               f"items ({crit}, {name}): {_where(Path(out))}")
+
+
+def _where(out: Path) -> str:
+    return (f"blind sheets for raters in {out / 'raters'}/, the key (ids, weights: "
+            f"--weights {out / 'key.csv'}) in {out}/key.csv (docs/LABELLING.md)")

@@ -160,13 +160,12 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, assigned: frozenset[str
     os.environ.update(env)
     threading.Thread(target=_exit_when_driver_goes, args=(ctrl,), daemon=True).start()
     try:
-        from judge.llm.client import Budget
         from judge.store import RunStore
 
         cfg = RunConfig.model_validate_json(cfg_json)
         ctx = RunContext(cfg, RunStore(Path(run_dir), create=False), retry_errors=retry_errors,
                          judge_inline=inline_done is not None)
-        ctx._budget = Budget(budget_usd, 0.0)
+        ctx.share_budget(budget_usd)
         st = stage_tasks(cfg, stage)
         score = ScoreTasks(cfg) if inline_done is not None else None
         sinks: dict[str, Any] = {st.output: PipeSink(data, st.output, cfg.flush_every,

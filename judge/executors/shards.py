@@ -178,7 +178,6 @@ def run_shard(cfg_json: str, stage: str, index: int, count: int, files: dict[str
     an error record, built by the stage's own code. ``rubric_hashes`` (the driver's) guard
     against a worker whose rubric files differ: its judgment ids would too.
     """
-    from judge.llm.client import Budget
 
     cfg = RunConfig.model_validate_json(cfg_json)
     st = stage_tasks(cfg, stage)
@@ -195,10 +194,10 @@ def run_shard(cfg_json: str, stage: str, index: int, count: int, files: dict[str
             store.path(name).write_bytes(data)
         sink = ListSink()
         ctx = RunContext(cfg, store, retry_errors=retry_errors)
-        ctx._budget = Budget(budget_usd, 0.0)
+        ctx.share_budget(budget_usd)
         if fail_with is not None:
             err = CallError.model_validate(fail_with)
-            ctx._clients.update({s.label: FailingClient(err) for s in st.models()})
+            ctx.use_clients({s.label: FailingClient(err) for s in st.models()})
         res = StageResult(stage)
         tasks = (t for t in st.tasks(store_reader(store)) if t.id in assigned)
         try:

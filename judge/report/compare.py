@@ -29,7 +29,7 @@ from scipy import stats as sps
 
 from judge.errors import UsageError
 from judge.report.rows import OPTIONAL_TEXT, metric_frame
-from judge.stats.bootstrap import DEFAULT_B, cluster_weights, percentile_ci
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, percentile_ci
 
 ATTR = "attr."
 SCORE = "score."
@@ -169,56 +169,6 @@ def metric_names(outcome: str) -> tuple[str, str]:
     return f"mean_score:{what}", f"score_gap:{what}"
 
 
-CHUNK_CELLS = 2_000_000
-
-
-def resampled(M: np.ndarray, B: int, seed: int) -> np.ndarray:
-    """``W @ M`` for ``B`` multinomial cluster-weight rows ``W`` (one row of ``M`` per
-    cluster), in chunks so memory stays bounded for many clusters.
-
-    Uses :func:`judge.stats.bootstrap.resampled_sums` when available, else
-    :func:`cluster_weights` one chunk of replicates at a time (seeded per chunk).
-    """
-    from judge.stats import bootstrap as bs
-
-    fn = getattr(bs, "resampled_sums", None)
-    if fn is not None:
-        return np.asarray(fn(M, B, seed))
-    C = M.shape[0]
-    step = max(1, min(B, CHUNK_CELLS // max(C, 1)))
-    if step >= B:
-        return cluster_weights(C, B, seed) @ M
-    out = np.empty((B, M.shape[1]))
-    for k, start in enumerate(range(0, B, step)):
-        stop = min(B, start + step)
-        out[start:stop] = cluster_weights(C, stop - start, seed * 100_003 + k) @ M
-    return out
-
-
-def _replicates(Sa, Na, Sb, Nb, B: int, seed: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Replicate sums and counts ``(B, G)`` per run: one shared draw of cluster weights
-    when the runs share most clusters (paired), else independent draws per run."""
-    ua, ub = np.flatnonzero(Na.sum(1) > 0), np.flatnonzero(Nb.sum(1) > 0)
-    shared = len(np.intersect1d(ua, ub))
-    G = Sa.shape[1]
-    if shared >= PAIRED_OVERLAP * min(len(ua), len(ub)) and shared >= 2:
-        R = resampled(np.hstack([Sa, Na, Sb, Nb]), B, seed)
-        return R[:, :G], R[:, G:2 * G], R[:, 2 * G:3 * G], R[:, 3 * G:], True
-    Ra = resampled(np.hstack([Sa[ua], Na[ua]]), B, seed)
-    Rb = resampled(np.hstack([Sb[ub], Nb[ub]]), B, seed + 1)
-    return Ra[:, :G], Ra[:, G:], Rb[:, :G], Rb[:, G:], False
-
-
-def _sums(y: np.ndarray, g: np.ndarray, c: np.ndarray, C: int, G: int
-          ) -> tuple[np.ndarray, np.ndarray]:
-    ok = ~np.isnan(y) & (g >= 0)
-    S, N = np.zeros((C, G)), np.zeros((C, G))
-    np.add.at(S, (c[ok], g[ok]), y[ok])
-    np.add.at(N, (c[ok], g[ok]), 1.0)
-    return S, N
-
-
 def _p(value: float, reps: np.ndarray) -> float:
     r = reps[np.isfinite(reps)]
     if len(r) < 2 or not np.isfinite(value):
@@ -229,17 +179,17 @@ def _p(value: float, reps: np.ndarray) -> float:
 
 @dataclass
 class _Block:
-    """Per-cluster sums and counts of one outcome by level, in both runs."""
+    """One outcome by level: per run, the row values and level codes (-1: left out)."""
 
     outcome: str
     attribute: str | None
     reference: str | None
     levels: list[str]
-    sums: list[np.ndarray]  # Sa, Na, Sb, Nb, each (C, G)
+    rows: list[tuple[np.ndarray, np.ndarray]]  # (y, g) for run A, run B
 
 
-def _block(a: pd.DataFrame, b: pd.DataFrame, clusters: pd.Index, outcome: str,
-           attribute: str | None, reference: str | None) -> _Block | None:
+def _block(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | None,
+           reference: str | None) -> _Block | None:
     col = f"out.{outcome}"
     labels = []
     for f in (a, b):
@@ -248,21 +198,64 @@ def _block(a: pd.DataFrame, b: pd.DataFrame, clusters: pd.Index, outcome: str,
     levels = sorted(set(labels[0].dropna().unique()) | set(labels[1].dropna().unique()))
     if attribute is not None and (reference not in levels or len(levels) < 2):
         return None
-    sums = []
+    rows = []
     for f, lab in zip((a, b), labels):
-        g = pd.Categorical(lab, categories=levels).codes.astype(int)
-        c = clusters.get_indexer(f["cf_group"].astype(str))
-        sums += list(_sums(f[col].to_numpy(float), g, c, len(clusters), len(levels)))
-    return _Block(outcome, attribute, reference, levels, sums)
+        g = pd.Categorical(lab, categories=levels).codes.astype(np.int64)
+        rows.append((np.nan_to_num(f[col].to_numpy(float)), g))
+    return _Block(outcome, attribute, reference, levels, rows)
 
 
-def _block_rows(blk: _Block, reps: list[np.ndarray], method: str, alpha: float,
-                min_cell: int) -> list[dict]:
-    """Rows of one block from its point sums and replicate sums ``[RSa, RNa, RSb, RNb]``."""
-    Sa, Na, Sb, Nb = blk.sums
+def _design(blocks: list[_Block], run: int, n: int):
+    """Row-level sparse matrix of one run: per block, the value and a 1 in the columns of
+    the row's level (``[S_0..S_G-1, N_0..N_G-1]`` per block, side by side)."""
+    from scipy import sparse
+
+    ri, ci, v, off = [], [], [], 0
+    for blk in blocks:
+        y, g = blk.rows[run]
+        G, r = len(blk.levels), np.flatnonzero(blk.rows[run][1] >= 0)
+        ri += [r, r]
+        ci += [off + g[r], off + G + g[r]]
+        v += [y[r], np.ones(len(r))]
+        off += 2 * G
+    return sparse.csr_matrix((np.concatenate(v), (np.concatenate(ri), np.concatenate(ci))),
+                             shape=(n, off))
+
+
+def _replicates(Xa, ca: np.ndarray, Xb, cb: np.ndarray, B: int, seed: int, alpha: float):
+    """Totals, ``(B, K)`` replicate sums and per-cluster sums of each run's design, and
+    whether the runs were paired: one bootstrap over both runs' rows (one draw of cluster
+    weights) when they share most clusters, else an independent one per run."""
+    from scipy import sparse
+
+    used_a, used_b = np.diff(Xa.indptr) > 0, np.diff(Xb.indptr) > 0
+    ua, ub = set(ca[used_a]), set(cb[used_b])
+    shared = len(ua & ub)
+    K = Xa.shape[1]
+    if shared >= PAIRED_OVERLAP * min(len(ua), len(ub)) and shared >= 2:
+        X = sparse.vstack([sparse.hstack([Xa, sparse.csr_matrix((Xa.shape[0], K))]),
+                           sparse.hstack([sparse.csr_matrix((Xb.shape[0], K)), Xb])]).tocsr()
+        boot = ClusterBootstrap(np.r_[ca, cb], B, seed, alpha)
+        tot, R = boot.sums(X)
+        per = boot.cluster_sums(X).toarray()
+        return ((tot[:K], R[:, :K], per[:, :K]), (tot[K:], R[:, K:], per[:, K:])), True
+    out = []
+    for X, c, used, s in ((Xa, ca, used_a, seed), (Xb, cb, used_b, seed + 1)):
+        boot = ClusterBootstrap(c[used], B, s, alpha)
+        tot, R = boot.sums(X[used])
+        out.append((tot, R, boot.cluster_sums(X[used]).toarray()))
+    return tuple(out), False
+
+
+def _block_rows(blk: _Block, parts, method: str, alpha: float, min_cell: int) -> list[dict]:
+    """Rows of one block from each run's ``(totals, replicates, per-cluster sums)`` of its
+    columns ``[S_0..S_G-1, N_0..N_G-1]``."""
+    G = len(blk.levels)
+    (ta, Ra, Pa), (tb, Rb, Pb) = parts
+    Na, Nb = Pa[:, G:], Pb[:, G:]  # rows per (cluster, level), for counting
     with np.errstate(invalid="ignore", divide="ignore"):
-        pa, pb = Sa.sum(0) / Na.sum(0), Sb.sum(0) / Nb.sum(0)
-        ra, rb = reps[0] / reps[1], reps[2] / reps[3]
+        pa, pb = ta[:G] / ta[G:], tb[:G] / tb[G:]
+        ra, rb = Ra[:, :G] / Ra[:, G:], Rb[:, :G] / Rb[:, G:]
     enc = {lv: i for i, lv in enumerate(blk.levels)}
     targets = [(0, None)] if blk.attribute is None else \
         [(i, enc[blk.reference]) for i, lv in enumerate(blk.levels) if lv != blk.reference]
@@ -274,15 +267,15 @@ def _block_rows(blk: _Block, reps: list[np.ndarray], method: str, alpha: float,
         cols = [i] if r is None else [i, r]
         ncl = int(min((Na[:, cols].sum(1) > 0).sum(), (Nb[:, cols].sum(1) > 0).sum()))
         lo, hi = percentile_ci(d, alpha) if ncl >= 2 else (math.nan, math.nan)
-        warn = [f"{k}: level n={int(N[:, i].sum())} < min_cell={min_cell}"
-                for k, N in (("A", Na), ("B", Nb)) if N[:, i].sum() < min_cell]
+        warn = [f"{k}: level n={int(t[G + i])} < min_cell={min_cell}"
+                for k, t in (("A", ta), ("B", tb)) if t[G + i] < min_cell]
         warn += [] if ncl >= 2 else ["fewer than 2 clusters: no interval"]
         rows.append({"metric": metric_names(blk.outcome)[0 if blk.attribute is None else 1],
                      "attribute": blk.attribute or "(all)",
                      "level": blk.levels[i] if blk.attribute is not None else "(all)",
                      "reference": blk.reference, "criterion": blk.outcome.partition(":")[2],
                      "value": float(vb - va), "ci_low": float(lo), "ci_high": float(hi),
-                     "n": int(Na[:, cols].sum() + Nb[:, cols].sum()), "n_clusters": ncl,
+                     "n": int(ta[G:][cols].sum() + tb[G:][cols].sum()), "n_clusters": ncl,
                      "p_value": _p(float(vb - va), d), "p_adj": math.nan,
                      "warning": "; ".join(warn) or None, "method": method,
                      "value_a": float(va), "value_b": float(vb), "source": "judgments"})
@@ -293,23 +286,21 @@ def stratum_rows(a: pd.DataFrame, b: pd.DataFrame,
                  specs: Sequence[tuple[str, str | None, str | None]], B: int, seed: int,
                  alpha: float, min_cell: int) -> list[dict]:
     """B − A rows for ``(outcome, attribute, reference)`` specs (attribute None: the mean),
-    all from one draw of cluster weights (one matrix product for every spec)."""
-    clusters = pd.Index(sorted(set(a["cf_group"].astype(str).unique()) |
-                               set(b["cf_group"].astype(str).unique())))
-    blocks = [blk for o, at, ref in specs
-              if (blk := _block(a, b, clusters, o, at, ref)) is not None]
+    all from one cluster bootstrap (one draw of cluster weights, one sparse product)."""
+    blocks = [blk for o, at, ref in specs if (blk := _block(a, b, o, at, ref)) is not None]
     if not blocks:
         return []
-    stacked = [np.hstack([blk.sums[k] for blk in blocks]) for k in range(4)]
-    reps = _replicates(*stacked, B, seed)
-    method = ("paired cluster bootstrap (shared cf_group weights)" if reps[4]
+    Xa, Xb = _design(blocks, 0, len(a)), _design(blocks, 1, len(b))
+    parts, paired = _replicates(Xa, a["cf_group"].astype(str).to_numpy(), Xb,
+                                b["cf_group"].astype(str).to_numpy(), B, seed, alpha)
+    method = ("paired cluster bootstrap (shared cf_group weights)" if paired
               else "independent cluster bootstraps")
     rows, off = [], 0
     for blk in blocks:
-        G = len(blk.levels)
-        rows += _block_rows(blk, [r[:, off:off + G] for r in reps[:4]], method, alpha,
-                            min_cell)
-        off += G
+        sl = np.r_[off:off + 2 * len(blk.levels)]
+        rows += _block_rows(blk, [(t[sl], R[:, sl], P[:, sl]) for t, R, P in parts], method,
+                            alpha, min_cell)
+        off += 2 * len(blk.levels)
     return rows
 
 

@@ -64,15 +64,18 @@ def coverage(metrics: pd.DataFrame, calibration: Mapping[str, Any] | None,
     """What this run covers, and what it does not (attributes, levels, rubrics, models)."""
     attrs: dict[str, set[str]] = {}
     for r in metrics.to_dict("records"):
-        a = r.get("attribute")
-        if a and not is_intersection(a) and kind_of(r.get("metric") or "") != "exposure":
+        a, metric = r.get("attribute"), r.get("metric") or ""
+        if a and not is_intersection(a) and kind_of(metric) != "exposure":
+            # a rule flag's reference is the rule ("dp_ratio < 0.8"), not a level
+            shown = (r.get("level"),) if metric.endswith("_flag") else (r.get("level"),
+                                                                         r.get("reference"))
             attrs.setdefault(a, set()).update(
-                x for x in (r.get("level"), r.get("reference"))
-                if isinstance(x, str) and not is_all_level(x) and x != "rest")
-    for r in (calibration or {}).get("judge_bias") or []:
-        a = r.get("attribute")
-        if a and a != "(all)":
-            attrs.setdefault(a, set()).add(str(r.get("level")))
+                x for x in shown if isinstance(x, str) and not is_all_level(x) and x != "rest")
+    cal = calibration or {}
+    for r in cal.get("bias") or cal.get("judge_bias") or []:  # v2 rows say group, v1 level
+        a, level = r.get("attribute"), r.get("group", r.get("level"))
+        if a and not is_all_level(a) and not is_all_level(level):
+            attrs.setdefault(a, set()).add(str(level))
     lines = [f"<li><code>{esc(a)}</code>: {esc(', '.join(sorted(v)) or '(levels not listed)')}"
              "</li>" for a, v in sorted(attrs.items())]
     missing_attrs = [a for a in COMMON_ATTRIBUTES if a not in attrs]

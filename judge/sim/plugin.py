@@ -68,8 +68,9 @@ class SimPlugin:
 
         sim = cfg.human_labels.simulate
         picks = stratified_sample(generations, sim.items, cfg.seed)
+        out = Path(cfg.run_dir) / "labelling" / "sim"  # blind sheets, key, labels.jsonl
         yield from simulate_labels(get_world(profile_path(self._opts(cfg))), picks, rubrics,
-                                   sim.raters, cfg.seed, sim.criteria)
+                                   sim.raters, cfg.seed, sim.criteria, out_dir=out)
 
     def register_commands(self, app: Any) -> None:
         from judge.sim.cli import serve_sim

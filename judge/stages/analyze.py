@@ -24,9 +24,11 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, SCORE_PREFIX, RunFrames
-from judge.stats.reference import DEFAULT_REFERENCE, reference_levels  # noqa: F401
+from judge.stats import reference as _ref
+from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
 METRICS_SCHEMA_VERSION = 2
+MIN_CLUSTERS_FINDING = 10  # fewer clusters: intervals under-cover; a test is not a finding
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
 
 
@@ -92,6 +94,12 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
     return out
 
 
+def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, str]:
+    """Configured reference per attribute if present, else a conventional one if present,
+    else the most common; never a missing value (:mod:`judge.stats.reference`)."""
+    return _ref.reference_levels(df, override)
+
+
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     """All metrics of a run as a JSON-able dict (``metrics`` rows also go to metrics.csv)."""
     import judge.stats as js
@@ -112,14 +120,44 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
         tables += _exposure(frames, kw)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=js.METRIC_COLUMNS)
+    table, multiplicity = _report_family(ctx, table)
     if not scored.empty:
         from judge.plugins import planted_metrics
 
         table = planted_metrics(cfg, frames, scored, table)  # e.g. the sim world's truth
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    from judge.stats.noise import NOISE_EXPLANATION
+
     return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
             "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
-            "n_scored": int(len(scored)), "metrics": rows}
+            "reference_source": {a: r.source + (f"; {r.note}" if r.note else "") for a, r in
+                                 _ref.references(scored, rc.reference).items()},
+            "n_scored": int(len(scored)), "metrics": rows, "multiplicity": multiplicity,
+            "notes": {"noise_floor": NOISE_EXPLANATION,
+                      "missing": _ref.missing_note(_ref.missing_counts(
+                          scored.drop_duplicates("item_id") if not scored.empty else scored),
+                          unit="generations")}}
+
+
+def _report_family(ctx: RunContext, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """One findings family for the whole report: every disparity test of the metric table
+    (all generators and judges) and every differential judge-bias test of calibration.json,
+    adjusted together (``report.multiplicity``)."""
+    import json
+
+    from judge.stats.multiple import adjust_family
+
+    path = ctx.store.dir / "calibration.json"
+    cal = json.loads(path.read_text()) if path.exists() else {}
+    dbias = pd.DataFrame(cal.get("differential_bias") or [], columns=[
+        "criterion", "judge", "attribute", "group", "reference", "p_value", "n_clusters"])
+    adj = adjust_family({"metrics": table, "differential_bias": dbias},
+                        ctx.cfg.report.multiplicity, min_clusters=MIN_CLUSTERS_FINDING)
+    d = adj["differential_bias"]
+    size = int(max([0, *adj["metrics"]["family_size"], *d["family_size"]]))
+    rows = d.astype(object).where(d.notna(), None).to_dict("records")
+    return adj["metrics"], {"method": ctx.cfg.report.multiplicity, "family_size": size,
+                            "differential_bias": rows}
 
 
 def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
@@ -146,7 +184,7 @@ def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     out = []
     for gen, sub in g.groupby("model"):
         sub = sub.rename(columns={"text": "query_text"})
-        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"])
+        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"], resample_floor=True)
         out.append(js.individual_fairness(pairs, B=kw["B"], seed=kw["seed"]).assign(
             generator=gen))
     return out

@@ -49,9 +49,12 @@ def ensure_human_labels(ctx: RunContext) -> int:
 def _label_source(ctx: RunContext):
     hl = ctx.cfg.human_labels
     if hl.path:
-        from judge.labels import read_human_labels
+        from judge.config import resolve_path
+        from judge.labelling import read_any_labels
 
-        yield from read_human_labels(hl.path)
+        # HumanLabel JSONL/CSV, or answers (page JSONL, filled sheet CSV, Label Studio
+        # export) with the sheet's key.jsonl beside them: docs/LABELLING.md
+        yield from read_any_labels(resolve_path(hl.path))[1]
     if hl.simulate:
         from judge.plugins import simulate_labels
         from judge.rubrics import load_rubrics
@@ -118,10 +121,10 @@ def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, p
 
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
-    from judge.calibration import calibrate_frames
+    from judge.calibration.missing import calibrate_excluding_missing
     from judge.rubrics import load_rubrics
     from judge.stats.probes import probe_effects, self_preference_flags
-    from judge.stats.reference import DEFAULT_REFERENCE
+    from judge.stats.reference import reference_levels
 
     t0 = time.perf_counter()
     cfg = ctx.cfg
@@ -132,11 +135,11 @@ def calibrate(ctx: RunContext) -> StageResult:
     jl, hl, scales, weights = calibration_inputs(frames, list(rubrics.values()))
     out: dict[str, Any] = {"schema_version": 2}
     if not jl.empty and not hl.empty:
-        reference = {**DEFAULT_REFERENCE, **cfg.report.reference}
-        result = calibrate_frames(jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
-                                  weights=weights if len(weights) else None,
-                                  reference=reference, alpha=cfg.report.alpha)
-        out.update(result.to_json())
+        reference = reference_levels(jl, cfg.report.reference, prefix="group.")
+        out.update(calibrate_excluding_missing(  # no "(missing)" group or reference
+            jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
+            weights=weights if len(weights) else None, reference=reference,
+            alpha=cfg.report.alpha))
         from judge.plugins import planted_calibration
 
         planted_calibration(cfg, frames, out, jl, hl)  # e.g. the sim world's truth
@@ -168,7 +171,9 @@ def _clean(obj: Any) -> Any:
 
 
 def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFrame, str, str]:
-    """Judged items of a run for a labelling sheet: item_id, score, group.*, text.
+    """Judged items of a run for a labelling sheet: item_id, score (to stratify on, never
+    shown to raters), query, response, cluster, group.*; ``items.attrs["criteria"]`` holds
+    the criterion as raters see it (question, scale, anchors).
 
     ``criterion`` is ``RUBRIC.CRITERION``; default: the first likert criterion of the first
     pointwise rubric in the config.
@@ -197,8 +202,14 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
     q = dict(zip(frames.queries["query_id"], frames.queries["text"]))
     items = pd.DataFrame({
         "item_id": j["generation_id"], "score": j[col],
-        "text": [f"QUERY:\n{q.get(a, '')}\n\nRESPONSE:\n{b}" for a, b in
-                 zip(j["query_id"], j["response"])],
+        "query": [q.get(a, "") for a in j["query_id"]], "response": j["response"],
+        "cluster": j["cf_group"],
         **{"group." + c.removeprefix(ATTR_PREFIX): j[c] for c in j.columns
            if c.startswith(ATTR_PREFIX)}})
+    from judge.labelling import rubric_specs
+
+    rb = next(rb for rb in rubrics if rb.id == rid)
+    # Rater-facing criteria (question, scale, anchors) for write_sample_sheet.
+    items.attrs.update(criteria=rubric_specs(rb, [cid]), rubric_version=rb.version,
+                       instructions=rb.instructions)
     return items, rid, cid

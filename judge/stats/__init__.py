@@ -5,6 +5,7 @@ metric, attribute and level); see docs/METRICS.md.
 """
 
 from judge.stats._metric_table import ALL_LEVELS, COLUMNS as METRIC_COLUMNS, attribute_names, to_table as metric_table  # noqa: I001
+from judge.stats.bootstrap import ClusterBootstrap, Estimate
 from judge.stats.counterfactual import counterfactual_metrics, counterfactual_pairs, counterfactual_set_summary, worst_levels
 from judge.stats.fairness import calibration_by_group, calibration_curve, demographic_parity, equalized_odds, failure_rates, quality_of_service, rate_by_group, unawareness_rate
 from judge.stats.individual import embedding_distance, individual_fairness, jaccard_distance, lipschitz_pairs, rouge_l_distance
@@ -15,6 +16,7 @@ from judge.stats.suite import all_metrics, compare_tables
 
 __all__ = [
     "ALL_LEVELS", "METRIC_COLUMNS", "attribute_names", "metric_table",
+    "ClusterBootstrap", "Estimate",
     "counterfactual_metrics", "counterfactual_pairs", "counterfactual_set_summary", "worst_levels",
     "calibration_by_group", "calibration_curve", "demographic_parity", "equalized_odds", "failure_rates", "quality_of_service", "rate_by_group", "unawareness_rate",
     "embedding_distance", "individual_fairness", "jaccard_distance", "lipschitz_pairs", "rouge_l_distance",

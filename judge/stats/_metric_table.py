@@ -1,4 +1,4 @@
-"""The one metric-table schema, attribute handling and the group-statistics core.
+"""The one metric-table schema, attribute handling and the rows of group statistics.
 
 Every fairness metric returns a DataFrame with :data:`COLUMNS`, one row per
 (metric, attribute, level). Rows that summarise all levels of an attribute use the
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from judge.errors import DataError
-from judge.stats.bootstrap import DEFAULT_B, percentile_ci, resampled_sums
+from judge.stats.bootstrap import GroupMeans, percentile_ci
 
 COLUMNS: list[str] = ["metric", "attribute", "level", "reference", "value", "ci_low", "ci_high",
                       "n", "n_clusters", "p_value", "p_adj", "warning", "method"]
@@ -156,61 +155,6 @@ def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
 
 # ---------------------------------------------------------------- group core
 
-@dataclass(frozen=True)
-class GroupBoot:
-    """Point means per level, ``(B, G)`` replicate means, and counts per level."""
-
-    levels: list[str]
-    point: np.ndarray
-    reps: np.ndarray
-    n: np.ndarray
-    n_clusters: np.ndarray
-
-    def idx(self, level: str) -> int:
-        return self.levels.index(level)
-
-
-def boot_means(values: np.ndarray, levels: pd.Series, clusters: pd.Series | np.ndarray,
-               B: int = DEFAULT_B, seed: int = 0, level_order: Sequence[str] | None = None
-               ) -> GroupBoot:
-    """Cluster-bootstrap means of ``values`` by level: one matrix product, NaNs dropped."""
-    return boot_means_multi([values], levels, clusters, B, seed, level_order)[0]
-
-
-def boot_means_multi(values: Sequence[np.ndarray], levels: pd.Series,
-                     clusters: pd.Series | np.ndarray, B: int = DEFAULT_B, seed: int = 0,
-                     level_order: Sequence[str] | None = None) -> list[GroupBoot]:
-    """Like :func:`boot_means` for several value vectors over the same rows, sharing one
-    draw of cluster weights, so statistics combining them (e.g. max of a TPR gap and an
-    FPR gap) are computed replicate by replicate."""
-    lev = pd.Series(levels).to_numpy(dtype=object)
-    has = pd.notna(lev)
-    order = (list(level_order) if level_order is not None
-             else sorted(str(x) for x in pd.unique(lev[has])))
-    g = pd.Categorical(lev[has], categories=order).codes
-    c, _ = pd.factorize(pd.Series(np.asarray(clusters)[has]), sort=True)
-    C, G = (int(c.max()) + 1 if len(c) else 0), len(order)
-    blocks = []
-    for v in values:
-        v = np.asarray(v, dtype=float)[has]
-        ok = (g >= 0) & ~np.isnan(v)
-        S = np.zeros((C, G))
-        N = np.zeros((C, G))
-        np.add.at(S, (c[ok], g[ok]), v[ok])
-        np.add.at(N, (c[ok], g[ok]), 1.0)
-        blocks.append((S, N))
-    R = resampled_sums(np.hstack([m for SN in blocks for m in SN]) if blocks else
-                       np.zeros((C, 0)), B, seed)
-    out = []
-    for k, (S, N) in enumerate(blocks):
-        RS, RN = R[:, 2 * k * G:(2 * k + 1) * G], R[:, (2 * k + 1) * G:(2 * k + 2) * G]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            point, reps = S.sum(0) / N.sum(0), RS / RN
-        out.append(GroupBoot(order, point, reps, N.sum(0).astype(int),
-                             (N > 0).sum(0).astype(int)))
-    return out
-
-
 def min_clusters(n_clusters: np.ndarray) -> int:
     """Smallest cluster count over levels (0 when there are no levels)."""
     return int(n_clusters.min()) if len(n_clusters) else 0
@@ -235,7 +179,7 @@ def ci_of(reps: np.ndarray, alpha: float, enough: bool) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def group_rows(gb: GroupBoot, metric: str, attribute: str, reference: str | None, *,
+def group_rows(gb: GroupMeans, metric: str, attribute: str, reference: str | None, *,
                alpha: float = 0.05, min_cell: int = MIN_CELL, method: str = "cluster_bootstrap",
                diff: bool = True, ratio: bool = False, gap: bool = True, std: bool = False,
                point: dict[str, float] | None = None) -> list[dict]:
@@ -296,7 +240,7 @@ def spread_warnings(n: np.ndarray, n_clusters: np.ndarray, min_cell: int) -> lis
     return w
 
 
-def _spread_rows(gb: GroupBoot, pt: np.ndarray, present: np.ndarray, metric: str,
+def _spread_rows(gb: GroupMeans, pt: np.ndarray, present: np.ndarray, metric: str,
                  attribute: str, alpha: float, min_cell: int, method: str, gap: bool,
                  std: bool) -> list[dict]:
     n, nc = int(gb.n[present].sum()), min_clusters(gb.n_clusters[present])

@@ -1,8 +1,8 @@
 """Agreement between a judge and human raters, from contingency tables.
 
 Every statistic here is computed from count tables, so the cluster bootstrap is a tensor
-product: per-cluster tables ``T[c, g, k, l]`` times multinomial cluster weights
-``W[b, c]`` give replicate tables, and each statistic is evaluated on all replicates at
+product: per-cluster tables ``T[c, g, k, l]`` times the cluster weights ``W[b, c]`` of
+:class:`judge.stats.bootstrap.ClusterBootstrap` give replicate tables, and each statistic is evaluated on all replicates at
 once. Because a bootstrap replicate is the original rows repeated with integer counts,
 each statistic on a replicate table equals the reference implementation on the
 expanded rows (sklearn ``cohen_kappa_score``, scipy ``spearmanr`` / ``kendalltau``,
@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from judge.stats.bootstrap import DEFAULT_B, cluster_weights, percentile_ci
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, percentile_ci
 
 Level = Literal["nominal", "ordinal", "interval"]
 
@@ -183,39 +183,35 @@ _PAIR_METRICS = ("exact_agreement", "cohen_kappa", "spearman", "kendall_tau_b")
 _BA_METRICS = ("ba_bias", "ba_loa_low", "ba_loa_high")
 
 
-def _tensors(judge: pd.DataFrame, human: pd.DataFrame, group_col: str | None, K: int,
-             labels: Sequence, numeric: np.ndarray | None, clusters: pd.Index):
-    """Per cluster x group tensors: pair tables, coincidences, D sums and unit counts."""
-    groups = (judge[group_col].fillna("(missing)").astype(str) if group_col
-              else pd.Series(ALL, index=judge.index))
-    glab = pd.Index(sorted(groups.unique()))
-    G, C = len(glab), len(clusters)
-    gcodes = glab.get_indexer(groups)
-    ccodes = clusters.get_indexer(judge["cluster"])
+_COUNTS = ("pairs", "humans", "judge", "ba")
+
+
+def _item_arrays(judge: pd.DataFrame, human: pd.DataFrame, K: int, labels: Sequence,
+                 numeric: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per judged item: its pair table ``T (K, K)``, coincidences of humans ``Oh`` and of
+    humans plus judge ``Ojh``, the judge-minus-human-mean sums ``S1, S2, N``, and the
+    unit counts; plus the counts of each kind (pairs, humans, judge, ba) as ``(n, 4)``."""
+    n = len(judge)
+    T, Oh, Ojh = (np.zeros((n, K, K)) for _ in range(3))
+    S1, S2, N, Nh, Njh = (np.zeros(n) for _ in range(5))
     jcodes = _codes(judge["score"], labels)
     h = human.assign(hcode=_codes(human["score"], labels))
-    T = np.zeros((C, G, K, K))
-    Oh = np.zeros((C, G, K, K))
-    Ojh = np.zeros((C, G, K, K))
-    S1, S2, N = np.zeros((C, G)), np.zeros((C, G)), np.zeros((C, G))
-    Nh, Njh = np.zeros((C, G)), np.zeros((C, G))
     hcodes = h.groupby("item_id")["hcode"].apply(np.asarray)
-    for item, c, g, jc in zip(judge["item_id"], ccodes, gcodes, jcodes, strict=True):
+    for i, (item, jc) in enumerate(zip(judge["item_id"], jcodes, strict=True)):
         hc = hcodes.get(item)
         if hc is None:
             continue
-        np.add.at(T[c, g], (np.full(len(hc), jc), hc), 1.0)
+        np.add.at(T[i], (np.full(len(hc), jc), hc), 1.0)
         if len(hc) >= 2:
-            Oh[c, g] += unit_coincidences(hc, K)
-            Nh[c, g] += 1
-        Ojh[c, g] += unit_coincidences(np.append(hc, jc), K)
-        Njh[c, g] += 1
+            Oh[i] = unit_coincidences(hc, K)
+            Nh[i] = 1
+        Ojh[i] = unit_coincidences(np.append(hc, jc), K)
+        Njh[i] = 1
         if numeric is not None:
             d = numeric[jc] - numeric[hc].mean()
-            S1[c, g] += d
-            S2[c, g] += d * d
-            N[c, g] += 1
-    return glab, T, Oh, Ojh, S1, S2, N, Nh, Njh
+            S1[i], S2[i], N[i] = d, d * d, 1
+    arrays = {"T": T, "Oh": Oh, "Ojh": Ojh, "S1": S1, "S2": S2, "N": N}
+    return arrays, np.column_stack([T.sum((1, 2)), Nh, Njh, N])
 
 
 def agreement_table(judge: pd.DataFrame, human: pd.DataFrame, *, labels: Sequence,
@@ -236,30 +232,38 @@ def agreement_table(judge: pd.DataFrame, human: pd.DataFrame, *, labels: Sequenc
                    else np.arange(K, dtype=float))
     values = numeric if level == "interval" else None
     labelled = judge[judge["item_id"].isin(set(human["item_id"]))]
-    clusters = pd.Index(sorted(labelled["cluster"].astype(str).unique()))
-    labelled = labelled.assign(cluster=labelled["cluster"].astype(str))
-    W = cluster_weights(len(clusters), B, seed)
+    boot = ClusterBootstrap(labelled["cluster"].astype(str).to_numpy(), B, seed, alpha)
+    arrays, counts = _item_arrays(labelled, human, K, labels, numeric)
+    # every table of an item flattened side by side, so one product resamples them all
+    flat = np.column_stack([a.reshape(len(labelled), -1) for a in arrays.values()])
     rows: list[dict] = []
     for col in [None, *group_cols]:
-        glab, *tensors = _tensors(labelled, human, col, K, labels, numeric, clusters)
-        T, Oh, Ojh, S1, S2, N, Nh, Njh = tensors
-        if col is None:
-            names, attr = [ALL], ALL
-        else:
-            names, attr = list(glab), col.removeprefix("group.")
-        point = _metric_arrays(*(x.sum(0) for x in (T, Oh, Ojh, S1, S2, N)), level, values)
-        reps = _metric_arrays(*(np.tensordot(W, x, axes=(1, 0)) for x in (T, Oh, Ojh, S1, S2, N)),
-                              level, values)
-        counts = {"pairs": T.sum((2, 3)), "humans": Nh, "judge": Njh, "ba": N}
+        groups = (labelled[col].fillna("(missing)").astype(str) if col
+                  else pd.Series(ALL, index=labelled.index))
+        glab = sorted(groups.unique())
+        g = pd.Categorical(groups, categories=glab).codes.astype(np.int64)
+        names, attr = ([ALL], ALL) if col is None else (glab, col.removeprefix("group."))
+        total, reps = boot.sums(flat, g, len(glab))
+        point = _metric_arrays(*_split(total, K), level, values)
+        rep = _metric_arrays(*_split(reps, K), level, values)
+        per_cluster = boot.cluster_sums(counts, g, len(glab))  # (C, G, 4)
         for gi, gname in enumerate(names):
             for metric, val in point.items():
-                key = ("pairs" if metric in _PAIR_METRICS else "ba" if metric in _BA_METRICS
-                       else "humans" if metric == "alpha_humans" else "judge")
-                n = counts[key][:, gi].sum()
-                nc = int((counts[key][:, gi] > 0).sum())
-                rows.append(_finish(attr, gname, metric, val[gi], reps[metric][:, gi], n, nc,
+                key = _COUNTS.index("pairs" if metric in _PAIR_METRICS else "ba"
+                                    if metric in _BA_METRICS else "humans"
+                                    if metric == "alpha_humans" else "judge")
+                n = per_cluster[:, gi, key].sum()
+                nc = int((per_cluster[:, gi, key] > 0).sum())
+                rows.append(_finish(attr, gname, metric, val[gi], rep[metric][:, gi], n, nc,
                                     level, K, numeric, alpha))
     return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+
+
+def _split(flat: np.ndarray, K: int) -> list[np.ndarray]:
+    """``T, Oh, Ojh, S1, S2, N`` back from their flattened side-by-side sums."""
+    lead, KK = flat.shape[:-1], K * K
+    parts = np.split(flat, [KK, 2 * KK, 3 * KK, 3 * KK + 1, 3 * KK + 2], axis=-1)
+    return [p.reshape(*lead, K, K) for p in parts[:3]] + [p[..., 0] for p in parts[3:]]
 
 
 def _finish(attr, group, metric, value, reps, n, nc, level, K, numeric, alpha) -> dict:

@@ -19,13 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from judge.stats.bootstrap import (
-    DEFAULT_B,
-    Estimate,
-    cluster_weights,
-    nan_estimate,
-    percentile_ci,
-)
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, Estimate, nan_estimate
 
 MIN_CLUSTERS_RELIABLE = 10  # cluster-robust SEs under-cover with few clusters
 
@@ -52,32 +46,10 @@ def mean_by_group(values, groups, clusters, weights=None, B: int = DEFAULT_B, se
     The weighted mean is ``sum(w * v) / sum(w)``; NaN values are left out. A group with
     no values, or fewer than 2 clusters, gets NaN with a reason.
     """
-    v = np.asarray(values, dtype=float)
-    w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=float)
-    keep = ~np.isnan(v)
-    v, w = v[keep], w[keep]
-    g = np.asarray(groups).astype(str)[keep]
-    c = np.asarray(clusters).astype(str)[keep]
-    cl, gl = pd.Index(sorted(set(c))), pd.Index(sorted(set(g)))
-    S, N, n = (np.zeros((len(cl), len(gl))) for _ in range(3))
-    idx = (cl.get_indexer(c), gl.get_indexer(g))
-    np.add.at(S, idx, w * v)
-    np.add.at(N, idx, w)
-    np.add.at(n, idx, 1.0)
-    W = cluster_weights(len(cl), B, seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = S.sum(0) / N.sum(0)
-        reps = (W @ S) / (W @ N)
-    out = {}
-    for k, name in enumerate(gl):
-        nk, nck = int(n[:, k].sum()), int((n[:, k] > 0).sum())
-        if nck < 2:
-            out[name] = Estimate(float(point[k]), math.nan, math.nan, nk, nck,
-                                 warning="fewer than 2 clusters: no interval")
-            continue
-        lo, hi = percentile_ci(reps[:, k], alpha)
-        out[name] = Estimate(float(point[k]), float(lo), float(hi), nk, nck)
-    return out
+    boot = ClusterBootstrap(np.asarray(clusters).astype(str), B, seed, alpha)
+    gm = boot.group_means([values], np.asarray(groups).astype(str), weights=weights)[0]
+    return {name: boot.estimate(gm.point[k], gm.reps[:, k], int(gm.n[k]), int(gm.n_clusters[k]))
+            for k, name in enumerate(gm.levels) if gm.n[k] > 0}
 
 
 def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: float = 0.05
@@ -156,52 +128,25 @@ def confusion_by_group(judge_labels, human_labels, groups, labels: Sequence) -> 
     return pd.DataFrame(rows, columns=["group", "judge", "human", "count"])
 
 
-def _ratio_estimate(num: np.ndarray, den: np.ndarray, W: np.ndarray, n: int, alpha: float,
-                    reason: str) -> Estimate:
-    """``sum(num) / sum(den)`` over clusters with a bootstrap CI from weights ``W``."""
-    nc = int((den > 0).sum())
-    if den.sum() == 0:
-        return nan_estimate(0, 0, reason)
-    value = float(num.sum() / den.sum())
-    if nc < 2:
-        return Estimate(value, math.nan, math.nan, n, nc, warning="fewer than 2 clusters")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = (W @ num) / (W @ den)
-    lo, hi = percentile_ci(reps, alpha)
-    return Estimate(value, float(lo), float(hi), n, nc)
-
-
 def error_rates(judge_labels, human_labels, clusters, positive: Sequence,
                 B: int = DEFAULT_B, seed: int = 0, alpha: float = 0.05) -> dict:
     """One-vs-rest TPR and FPR of the judge for each label in ``positive``.
 
-    Returns ``{label: {"tpr": Estimate, "fpr": Estimate}}`` (cluster bootstrap).
+    Returns ``{label: {"tpr": Estimate, "fpr": Estimate}}`` (cluster bootstrap, one draw
+    of cluster weights for every label and rate).
     """
     j = np.asarray(judge_labels, dtype=object)
     h = np.asarray(human_labels, dtype=object)
-    clusters = np.asarray(clusters).astype(str)
-    cl = pd.Index(sorted(set(clusters)))
-    W = cluster_weights(len(cl), B, seed)
-    out = {}
+    boot = ClusterBootstrap(np.asarray(clusters).astype(str), B, seed, alpha)
+    vectors, reasons = [], []
     for lab in positive:
-        jp = (j == lab).astype(float)
-        hp = (h == lab).astype(float)
-        pos_c = _sum_by(hp, clusters, cl)
-        neg_c = _sum_by(1 - hp, clusters, cl)
-        out[lab] = {
-            "tpr": _ratio_estimate(_sum_by(jp * hp, clusters, cl), pos_c, W, int(hp.sum()),
-                                   alpha, f"no human-labelled {lab!r} items"),
-            "fpr": _ratio_estimate(_sum_by(jp * (1 - hp), clusters, cl), neg_c, W,
-                                   int((1 - hp).sum()), alpha,
-                                   f"no human-labelled non-{lab!r} items"),
-        }
-    return out
-
-
-def _sum_by(values: np.ndarray, clusters: np.ndarray, cl: pd.Index) -> np.ndarray:
-    out = np.zeros(len(cl))
-    np.add.at(out, cl.get_indexer(clusters), values)
-    return out
+        jp, hp = (j == lab).astype(float), (h == lab)
+        vectors += [np.where(hp, jp, np.nan), np.where(~hp, jp, np.nan)]
+        reasons += [f"no human-labelled {lab!r} items", f"no human-labelled non-{lab!r} items"]
+    gms = boot.group_means(vectors)
+    est = [boot.estimate(gm.point[0], gm.reps[:, 0], int(gm.n[0]), int(gm.n_clusters[0]))
+           if gm.n[0] else nan_estimate(0, 0, why) for gm, why in zip(gms, reasons, strict=True)]
+    return {lab: {"tpr": est[2 * k], "fpr": est[2 * k + 1]} for k, lab in enumerate(positive)}
 
 
 def rogan_gladen(judge_pos_all, clusters_all, judge_pos_lab, human_pos_lab, clusters_lab,
@@ -213,11 +158,16 @@ def rogan_gladen(judge_pos_all, clusters_all, judge_pos_lab, human_pos_lab, clus
     jl = np.asarray(judge_pos_lab, dtype=float)
     hl = np.asarray(human_pos_lab, dtype=float)
     ca = np.asarray(clusters_all).astype(str)
-    clab = np.asarray(clusters_lab).astype(str)
-    cl = pd.Index(sorted(set(ca) | set(clab)))
-    sums = np.stack([_sum_by(ja, ca, cl), _sum_by(np.ones(len(ja)), ca, cl),
-                     _sum_by(jl * hl, clab, cl), _sum_by(hl, clab, cl),
-                     _sum_by((1 - jl) * (1 - hl), clab, cl), _sum_by(1 - hl, clab, cl)], 1)
+    n, nc = len(ja), len(set(ca))
+    if hl.sum() == 0 or (1 - hl).sum() == 0:
+        return nan_estimate(n, nc, "labelled items lack positives or negatives: no sens/spec")
+    # one row per item of either set: judge positives and items (all), then true
+    # positives, positives, true negatives and negatives (labelled)
+    X = np.zeros((len(ja) + len(jl), 6))
+    X[:n, 0], X[:n, 1] = ja, 1.0
+    X[n:, 2:] = np.column_stack([jl * hl, hl, (1 - jl) * (1 - hl), 1 - hl])
+    boot = ClusterBootstrap(np.r_[ca, np.asarray(clusters_lab).astype(str)], B, seed, alpha)
+    total, reps = boot.sums(X)
 
     def rg(s):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -225,17 +175,12 @@ def rogan_gladen(judge_pos_all, clusters_all, judge_pos_lab, human_pos_lab, clus
             j = sens + spec - 1
             return np.where(j > 0, (p_obs + spec - 1) / j, np.nan)
 
-    n, nc = len(ja), len(set(ca))
-    if hl.sum() == 0 or (1 - hl).sum() == 0:
-        return nan_estimate(n, nc, "labelled items lack positives or negatives: no sens/spec")
-    value = float(rg(sums.sum(0)))
+    value = float(rg(total))
     if math.isnan(value):
         return nan_estimate(n, nc, REASON_CHANCE)
-    warning = REASON_CLIPPED if not 0 <= value <= 1 else None
-    W = cluster_weights(len(cl), B, seed)
-    reps = np.clip(rg(np.einsum("bc,ck->bk", W, sums)), 0, 1)
-    lo, hi = percentile_ci(reps, alpha)
-    if len(cl) < 2:
-        lo, hi, warning = math.nan, math.nan, "fewer than 2 clusters"
+    if boot.n_clusters < 2:  # clusters of all and of labelled items together
+        return Estimate(float(np.clip(value, 0, 1)), math.nan, math.nan, n, nc,
+                        warning="fewer than 2 clusters")
+    lo, hi = boot.interval(np.clip(rg(reps), 0, 1))
     return Estimate(float(np.clip(value, 0, 1)), float(lo), float(hi), n, nc,
-                    warning=warning)
+                    warning=REASON_CLIPPED if not 0 <= value <= 1 else None)

@@ -22,7 +22,6 @@ from judge.stats._metric_table import (
     AttrSpec,
     attribute_label,
     attribute_names,
-    boot_means_multi,
     cell_warnings,
     ci_of,
     level_labels,
@@ -32,7 +31,7 @@ from judge.stats._metric_table import (
     resolve_attributes,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 MCNEMAR_EXACT_BELOW = 25
 
@@ -143,8 +142,8 @@ def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[
                                      cluster=cluster, pair_on=pair_on)
         levels = sorted(set(lev_all.dropna()) - {ref})
         vectors, pvals = _pair_vectors(pairs, decision, score, levels, cluster, score_test)
-        gbs = boot_means_multi([v for v, _ in vectors.values()], pairs["level"],
-                               pairs[cluster].to_numpy(), B, seed + k, levels)
+        gbs = ClusterBootstrap(pairs[cluster], B, seed + k, alpha).group_means(
+            [v for v, _ in vectors.values()], pairs["level"], levels)
         for (metric, (_, test)), gb in zip(vectors.items(), gbs, strict=True):
             rows += _rows_for(metric, gb, label, ref, levels, alpha, min_cell,
                               "paired cf units; cluster_bootstrap", pvals.get(test, {}))
@@ -247,7 +246,7 @@ def counterfactual_set_summary(judgments: pd.DataFrame, *,
     if dimension and dimension in df:
         cats += sorted({str(x) for x in df[dimension].dropna()} - {"none"})
     vectors = [v] + [(df[dimension].astype(str) == d).to_numpy(float) for d in cats[1:]]
-    gbs = boot_means_multi(vectors, pd.Series("*", index=df.index), cl, B, seed, ["*"])
+    gbs = ClusterBootstrap(cl, B, seed, alpha).group_means(vectors)
     rows: list[dict] = []
     for name, gb in zip(cats, gbs, strict=True):
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
@@ -270,20 +269,19 @@ def _worst_rows(sub, worst, cluster, dim, level_set, B, seed, alpha, min_cell):
     if not cats:
         return []
     codes = pd.Categorical(lv, categories=cats).codes
-    c, _ = pd.factorize(named[cluster], sort=True)
-    C = int(c.max()) + 1 if len(c) else 0
-    S = np.zeros((C, len(cats)))
-    np.add.at(S, (c[codes >= 0], codes[codes >= 0]), 1.0)
-    N = np.bincount(c, minlength=C).astype(float)[:, None]
-    R = resampled_sums(np.hstack([S, N]), B, seed)
+    boot = ClusterBootstrap(named[cluster], B, seed, alpha)
+    X = np.zeros((len(named), len(cats) + 1))
+    X[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
+    X[:, -1] = 1.0
+    S, R = boot.sums(X)  # per-level counts and the number of verdicts, and replicates
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = R[:, :-1] / R[:, -1:]
-    n, nc, k = len(named), C, len(cats)
+    n, nc, k = len(named), boot.n_clusters, len(cats)
     from scipy import stats as sps
 
     rows = []
     for i, lvl in enumerate(cats):
-        count = int(S[:, i].sum())
+        count = int(S[i])
         p = float(sps.binomtest(count, n, 1.0 / k).pvalue) if n else math.nan
         rows.append(metric_row("cfset_worst_share", dim, lvl, count / n if n else math.nan,
                                reference="uniform", n=n, n_clusters=nc,

@@ -28,7 +28,7 @@ from judge.stats._metric_table import (
     require,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 UNCATALOGUED = "(uncatalogued)"
 
@@ -134,14 +134,17 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
     """
     _validate(mentions, catalogue, response, rank, producer, relevance)
     cat = catalogue.set_index(producer)
-    pids, E, Nr, Z = _exposure_sums(mentions, cat, response, rank, producer, cluster)
+    pids, E, clusters = _exposure_rows(mentions, cat, response, rank, producer, cluster)
     from scipy import sparse
 
-    R = resampled_sums(sparse.hstack([E, sparse.csr_matrix(Nr), sparse.csr_matrix(Z)]).tocsr(),
-                       B, seed)
-    C = E.shape[0]
-    ctx = _Ctx(np.asarray(E.sum(0)).ravel(), Nr, R[:, :len(pids)],
-               R[:, len(pids):len(pids) + 1], alpha, min_cell, C)
+    boot = ClusterBootstrap(clusters, B, seed, alpha)
+    named = np.asarray(E.sum(1)).ravel() > 0
+    X = sparse.hstack([E, sparse.csr_matrix(np.column_stack([np.ones(len(clusters)),
+                                                             (~named).astype(float)]))])
+    tot, R = boot.sums(X.tocsr())
+    C, P = boot.n_clusters, len(pids)
+    Nr, Z = tot[P:P + 1], tot[P + 1:]
+    ctx = _Ctx(tot[:P], Nr, R[:, :P], R[:, P:P + 1], alpha, min_cell, C)
     extra = len(pids) - len(cat)
     unif = np.r_[np.full(len(cat), 1.0 / len(cat)), np.zeros(extra)]
     rel = None
@@ -165,10 +168,11 @@ def producer_exposure(mentions: pd.DataFrame, catalogue: pd.DataFrame, *,
     return to_table(rows)
 
 
-def _exposure_sums(mentions: pd.DataFrame, cat: pd.DataFrame, response: str, rank: str,
+def _exposure_rows(mentions: pd.DataFrame, cat: pd.DataFrame, response: str, rank: str,
                    producer: str, cluster: str | None):
-    """Producer ids (catalogue first, then uncatalogued), sparse per-cluster exposure sums
-    ``E[c, p]``, responses per cluster ``Nr[c]`` and no-producer responses ``Z[c]``."""
+    """Producer ids (catalogue first, then uncatalogued), a sparse exposure matrix
+    ``E[r, p]`` with one row per response (in sorted response order), and each response's
+    cluster."""
     from scipy import sparse
 
     m = mentions.copy()
@@ -179,17 +183,12 @@ def _exposure_sums(mentions: pd.DataFrame, cat: pd.DataFrame, response: str, ran
     resp = m.groupby(response, sort=True)["_cl"].first()
     known = list(cat.index.astype(str))
     pids = known + sorted(set(named[producer].astype(str)) - set(known))
-    cl_codes, _ = pd.factorize(resp, sort=True)
-    C = int(cl_codes.max()) + 1 if len(cl_codes) else 0
-    rc = pd.Series(cl_codes, index=resp.index)
+    row = pd.Series(np.arange(len(resp)), index=resp.index)
     E = sparse.csr_matrix((named["_w"].to_numpy(), (
-        rc.loc[named[response]].to_numpy(),
+        row.loc[named[response]].to_numpy(),
         pd.Categorical(named[producer].astype(str), categories=pids).codes)),
-        shape=(C, len(pids)))  # duplicates are summed
-    Nr = np.bincount(cl_codes, minlength=C).astype(float)[:, None]
-    none = (~resp.index.isin(named[response].unique())).astype(float)
-    Z = np.bincount(cl_codes, weights=none, minlength=C)[:, None]
-    return pids, E, Nr, Z
+        shape=(len(resp), len(pids)))  # duplicates are summed
+    return pids, E, resp.to_numpy()
 
 
 class _Ctx:

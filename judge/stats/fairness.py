@@ -20,10 +20,7 @@ from judge.stats._metric_table import (
     ALL_LEVELS,
     MIN_CELL,
     AttrSpec,
-    GroupBoot,
     attribute_label,
-    boot_means,
-    boot_means_multi,
     cell_warnings,
     ci_of,
     group_rows,
@@ -36,7 +33,7 @@ from judge.stats._metric_table import (
     spread_warnings,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, GroupMeans
 
 Attrs = AttrSpec | Sequence[AttrSpec] | None
 FOUR_FIFTHS = 0.8
@@ -89,7 +86,7 @@ def _fl(name: str):
     return getattr(fairlearn.metrics, name)
 
 
-def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
+def _spread(gb: GroupMeans, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]:
     """Point and replicates of max-min (``diff``) or min/max (``ratio``) over levels
     (NaN with fewer than two levels)."""
     ok = np.isfinite(pt)
@@ -100,6 +97,49 @@ def _spread(gb: GroupBoot, pt: np.ndarray, how: str) -> tuple[float, np.ndarray]
         if how == "diff":
             return float(p.max() - p.min()), r.max(1) - r.min(1)
         return float(p.min() / p.max()), r.min(1) / r.max(1)
+
+
+GAP_METHOD = ("max-min of level means; interval: max-|t| simultaneous bootstrap bounds on "
+              "every pairwise difference (contains the estimate; conservative)")
+
+
+def gap_interval(pt: np.ndarray, reps: np.ndarray, alpha: float = 0.05
+                 ) -> tuple[float, float]:
+    """An interval for the max-min gap over levels that always contains the estimate.
+
+    The percentile interval of max-min replicates is shifted upward (the maximum of noisy
+    differences is biased), so the estimate can fall outside it. Instead: simultaneous
+    intervals ``d_ij ± c·se_ij`` for every pairwise difference, ``c`` the ``1 - alpha``
+    bootstrap quantile of ``max_ij |d*_ij - d_ij| / se_ij``; the gap is ``max |d_ij|``, so
+    ``[max_ij lower|d_ij|, max_ij upper|d_ij|]`` contains it, and it covers the true gap
+    whenever all pairwise intervals cover (probability >= 1 - alpha).
+
+    >>> pt = np.array([0.2, 0.25, 0.5])
+    >>> reps = pt + np.random.default_rng(0).normal(0, 0.05, (500, 3))
+    >>> lo, hi = gap_interval(pt, reps)
+    >>> bool(lo <= 0.3 <= hi)
+    True
+    """
+    ok = np.isfinite(pt)
+    p, r = pt[ok], reps[:, ok]
+    if len(p) < 2:
+        return math.nan, math.nan
+    i, j = np.triu_indices(len(p), 1)
+    d = p[i] - p[j]
+    rd = r[:, i] - r[:, j]
+    good = np.isfinite(rd).all(1)
+    if good.sum() < 2:
+        return math.nan, math.nan
+    rd = rd[good]
+    se = rd.std(0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(se > 0, np.abs(rd - d) / np.where(se > 0, se, 1.0), 0.0)
+    c = float(np.quantile(t.max(1), 1 - alpha))
+    half = c * se
+    lo_d, hi_d = d - half, d + half
+    abs_lo = np.where((lo_d <= 0) & (hi_d >= 0), 0.0, np.minimum(np.abs(lo_d), np.abs(hi_d)))
+    abs_hi = np.maximum(np.abs(lo_d), np.abs(hi_d))
+    return float(abs_lo.max()), float(abs_hi.max())
 
 
 def rate_by_group(frame: pd.DataFrame, values: np.ndarray | str, metric: str,
@@ -116,7 +156,7 @@ def rate_by_group(frame: pd.DataFrame, values: np.ndarray | str, metric: str,
     for k, attrs in enumerate(resolve_attributes(frame, attributes)):
         label, lev = attribute_label(attrs), level_labels(frame, attrs)
         ref = pick_reference(lev, reference, label)
-        gb = boot_means(v, lev, frame[cluster].to_numpy(), B, seed + k)
+        gb = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means([v], lev)[0]
         rows += group_rows(gb, metric, label, ref, alpha=alpha, min_cell=min_cell, std=std,
                            ratio=ratio)
     return to_table(rows)
@@ -150,7 +190,7 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
                            lev[keep].to_numpy())
         point = {str(g): float(x) for g, x in mf.by_group["selection_rate"].items()}
         ref = pick_reference(lev, reference, label)
-        gb = boot_means(d, lev, frame[cluster].to_numpy(), B, seed + k)
+        gb = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means([d], lev)[0]
         rows += group_rows(gb, "selection_rate", label, ref, alpha=alpha, min_cell=min_cell,
                            ratio=True, gap=False, point=point,
                            method="fairlearn MetricFrame; cluster_bootstrap")
@@ -158,34 +198,58 @@ def demographic_parity(frame: pd.DataFrame, attributes: Attrs = None, *,
     return to_table(rows)
 
 
-def _dp_summary(gb: GroupBoot, mf, label: str, threshold: float,
+def _dp_summary(gb: GroupMeans, mf, label: str, threshold: float,
                 alpha: float, min_cell: int) -> list[dict]:
     n, nc = int(gb.n.sum()), min_clusters(gb.n_clusters)
     enough = nc >= 2 and len(gb.levels) >= 2
     warn = spread_warnings(gb.n, gb.n_clusters, min_cell)
-    _, rd = _spread(gb, gb.point, "diff")
     _, rr = _spread(gb, gb.point, "ratio")
     two = (gb.n > 0).sum() >= 2
     diff = float(mf.difference()["selection_rate"]) if two else math.nan
     ratio = float(mf.ratio()["selection_rate"]) if two else math.nan
     ci_r = ci_of(rr, alpha, enough)
     method = "fairlearn MetricFrame; cluster_bootstrap"
-    flag_w = (["dp_ratio CI straddles the threshold: flag uncertain"]
-              if ci_r[0] < threshold <= ci_r[1] else [])
+    flag, flag_w = four_fifths(ratio, ci_r, threshold)
     return [
         metric_row("dp_difference", label, ALL_LEVELS, diff, n=n, n_clusters=nc,
-                   ci=ci_of(rd, alpha, enough), method=method, warnings=warn),
+                   ci=gap_interval(gb.point, gb.reps, alpha) if enough else (math.nan,
+                                                                              math.nan),
+                   method=method + "; " + GAP_METHOD, warnings=warn),
         metric_row("dp_ratio", label, ALL_LEVELS, ratio, n=n, n_clusters=nc, ci=ci_r,
                    method=method, warnings=warn),
-        metric_row("four_fifths_flag", label, ALL_LEVELS,
-                   float(ratio < threshold) if np.isfinite(ratio) else math.nan, n=n,
+        metric_row("four_fifths_flag", label, ALL_LEVELS, flag, n=n,
                    n_clusters=nc, reference=f"dp_ratio < {threshold}",
-                   method="four-fifths rule on the point dp_ratio", warnings=warn + flag_w),
+                   method="four-fifths rule on the dp_ratio interval: 1 when it lies below "
+                          "the threshold, 0 when above, undefined when it straddles it",
+                   warnings=warn + flag_w),
     ]
 
 
+def four_fifths(ratio: float, ci: tuple[float, float], threshold: float = FOUR_FIFTHS
+                ) -> tuple[float, list[str]]:
+    """The four-fifths rule decided by the dp_ratio interval, not its point value.
+
+    >>> four_fifths(0.5, (0.4, 0.6))
+    (1.0, [])
+    >>> four_fifths(0.75, (0.6, 0.9))[0]
+    nan
+    """
+    lo, hi = ci
+    if not np.isfinite(ratio):
+        return math.nan, []
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return math.nan, ["dp_ratio has no interval: four-fifths rule undetermined"]
+    if hi < threshold:
+        return 1.0, []
+    if lo >= threshold:
+        return 0.0, []
+    return math.nan, [f"dp_ratio interval [{lo:.3f}, {hi:.3f}] straddles {threshold}: "
+                      "four-fifths rule undetermined"]
+
+
 def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: str = "decision",
-                   y_true: str = "y_true", cluster: str = "cf_group", B: int = DEFAULT_B,
+                   y_true: str = "y_true", reference: str | dict | None = None,
+                   cluster: str = "cf_group", B: int = DEFAULT_B,
                    seed: int = 0, alpha: float = 0.05, min_cell: int = MIN_CELL
                    ) -> pd.DataFrame:
     """TPR, FPR and accuracy by group, and their gaps, where ground truth exists.
@@ -194,8 +258,11 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
     dropped), ``attr.*``, ``cluster``. Metrics: ``tpr``, ``fpr``, ``accuracy`` per level;
     ``tpr_gap``, ``fpr_gap``, ``accuracy_gap`` (max - min) and
     ``equalized_odds_difference`` (the larger of the TPR and FPR gaps, as fairlearn's
-    ``equalized_odds_difference``) at level ``*``. Per-level ``n`` counts the rows the
-    rate is computed on (positives for TPR, negatives for FPR).
+    ``equalized_odds_difference``) at level ``*``; ``tpr_diff``, ``fpr_diff`` and
+    ``accuracy_diff``: signed level minus reference, each with its interval and p-value.
+    The gaps' intervals come from :func:`gap_interval` (they contain the estimate).
+    Per-level ``n`` counts the rows the rate is computed on (positives for TPR, negatives
+    for FPR).
     """
     require(frame, [decision, y_true, cluster], "equalized odds")
     d, y = _numeric(frame, decision), _numeric(frame, y_true)
@@ -216,21 +283,25 @@ def equalized_odds(frame: pd.DataFrame, attributes: Attrs = None, *, decision: s
                                    warnings=["no rows with both decision and y_true"]))
             continue
         mf = _metric_frame(fns, y[keep], d[keep], lev[keep].to_numpy())
-        gbs = boot_means_multi(list(vals.values()), lev, frame[cluster].to_numpy(), B, seed + k)
+        gbs = ClusterBootstrap(frame[cluster], B, seed + k, alpha).group_means(
+            list(vals.values()), lev)
+        ref = pick_reference(lev, reference, label) if reference is not None else \
+            _reference_of(lev, label)
         gaps = {}
         for name, gb in zip(vals, gbs, strict=True):
             point = {str(g): float(x) for g, x in mf.by_group[name].items()}
-            rows += group_rows(gb, name, label, None, alpha=alpha, min_cell=min_cell,
-                               diff=False, gap=False, point=point,
+            rows += group_rows(gb, name, label, ref, alpha=alpha, min_cell=min_cell,
+                               diff=True, gap=False, point=point,
                                method="fairlearn MetricFrame; cluster_bootstrap")
             pt = np.array([point.get(lv, math.nan) for lv in gb.levels])
             pt[gb.n == 0] = math.nan
-            gaps[name] = _spread(gb, pt, "diff")
+            v, _ = _spread(gb, pt, "diff")
+            gaps[name] = (v, gap_interval(pt, gb.reps, alpha / 2))
         rows += _eo_summary(gbs, gaps, label, int(keep.sum()), alpha, min_cell)
     return to_table(rows)
 
 
-def _eo_summary(gbs: list[GroupBoot], gaps: dict[str, tuple[float, np.ndarray]], label: str,
+def _eo_summary(gbs: list[GroupMeans], gaps: dict[str, tuple[float, np.ndarray]], label: str,
                 n: int, alpha: float, min_cell: int) -> list[dict]:
     """The ``*`` rows of :func:`equalized_odds`: the three gaps and their maximum."""
     nc = min(min_clusters(gb.n_clusters) for gb in gbs)
@@ -238,18 +309,27 @@ def _eo_summary(gbs: list[GroupBoot], gaps: dict[str, tuple[float, np.ndarray]],
     warn = spread_warnings(acc.n[acc.n > 0], acc.n_clusters[acc.n > 0], min_cell)
     if any((gb.n < min_cell).any() for gb in gbs[:2]):
         warn.append(f"small cell: some level has < min_cell={min_cell} positives or negatives")
-    method = "fairlearn MetricFrame; cluster_bootstrap (shared replicates)"
+    method = "fairlearn MetricFrame; cluster_bootstrap (shared replicates); " + GAP_METHOD
+    none = (math.nan, math.nan)
     rows = [metric_row(f"{name}_gap", label, ALL_LEVELS, v, n=n, n_clusters=nc,
-                       ci=ci_of(r, alpha, nc >= 2), method=method, warnings=warn)
-            for name, (v, r) in gaps.items()]
+                       ci=ci if nc >= 2 and np.isfinite(v) else none, method=method,
+                       warnings=warn) for name, (v, ci) in gaps.items()]
     eo = float(np.maximum(gaps["tpr"][0], gaps["fpr"][0]))  # NaN if either is
     if not np.isfinite(eo):
         warn.append("TPR or FPR undefined for some level (no positives or negatives)")
+    # max of two gaps: each interval at alpha/2, so both cover with probability >= 1 - alpha
+    (_, (tl, th)), (_, (fl, fh)) = gaps["tpr"], gaps["fpr"]
+    ci = (max(tl, fl), max(th, fh)) if nc >= 2 and np.isfinite(eo) else none
     rows.append(metric_row("equalized_odds_difference", label, ALL_LEVELS, eo, n=n,
-                           n_clusters=nc, method=method, warnings=warn,
-                           ci=ci_of(np.maximum(gaps["tpr"][1], gaps["fpr"][1]), alpha,
-                                    nc >= 2)))
+                           n_clusters=nc, method=method, warnings=warn, ci=ci))
     return rows
+
+
+def _reference_of(levels: pd.Series, label: str) -> str:
+    from judge.stats.reference import choose_reference
+
+    r = choose_reference(levels, label)
+    return r.level if r else ""
 
 
 def calibration_by_group(frame: pd.DataFrame, attributes: Attrs = None, *, score: str = "score",
@@ -293,25 +373,19 @@ def _ece_rows(s, y, bins, K, lev, clusters, label, B, seed, alpha, min_cell) -> 
     keep = ~np.isnan(s) & lev.notna().to_numpy()
     levels = sorted(set(lev[keep]))
     G = len(levels)
-    g = pd.Categorical(lev[keep], categories=levels).codes
-    c, _ = pd.factorize(pd.Series(clusters[keep]), sort=True)
-    C = int(c.max()) + 1 if len(c) else 0
+    g = pd.Categorical(lev[keep], categories=levels).codes.astype(np.int64)
+    boot = ClusterBootstrap(np.asarray(clusters)[keep], B, seed, alpha)
     cell = g * K + bins[keep]
-    mats = []
-    for v in (s[keep], y[keep], np.ones(int(keep.sum()))):
-        m = np.zeros((C, G * K))
-        np.add.at(m, (c, cell), v)
-        mats.append(m)
-    R = resampled_sums(np.hstack(mats), B, seed)
+    X = np.column_stack([s[keep], y[keep], np.ones(int(keep.sum()))])
+    tot, R = boot.sums(X, cell, G * K)  # (G*K, 3) and (B, G*K, 3): score, outcome, count
+    occupied = boot.cluster_sums(np.ones(len(cell)), cell, G * K) > 0  # (C, G*K)
     rows = []
     for i, lvl in enumerate(levels):
         sl = slice(i * K, (i + 1) * K)
-        tot = [m[:, sl].sum(0) for m in mats]
         with np.errstate(invalid="ignore", divide="ignore"):
-            point = np.abs(tot[0] - tot[1]).sum() / tot[2].sum()
-            rs, ry, rn = (R[:, j * G * K:(j + 1) * G * K][:, sl] for j in range(3))
-            reps = np.abs(rs - ry).sum(1) / rn.sum(1)
-        n, nc = int(tot[2].sum()), int((mats[2][:, sl].sum(1) > 0).sum())
+            point = np.abs(tot[sl, 0] - tot[sl, 1]).sum() / tot[sl, 2].sum()
+            reps = np.abs(R[:, sl, 0] - R[:, sl, 1]).sum(1) / R[:, sl, 2].sum(1)
+        n, nc = int(tot[sl, 2].sum()), int(occupied[:, sl].any(1).sum())
         rows.append(metric_row("ece", label, lvl, point, n=n, n_clusters=nc,
                                ci=ci_of(reps, alpha, nc >= 2),
                                method=f"{K} equal-width bins; cluster_bootstrap",

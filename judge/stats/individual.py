@@ -25,14 +25,13 @@ from judge.stats._metric_table import (
     JOIN,
     MIN_CELL,
     attribute_names,
-    boot_means_multi,
     cell_warnings,
     ci_of,
     metric_row,
     require,
     to_table,
 )
-from judge.stats.bootstrap import DEFAULT_B, quantile_bootstrap
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 BatchDistance = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -251,9 +250,22 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     ``pairs``: the output of :func:`lipschitz_pairs` (``(resample)`` pairs, if any, get
     only ``response_distance_mean``: the noise floor). Metrics: ``response_distance_mean``,
     ``lipschitz_ratio_mean``, ``lipschitz_ratio_p50`` / ``_p90`` (quantiles of the ratio),
-    ``lipschitz_ratio_max`` (no interval), and ``lipschitz_violation_share`` (share of
-    pairs with ``d_out > bound * d_in``). Pairs with ``d_in == 0`` have no ratio and are
+    ``lipschitz_ratio_max`` (no interval). Pairs with ``d_in == 0`` have no ratio and are
     counted in a warning. CIs: cluster bootstrap over ``cluster``.
+
+    Violations are read against sampling noise. With ``(resample)`` pairs (two samples of
+    one query), the tolerance ``delta`` is the median same-query response distance and a
+    pair violates when ``d_out > bound * d_in + delta``:
+
+    - ``lipschitz_violation_share_raw``: share of counterfactual pairs that violate;
+    - ``lipschitz_violation_share_noise_floor``: the share expected if each pair's two
+      answers were two samples of one query (same-query distances above the pair's own
+      threshold);
+    - ``lipschitz_violation_share``: raw minus floor (paired cluster bootstrap), 0 for a
+      generator that treats inputs differing only in the attribute like identical ones.
+
+    Without resample pairs the net share is undefined (NaN, with the reason) and the raw
+    share uses ``delta = 0``.
     """
     require(pairs, ["cluster", "attribute", "d_in", "d_out", "ratio"], "individual fairness")
     rows: list[dict] = []
@@ -265,16 +277,63 @@ def individual_fairness(pairs: pd.DataFrame, *, bound: float = 1.0,
     if not groups:
         return to_table([metric_row("response_distance_mean", "all", ALL_LEVELS, math.nan,
                                     warnings=["no counterfactual pairs"])])
+    res = pairs[pairs["attribute"] == RESAMPLE]
+    delta = float(res["d_out"].median()) if len(res) else 0.0
     for k, (label, g) in enumerate(groups):
-        rows += _lipschitz_rows(g, label, bound, quantiles, B, seed + k, alpha, min_cell)
+        rows += _lipschitz_rows(g, label, bound, quantiles, B, seed + k, alpha, min_cell,
+                                delta)
+        if label != RESAMPLE:
+            rows += _net_violation_rows(g, res, label, bound, delta, B, seed + k, alpha)
     return to_table(rows)
 
 
+def _net_violation_rows(g: pd.DataFrame, res: pd.DataFrame, label: str, bound: float,
+                        delta: float, B: int, seed: int, alpha: float) -> list[dict]:
+    """Violation share of counterfactual pairs net of the same-query floor (see
+    :func:`individual_fairness`), paired by counterfactual group.
+
+    Each counterfactual pair's floor is the share of same-query distances (of its group;
+    of all groups when its group has none) above the pair's own threshold
+    ``bound * d_in + delta``: what the pair would show if its two answers were two samples
+    of one query. So thresholds match and a generator that ignores the attribute scores 0.
+    """
+    from judge.stats.noise import WARN_ONE_SAMPLE, excess_over_noise
+
+    d_in, d_out = g["d_in"].to_numpy(float), g["d_out"].to_numpy(float)
+    ok = np.isfinite(d_in) & np.isfinite(d_out)
+    cl, thr = g["cluster"].to_numpy()[ok], bound * d_in[ok] + delta
+    viol = (d_out[ok] > thr).astype(float)
+    floor = np.full(len(thr), np.nan)
+    if len(res):
+        pooled = np.sort(res["d_out"].to_numpy(float))
+        by = {c: np.sort(v.to_numpy(float)) for c, v in res.groupby("cluster")["d_out"]}
+        for k, (c, t) in enumerate(zip(cl, thr, strict=True)):
+            r = by.get(c, pooled)
+            floor[k] = 1.0 - np.searchsorted(r, t, side="right") / len(r)
+    cf = pd.DataFrame({"cluster": cl, "level": ALL_LEVELS, "value": viol})
+    no = pd.DataFrame({"cluster": cl, "level": ALL_LEVELS, "value": floor}).dropna()
+    flo, excess = excess_over_noise(cf, no, [ALL_LEVELS], ALL_LEVELS,
+                                    "lipschitz_violation_share", label, B=B, seed=seed,
+                                    alpha=alpha)
+    ref = "same query, another sample"
+    flo.update(reference=ref, method="expected share if the pair's two answers were two "
+                                     "samples of one query (same threshold); cluster bootstrap")
+    excess.update(metric="lipschitz_violation_share", reference=ref,
+                  method=excess["method"] + f"; violation: d_out > L*d_in + delta, L={bound}, "
+                                            f"delta={delta:.3f} (median same-query distance)")
+    if excess["warning"] == WARN_ONE_SAMPLE:
+        excess["warning"] = flo["warning"] = ("one sample per query: no resampling floor, "
+                                              "so the violation share cannot be netted "
+                                              "of noise (generate >= 2 samples per query)")
+    return [flo, excess]
+
+
 def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequence[float],
-                    B: int, seed: int, alpha: float, min_cell: int) -> list[dict]:
+                    B: int, seed: int, alpha: float, min_cell: int, delta: float = 0.0
+                    ) -> list[dict]:
     if label == RESAMPLE:  # the noise floor: a distance, no input change, no ratio
-        gb = boot_means_multi([g["d_out"].to_numpy(float)], pd.Series(ALL_LEVELS, index=g.index),
-                              g["cluster"].to_numpy(), B, seed, [ALL_LEVELS])[0]
+        boot = ClusterBootstrap(g["cluster"], B, seed, alpha)
+        gb = boot.group_means([g["d_out"].to_numpy(float)])[0]
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
         return [metric_row("response_distance_mean", label, ALL_LEVELS, gb.point[0], n=n,
                            n_clusters=nc, ci=ci_of(gb.reps[:, 0], alpha, nc >= 2),
@@ -283,13 +342,15 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
     cl, ratio = g["cluster"].to_numpy(), g["ratio"].to_numpy(float)
     zero_in = int(np.isnan(ratio).sum())
     note = f"{zero_in} pair(s) with input distance 0: no ratio" if zero_in else None
-    viol = np.where(np.isnan(ratio), np.nan, (g["d_out"] > bound * g["d_in"]).astype(float))
-    one = pd.Series(ALL_LEVELS, index=g.index)
+    viol = np.where(np.isnan(ratio), np.nan,
+                    (g["d_out"] > bound * g["d_in"] + delta).astype(float))
+    boot = ClusterBootstrap(cl, B, seed, alpha)
     rows = []
     specs = (("response_distance_mean", g["d_out"].to_numpy(float), ""),
              ("lipschitz_ratio_mean", ratio, ""),
-             ("lipschitz_violation_share", viol, f"; L={bound}"))
-    gbs = boot_means_multi([v for _, v, _ in specs], one, cl, B, seed, [ALL_LEVELS])
+             ("lipschitz_violation_share_raw", viol,
+              f"; d_out > L*d_in + delta, L={bound}, delta={delta:.3f}"))
+    gbs = boot.group_means([v for _, v, _ in specs])
     for (metric, _, method), gb in zip(specs, gbs, strict=True):
         n, nc = int(gb.n[0]), int(gb.n_clusters[0])
         rows.append(metric_row(metric, label, ALL_LEVELS, gb.point[0], n=n, n_clusters=nc,
@@ -299,7 +360,7 @@ def _lipschitz_rows(g: pd.DataFrame, label: str, bound: float, quantiles: Sequen
                                          None if metric == "response_distance_mean" else note]))
     ok = ~np.isnan(ratio)
     n, nc = int(ok.sum()), int(pd.Series(cl[ok]).nunique())
-    point, reps = quantile_bootstrap(ratio, cl, quantiles, B, seed)
+    point, reps = boot.quantiles(ratio, quantiles)
     for j, q in enumerate(quantiles):
         rows.append(metric_row(f"lipschitz_ratio_p{round(q * 100):d}", label, ALL_LEVELS,
                                point[j], n=n, n_clusters=nc, ci=ci_of(reps[:, j], alpha, nc >= 2),

@@ -29,7 +29,7 @@ from judge.stats._metric_table import (
     to_table,
     wald_p,
 )
-from judge.stats.bootstrap import DEFAULT_B, resampled_sums
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 from judge.stats.multiple import adjust_table
 
 
@@ -91,15 +91,13 @@ def _cells(frame, y, combo, cluster, power, B, seed, alpha, min_cell) -> list[di
     lev = level_labels(frame, combo).to_numpy(object)
     keep = ~np.isnan(y) & pd.notna(lev)
     levels = sorted(set(lev[keep].tolist()))
-    g = pd.Categorical(lev[keep], categories=levels).codes
-    c, _ = pd.factorize(pd.Series(frame[cluster].to_numpy()[keep]), sort=True)
-    C, G = (int(c.max()) + 1 if len(c) else 0), len(levels)
-    S, N = np.zeros((C, G)), np.zeros((C, G))
-    np.add.at(S, (c, g), y[keep])
-    np.add.at(N, (c, g), 1.0)
-    R = resampled_sums(np.hstack([S, N]), B, seed)
-    RS, RN = R[:, :G], R[:, G:]
-    St, Nt, RSt, RNt = S.sum(0), N.sum(0), RS.sum(1, keepdims=True), RN.sum(1, keepdims=True)
+    g = pd.Categorical(lev[keep], categories=levels).codes.astype(np.int64)
+    boot = ClusterBootstrap(frame[cluster].to_numpy()[keep], B, seed, alpha)
+    G = len(levels)
+    tot, R = boot.sums(np.column_stack([y[keep], np.ones(int(keep.sum()))]), g, G)
+    N = boot.cluster_sums(np.ones(len(g)), g, G)  # rows per (cluster, level)
+    St, Nt, RS, RN = tot[:, 0], tot[:, 1], R[..., 0], R[..., 1]
+    RSt, RNt = RS.sum(1, keepdims=True), RN.sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean, reps = St / Nt, RS / RN
         rest = (St.sum() - St) / (Nt.sum() - Nt)

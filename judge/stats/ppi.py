@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from judge.stats.bootstrap import DEFAULT_B, cluster_weights, percentile_ci
+from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 PPI_COLUMNS = ["attribute", "group", "reference", "quantity", "estimator", "value", "ci_low",
                "ci_high", "n_labelled", "n_unlabelled", "n_clusters", "lam", "warning"]
@@ -96,31 +96,30 @@ def ppi_gaps(y, yhat, groups_lab, yhat_unl, groups_unl, reference: str, *, w=Non
 def implied_lam(point: float, y, yhat, g_lab, yhat_unl, g_unl, level, reference,
                 w=None, w_unl=None) -> float:
     """The ``lam`` at which the fixed-lam gap estimator equals ``point`` (it is linear in lam)."""
-    s = _cell_sums(np.asarray(y, float), np.asarray(yhat, float), np.asarray(g_lab).astype(str),
-                   np.zeros(len(y)), np.asarray(yhat_unl, float),
-                   np.asarray(g_unl).astype(str), np.zeros(len(yhat_unl)), [reference, level],
-                   w, w_unl).sum(0)
+    X, g = _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, [reference, level], w, w_unl)
+    s = np.zeros((2, 5))
+    np.add.at(s, g[g >= 0], X[g >= 0])
     a = float(_gap_from_sums(s, 0.0))
     b = float(_gap_from_sums(s, 1.0)) - a
     return float(np.clip((point - a) / b, 0, 1)) if b != 0 else 0.0
 
 
-def _cell_sums(y, yhat, g_lab, c_lab, yhat_unl, g_unl, c_unl, glevels, w, w_unl) -> np.ndarray:
-    """``(C, G, 5)`` weighted sums: unl yhat, unl weight, lab y, lab yhat, lab weight."""
+def _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, glevels, w, w_unl
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One row per unlabelled then labelled item with its weighted contributions to the
+    five sums (unl yhat, unl weight, lab y, lab yhat, lab weight), and its group's index
+    in ``glevels`` (-1: neither)."""
+    y, yhat, yhat_unl = (np.asarray(a, dtype=float) for a in (y, yhat, yhat_unl))
     w = np.ones(len(y)) if w is None else np.asarray(w, float)
     wu = np.ones(len(yhat_unl)) if w_unl is None else np.asarray(w_unl, float)
-    cl = pd.Index(sorted(set(np.asarray(c_lab).astype(str)) | set(np.asarray(c_unl).astype(str))))
+    nu = len(yhat_unl)
+    X = np.zeros((nu + len(y), 5))
+    X[:nu, 0], X[:nu, 1] = wu * yhat_unl, wu
+    X[nu:, 2], X[nu:, 3], X[nu:, 4] = w * y, w * yhat, w
     gl = pd.Index(glevels)
-    out = np.zeros((len(cl), len(gl), 5))
-    ci, gi = cl.get_indexer(np.asarray(c_unl).astype(str)), gl.get_indexer(g_unl)
-    ok = gi >= 0
-    for k, v in ((0, wu * yhat_unl), (1, wu)):
-        np.add.at(out[..., k], (ci[ok], gi[ok]), v[ok])
-    ci, gi = cl.get_indexer(np.asarray(c_lab).astype(str)), gl.get_indexer(g_lab)
-    ok = gi >= 0
-    for k, v in ((2, w * y), (3, w * yhat), (4, w)):
-        np.add.at(out[..., k], (ci[ok], gi[ok]), v[ok])
-    return out
+    g = np.r_[gl.get_indexer(np.asarray(g_unl).astype(str)),
+              gl.get_indexer(np.asarray(g_lab).astype(str))]
+    return X, g
 
 
 def _means_from_sums(s: np.ndarray, lam: float) -> np.ndarray:
@@ -143,14 +142,13 @@ def ppi_gap_cluster_bootstrap(y, yhat, g_lab, c_lab, yhat_unl, g_unl, c_unl, lev
     Labelled and unlabelled items of a cluster are resampled together. Returns
     ``(point, ci_low, ci_high, n_clusters)``.
     """
-    s = _cell_sums(np.asarray(y, float), np.asarray(yhat, float), np.asarray(g_lab).astype(str),
-                   c_lab, np.asarray(yhat_unl, float), np.asarray(g_unl).astype(str), c_unl,
-                   [reference, level], w, w_unl)
-    point = float(_gap_from_sums(s.sum(0), lam))
-    C = s.shape[0]
+    X, g = _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, [reference, level], w, w_unl)
+    clusters = np.r_[np.asarray(c_unl).astype(str), np.asarray(c_lab).astype(str)]
+    boot = ClusterBootstrap(clusters, B, seed, alpha)
+    total, reps = boot.sums(X, g, 2)  # (2, 5) and (B, 2, 5)
+    point = float(_gap_from_sums(total, lam))
+    C = boot.n_clusters
     if C < 2:
         return point, math.nan, math.nan, C
-    W = cluster_weights(C, B, seed)
-    reps = _gap_from_sums(np.einsum("bc,cgk->bgk", W, s), lam)
-    lo, hi = percentile_ci(reps, alpha)
+    lo, hi = boot.interval(_gap_from_sums(reps, lam))
     return point, float(lo), float(hi), C

@@ -20,6 +20,7 @@ from judge.stats.fairness import (
 )
 from judge.stats.intersectional import intersectional_cells
 from judge.stats.multiple import adjust_table
+from judge.stats.noise import noise_floor_metrics
 
 
 def all_metrics(frame: pd.DataFrame, attributes: Sequence[str] | None = None, *,
@@ -49,10 +50,15 @@ def all_metrics(frame: pd.DataFrame, attributes: Sequence[str] | None = None, *,
         tables.append(counterfactual_metrics(frame, specs, decision=decision if has_dec
                                              else None, score=score if has_score else None,
                                              **rkw))
+        tables.append(noise_floor_metrics(  # flip rates net of same-query resampling noise
+            frame, specs, reference=reference, decision=decision if has_dec else None,
+            score=score if has_score else None, cluster=cluster, B=B, seed=seed,
+            alpha=alpha))
     if has_dec:
         tables.append(demographic_parity(frame, names, decision=decision, **rkw))
         if y_true in cols and frame[y_true].notna().any():
-            tables.append(equalized_odds(frame, names, decision=decision, y_true=y_true, **kw))
+            tables.append(equalized_odds(frame, names, decision=decision, y_true=y_true,
+                                         reference=reference, **kw))
     if has_score:
         tables.append(quality_of_service(frame, names, score=score, **rkw))
         tables.append(intersectional_cells(frame, names, outcome=score,

@@ -180,8 +180,8 @@ async def run_pool(items: Iterable[T], work: Callable[[T], Awaitable[list[Record
             for rec in recs:
                 name = OUTPUT_OF[rec.kind]
                 sinks[name].write(rec)
-                err = is_error(rec)
                 if name == output:
+                    err = is_error(rec)
                     result.written += 1
                     result.errors += int(err)
                     result.parse_failures += int(getattr(rec, "parse_status", None)

@@ -60,34 +60,37 @@ def test_sample_sheet_round_trip(tmp_path):
     jp, _ = _files(tmp_path)
     r = _invoke("sample", "--judgments", str(jp), "--n", "40", "--out", str(tmp_path / "sheet"))
     assert r.exit_code == 0, r.output
-    sheet = pd.read_csv(tmp_path / "sheet" / "labelling_sheet.csv")
-    assert len(sheet) == 40 and sheet["inclusion_prob"].between(0, 1).all()
-    assert {"text", "rubric", "rater", "score", "group.dialect"} <= set(sheet.columns)
-    lines = (tmp_path / "sheet" / "labelling_sheet.jsonl").read_text().splitlines()
-    assert len(lines) == 40
+    # blind copies for raters (docs/LABELLING.md); the key keeps the weights and groups
+    sheet = pd.read_csv(tmp_path / "sheet" / "raters" / "sheet-rater-1.csv")
+    assert {"row_id", "response", "score.quality"} <= set(sheet.columns)
+    assert not {"inclusion_prob", "judge_score", "group.dialect"} & set(sheet.columns)
+    key = pd.read_json(tmp_path / "sheet" / "key.jsonl", lines=True)
+    assert len(key) == 40 and key["inclusion_prob"].between(0, 1).all()
+    assert key["raters"].map(len).sum() == 48  # 2 raters, 20% of items labelled twice
 
 
 def test_write_sample_sheet_carries_text_and_rubric(tmp_path):
     items = pd.DataFrame({"item_id": [f"i{k}" for k in range(30)], "score": [1, 2, 3] * 10,
                           "group.g": ["a", "b"] * 15, "text": "hello"})
-    paths = write_sample_sheet(items, tmp_path, 12, rubric="Rate helpfulness 1-5",
+    paths = write_sample_sheet(items, tmp_path, 12, rubric="helpfulness",
                                criterion="helpful", seed=1)
     sheet = pd.read_json(paths["jsonl"], lines=True)
-    assert (sheet["rubric"] == "Rate helpfulness 1-5").all() and (sheet["text"] == "hello").all()
-    assert (sheet["criterion"] == "helpful").all()
+    assert (sheet["rubric"] == "helpfulness").all() and (sheet["response"] == "hello").all()
+    assert (sheet["criteria"].map(lambda c: c[0]["id"]) == "helpful").all()
+
 
 
 def test_weights_from_the_sheet_change_the_estimates(tmp_path):
     jp, hp = _files(tmp_path)
     assert _invoke("sample", "--judgments", str(jp), "--n", "60", "--out",
                    str(tmp_path / "sheet")).exit_code == 0
-    sheet = pd.read_csv(tmp_path / "sheet" / "labelling_sheet.csv")
+    key = pd.read_csv(tmp_path / "sheet" / "key.csv")
     labels = pd.read_csv(hp)
-    labels[labels["gen"].isin(sheet["item_id"])].to_csv(hp, index=False)  # humans label the sheet
+    labels[labels["gen"].isin(key["item_id"])].to_csv(hp, index=False)  # humans label the sheet
     common = ["--judgments", str(jp), "--labels", str(hp), "--map-labels", "item_id=gen",
               "--map-labels", "score=rating", "--B", "100"]
     plain = _invoke(*common, "--out", str(tmp_path / "plain"))
-    weighted = _invoke(*common, "--weights", str(tmp_path / "sheet" / "labelling_sheet.csv"),
+    weighted = _invoke(*common, "--weights", str(tmp_path / "sheet" / "key.csv"),
                        "--out", str(tmp_path / "weighted"))
     assert plain.exit_code == 0 and weighted.exit_code == 0, weighted.output
     meta = json.loads((tmp_path / "weighted" / "calibration.json").read_text())["meta"]

@@ -168,3 +168,71 @@ def test_frames_without_cluster_or_with_missing_fields():
     from judge.errors import DataError
     with pytest.raises(DataError, match=r"missing required field\(s\) \['rater'\]"):
         calibrate_frames(j, h.drop(columns=["rater"]), scale=LIKERT)
+
+
+# ---------------------------------------------------------------- cluster resampling
+
+def _clustered_calibration(binary: bool, seed: int = 0):
+    """20 clusters x 30 items (groups a/b alternating, two items in three labelled by
+    three raters). Each (cluster, group) has one template (true score; two judges' shifts,
+    or on a binary scale whether each judge flips; the raters' scores), copied to its
+    items (Likert: 5% drawn afresh), so every calibration statistic is strongly
+    correlated within clusters."""
+    rng = np.random.default_rng(seed)
+    lo, hi = (0, 1) if binary else (1, 5)
+
+    def template(noise):
+        t = int(rng.integers(lo, hi + 1))
+        raters = [int(rng.integers(lo, hi + 1)) if rng.random() < noise else t
+                  for _ in range(3)]
+        shifts = ((rng.random(2) < 0.15).astype(int) if binary  # 1: the judge flips
+                  else rng.choice([-1, 0, 1], 2))
+        return t, int(shifts[0]), int(shifts[1]), raters
+
+    j, h = [], []
+    for c in range(20):
+        tmpl = {g: template(rng.choice([0.0, 0.3 if binary else 0.6])) for g in "ab"}
+        for i in range(30):
+            g = "ab"[i % 2]
+            fresh = 0.0 if binary else 0.05
+            t, shift, shift2, raters = tmpl[g] if rng.random() >= fresh else template(0.3)
+            item = f"c{c}-{i}"
+            for judge, s in (("j1", shift), ("j2", shift2)):
+                score = (1 - t if s == 1 else t) if binary else int(np.clip(t + s, lo, hi))
+                j.append({"item_id": item, "judge": judge, "criterion": "q",
+                          "score": score, "cluster": f"c{c}",
+                          "group.race": g})
+            if i % 3 != 2:
+                h += [{"item_id": item, "rater": f"r{k}", "criterion": "q", "score": r}
+                      for k, r in enumerate(raters)]
+    return pd.DataFrame(j), pd.DataFrame(h)
+
+
+ESTIMATE_KEYS = ("criterion", "judge", "attribute", "group", "metric")
+# ppi_py's own intervals ("ppi", "ppi_isotonic") assume independent items: not compared
+CLUSTER_ESTIMATORS = ("judge_only", "human_only", "ppi_cluster_bootstrap")
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["likert", "binary"])
+def test_every_interval_resamples_clusters(binary):
+    from tests.stats._clustered import assert_wider
+
+    j, h = _clustered_calibration(binary)
+    scale = BINARY if binary else LIKERT
+    res = calibrate_frames(j, h, scale=scale, B=200, seed=0)
+    rows = calibrate_frames(j.assign(cluster=j["item_id"]), h, scale=scale, B=200, seed=0)
+    compared = {}
+    for table, keys in (("agreement", ESTIMATE_KEYS), ("bias", ESTIMATE_KEYS),
+                        ("error_rates", (*ESTIMATE_KEYS, "label")),
+                        ("differential_bias", ("criterion", "judge", "attribute", "group")),
+                        ("inter_judge", ("criterion", "judge", "other_judge", "attribute",
+                                         "group", "metric"))):
+        compared[table] = assert_wider(getattr(res, table), getattr(rows, table), keys=keys,
+                                       min_compared=0)
+    corrected = [t[t.estimator.isin(CLUSTER_ESTIMATORS)] for t in (res.corrected,
+                                                                   rows.corrected)]
+    compared["corrected"] = assert_wider(*corrected, keys=(
+        "criterion", "judge", "attribute", "group", "reference", "quantity", "estimator"))
+    assert compared["corrected"] >= 12 and compared["bias"] == 9  # j1, j2, panel x 3 groups
+    assert compared["error_rates"] >= (18 if binary else 0) and compared["agreement"] >= 50
+    assert compared["differential_bias"] == 3 and compared["inter_judge"] >= 9

@@ -22,6 +22,7 @@ import yaml
 
 import judge
 from judge.config import load_config
+from judge.records import Generation
 from judge.sim.faults import FaultConfig
 from judge.sim.server_log import (
     SUCCESS,
@@ -29,7 +30,6 @@ from judge.sim.server_log import (
     duplicate_successes,
     retry_after_violations,
 )
-from judge.records import Generation
 from judge.tasks.generate import generation_params
 from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401
@@ -260,6 +260,34 @@ def test_budget_cap_against_server_stops_then_resumes(sim_server_factory, tmp_pa
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "ok" and m["counts"]["generations"] == gen["planned"]
     assert duplicate_successes(srv.log_entries()) == {}  # nothing was paid for twice
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_mutant_parse_failures_are_final_on_resume(sim_server_factory, tmp_path,  # noqa: F811
+                                                    monkeypatch, executor):
+    """Kills: ``parse_failure`` no longer final on resume. A judge answer that could not be
+    parsed is data (recorded with its raw text), not a transient error: a re-run must not
+    ask again. Calls are counted where they arrive, in the server's request log."""
+    srv = sim_server_factory(FaultConfig(seed=3), backend="sim")
+    monkeypatch.setenv(KEY_ENV, "sk-test-" + secrets.token_hex(8))
+    path = net_config(tmp_path, "flaky", srv.base_url,
+                      judge_over={"model": "openai/judge-flaky", "repair_attempts": 0},
+                      executor={"kind": executor, "workers": 2})
+
+    def judge_calls() -> int:
+        return sum(e.get("model") == "judge-flaky" for e in srv.log_entries())
+
+    first = judge.run(load_config(path), stages=["generate", "score"])
+    run = load_config(path).run_dir
+    status = Counter(j["parse_status"]
+                     for j in once_per_id(run / "judgments.jsonl", "judgment_id").values())
+    assert status["parse_failure"] > 0 and status["ok"] > 0  # the sim judge-flaky profile
+    calls = judge_calls()
+    assert calls == first["score"]["written"] == sum(status.values())
+    again = judge.run(load_config(path), stages=["generate", "score"])
+    assert judge_calls() == calls  # not one more judge call
+    assert again["score"]["written"] == 0
+    assert again["score"]["skipped"] == sum(status.values())
 
 
 def test_api_key_never_written_anywhere(sim_server_factory, tmp_path,  # noqa: F811

@@ -101,16 +101,23 @@ def test_cli_exits_normally_without_litellm_or_with_a_running_thread(tmp_path):
     out = _python(CLI.replace("get_litellm()  #", "#"), str(tmp_path / "m"), "--help")
     assert out.returncode == 0 and "Usage" in out.stdout
     assert (tmp_path / "m").read_text() == "atexit;"  # the ordinary exit: nothing to save
-    # A non-daemon thread still working: the ordinary exit waits for it to finish.
+    # A non-daemon thread still working when the command returns: the ordinary exit waits
+    # for it. No sleep decides the order: the thread is blocked on an event that only the
+    # interpreter's own shutdown sets (threading._register_atexit runs at the start of
+    # threading._shutdown, before it joins non-daemon threads). So the thread is surely
+    # running when main() decides how to exit; a fast exit would leave "os._exit(0);" and
+    # no "thread;" (the thread would never be released).
     busy = CLI.replace("get_litellm()  #", """get_litellm()
-    import threading, time
+    import threading
+    release = threading.Event()
+    threading._register_atexit(release.set)
     def work(path=sys.argv[1]):
-        time.sleep(0.5)
+        release.wait(60)
         open(path, "a").write("thread;")
     threading.Thread(target=work).start()
     #""")
     out = _python(busy, str(tmp_path / "t"), "--help")
-    assert out.returncode == 0 and "Usage" in out.stdout
+    assert out.returncode == 0 and "Usage" in out.stdout, out.stderr
     assert (tmp_path / "t").read_text() == "thread;atexit;"
 
 

@@ -1,8 +1,9 @@
 """Fixtures for the report tests: schema-valid metric tables and calibration sections.
 
-The data is small, literal and fake (the pipeline does not yet produce every section);
-each section follows the metric-table contract or the calibration section shapes
-described in docs/REPORT.md.
+The data is small, literal and fake, so that every section and figure kind can be drawn
+(a tiny run does not produce them all); some metric names and the v1 calibration shape
+here are not what the pipeline writes today. What the pipeline does write is checked in
+test_report_run.py, which reads a real run of a tiny sim config.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ from judge.report.compare import (
     compare_tables,
     diff_rows,
     outcome_frame,
-    resampled,
 )
 from judge.report.compare_html import write_comparison
-from judge.stats.bootstrap import cluster_weights
+from judge.stats.bootstrap import ClusterBootstrap
 
 LEVELS = [("Black", "female"), ("Black", "male"), ("White", "female"), ("White", "male")]
 
@@ -99,7 +98,8 @@ def test_paired_bootstrap_matches_row_weighted_loop(runs):
                      alpha=0.05, min_cell=10)
     assert len(rows) == 1 and rows[0]["method"].startswith("paired")
     clusters = pd.Index(sorted(set(fa["cf_group"]) | set(fb["cf_group"])))
-    W = resampled(np.eye(len(clusters)), 300, 5)
+    both = np.r_[fa["cf_group"].astype(str), fb["cf_group"].astype(str)]
+    W = ClusterBootstrap(both, 300, 5).weights()  # one draw for both runs, sorted clusters
     ref = _reference_delta(fa, fb, col, "attr.race", "Black", "White", W, W, clusters)
     lo, hi = np.quantile(ref, [0.025, 0.975])
     assert rows[0]["ci_low"] == pytest.approx(lo, abs=1e-9)
@@ -122,8 +122,8 @@ def test_independent_bootstrap_when_runs_share_no_groups(tmp_path):
     ia = clusters.get_indexer(sorted(set(fa["cf_group"])))
     ib = clusters.get_indexer(sorted(set(fb["cf_group"])))
     Wa, Wb = np.zeros((300, len(clusters))), np.zeros((300, len(clusters)))
-    Wa[:, ia] = resampled(np.eye(len(ia)), 300, 5)
-    Wb[:, ib] = resampled(np.eye(len(ib)), 300, 6)
+    Wa[:, ia] = ClusterBootstrap(fa["cf_group"], 300, 5).weights()
+    Wb[:, ib] = ClusterBootstrap(fb["cf_group"], 300, 6).weights()
     ref = _reference_delta(fa, fb, "out.score:decision_dev.quality", "attr.race", "Black",
                            "White", Wa, Wb, clusters)
     assert rows[0]["ci_low"] == pytest.approx(np.quantile(ref, 0.025), abs=1e-9)
@@ -227,19 +227,6 @@ def test_cli_compare(runs, tmp_path):
     assert r.exit_code == 2 and "missing CONFIG" in r.output
 
 
-def test_resampled_chunks_keep_rows_summing_to_cluster_count(monkeypatch):
-    import judge.report.compare as cmp
-
-    M = np.eye(7)
-    monkeypatch.setattr(cmp, "CHUNK_CELLS", 14)  # two replicates per chunk
-    W = resampled(M, 9, seed=3)
-    assert W.shape == (9, 7) and (W.sum(1) == 7).all()
-    assert len({tuple(r) for r in W}) > 1
-    np.testing.assert_array_equal(W, resampled(M, 9, seed=3))  # reproducible
-    assert np.allclose(resampled(np.ones((7, 1)), 9, 3)[:, 0], 7)
-    assert cluster_weights(7, 2, 0).sum() == 14
-
-
 def test_outcomes_follow_the_rubric_scales():
     from types import SimpleNamespace
 
@@ -261,3 +248,41 @@ def test_outcomes_follow_the_rubric_scales():
     unknown = j.assign(rubric_id="no_such_rubric")
     assert not any(c.startswith("out.decision") for c in
                    outcome_frame(SimpleNamespace(judgments=unknown)).columns)
+
+
+def _clustered_judgments(seed: int, prefix: str = "c"):
+    """20 counterfactual groups x 30 judgments (race a/b alternating); quality and the
+    favourable decision carry a per-(group, race) effect, so rows of a group are strongly
+    correlated (see tests/stats/_clustered.py)."""
+    from types import SimpleNamespace
+
+    from tests.stats._clustered import clustered_frame
+
+    f = clustered_frame(seed)
+    j = pd.DataFrame({"rubric_id": "no_such_rubric", "generator": "g", "parse_status": "ok",
+                      "probe": None, "repeat": 0, "mode": "pointwise",
+                      "cf_group": prefix + f["cf_group"], "row": f["row"].astype(str),
+                      "attr.race": f["attr.race"], "score.quality": f["score"],
+                      "score.decision": np.where(f["decision"] == 1, "favourable",
+                                                 "unfavourable")})
+    return SimpleNamespace(judgments=j)
+
+
+@pytest.mark.parametrize("paired", [True, False], ids=["paired", "independent"])
+def test_compare_judgments_resamples_clusters(paired):
+    from types import SimpleNamespace
+
+    from tests.stats._clustered import assert_wider
+
+    a = _clustered_judgments(1)
+    b = _clustered_judgments(2, prefix="c" if paired else "other")
+
+    def by_row(fr, tag):  # every judgment its own cluster; row i of A and B stay paired
+        return SimpleNamespace(judgments=fr.judgments.assign(
+            cf_group=(tag if not paired else "") + fr.judgments["row"]))
+    res = compare_judgments(a, b, B=200, seed=0, min_cell=1)
+    rows = compare_judgments(by_row(a, "a"), by_row(b, "b"), B=200, seed=0, min_cell=1)
+    method = "paired" if paired else "independent"
+    assert res["method"].str.startswith(method).all() and \
+        rows["method"].str.startswith(method).all()
+    assert assert_wider(res, rows) == 4  # quality and decision: mean and race gap

@@ -96,7 +96,8 @@ def test_caveats_name_the_paper_and_what_is_not_covered(doc):
     cav = doc[doc.index('id="caveats"'):]
     assert "The Impossibility of Fair LLMs" in cav
     assert "not a fairness certificate" in cav
-    assert "<code>race</code>: Asian, Black, White" in cav
+    # the whole line: a rule flag's reference ("dp_ratio < 0.8") is not a level
+    assert "<code>race</code>: Asian, Black, White</li>" in cav
     assert "Not covered at all: age, religion, disability" in cav
     assert "race×gender" in cav
     assert "Simulated models" in cav
@@ -175,3 +176,12 @@ def test_a_failing_section_is_noted_and_warned(manifest, monkeypatch):
         doc = build_html(manifest, {"metrics": []}, None)
     assert "This section could not be rendered: ValueError: bad rows" in doc
     assert 'id="caveats"' in doc
+
+
+def test_coverage_reads_the_bias_rows_the_calibrate_stage_writes(manifest, calibration_stage):
+    """calibration.json v2 has ``bias`` rows with ``group``; v1 had ``judge_bias`` with
+    ``level``. Either way a calibrated attribute is listed as measured."""
+    doc = build_html(manifest, {"metrics": []}, calibration_stage)
+    cav = doc[doc.index('id="caveats"'):]
+    assert "<code>race</code>: Black, White</li>" in cav
+    assert "Not covered at all: gender, age," in cav

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from judge.sim import world as w
 from judge.rubrics import list_rubrics, load_rubric, parse_judge_output, repair_messages
+from judge.sim import world as w
+from tests.fixtures.library import tracked_library
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "rubrics"
+LIBRARY = tracked_library()  # what ships: an untracked draft in rubrics/ is not read
 SIGNALS = yaml.safe_load((ROOT / "datasets" / "sim" / "rubric_signals.yaml").read_text())
 DETECTOR = w.Detector.from_cues([])
 RESPONSES = [

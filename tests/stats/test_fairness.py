@@ -17,6 +17,7 @@ from fairlearn.metrics import (
 )
 
 from judge.errors import DataError
+from judge.sim.synthetic import planted_frame
 from judge.stats import (
     METRIC_COLUMNS,
     calibration_by_group,
@@ -27,7 +28,6 @@ from judge.stats import (
     quality_of_service,
     unawareness_rate,
 )
-from judge.sim.synthetic import planted_frame
 
 B = 400
 
@@ -101,7 +101,52 @@ def test_four_fifths_flag():
     df.loc[df["attr.race"] == "B", "decision"] = 1.0
     df.loc[df.index[40:44], "decision"] = 0.0
     t = demographic_parity(df, B=200)
+    # point ratio 0.9 but its interval reaches below 0.8: undetermined, not a 0/1 headline
+    und = row(t, "four_fifths_flag", "race", "*")
+    assert math.isnan(und.value) and "four-fifths rule undetermined" in und.warning
+    assert "flag uncertain" not in str(und.warning)
+    df.loc[df["attr.race"] == "A", "decision"] = 1.0
+    df.loc[df.index[:1], "decision"] = 0.0
+    t = demographic_parity(df, B=200)
     assert row(t, "four_fifths_flag", "race", "*").value == 0.0
+
+
+def test_gap_intervals_contain_their_estimate(world):
+    """The issue's `fpr_gap 0.012 [0.019, 0.311]`: a max-min gap's percentile interval can
+    miss its own estimate; the simultaneous-bounds interval always contains it."""
+    from judge.stats.fairness import gap_interval
+
+    t = equalized_odds(world, B=B)
+    dp = demographic_parity(world, B=B)
+    for m in ("tpr_gap", "fpr_gap", "accuracy_gap", "equalized_odds_difference"):
+        for a in ("race", "gender"):
+            r = row(t, m, a, "*")
+            assert r.ci_low <= r.value <= r.ci_high, r
+    for a in ("race", "gender"):
+        r = row(dp, "dp_difference", a, "*")
+        assert r.ci_low <= r.value <= r.ci_high, r
+    # equal true rates, small noisy estimates: the old percentile interval excluded the
+    # point; the new one contains it and covers the true gap 0
+    rng = np.random.default_rng(5)
+    pt = np.array([0.100, 0.104, 0.106])
+    reps = pt + rng.normal(0, 0.03, (1000, 3))
+    old = np.quantile(reps.max(1) - reps.min(1), [0.025, 0.975])
+    assert old[0] > pt.max() - pt.min()  # the bug
+    lo, hi = gap_interval(pt, reps)
+    assert lo <= pt.max() - pt.min() <= hi and lo == 0.0
+
+
+def test_equalized_odds_signed_differences_vs_reference(world):
+    t = equalized_odds(world, "race", reference={"race": "White"}, B=B)
+    d = world.dropna(subset=["decision"])
+    for m in ("tpr", "fpr", "accuracy"):
+        for lv in ("Asian", "Black"):
+            r = row(t, f"{m}_diff", "race", lv)
+            assert r.reference == "White" and np.isfinite(r.p_value)
+            assert r.value == pytest.approx(row(t, m, "race", lv).value
+                                            - row(t, m, "race", "White").value)
+            assert r.ci_low <= r.value <= r.ci_high
+    assert len(d)
 
 
 def test_equalized_odds_matches_fairlearn(world):

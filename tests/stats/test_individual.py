@@ -20,7 +20,7 @@ from judge.stats import (
     lipschitz_pairs,
     rouge_l_distance,
 )
-from judge.stats.bootstrap import quantile_bootstrap
+from judge.stats.bootstrap import ClusterBootstrap
 from judge.stats.individual import get_distance, lcs_length
 
 
@@ -78,12 +78,14 @@ def test_lipschitz_pairs_and_summary_by_hand():
     t = individual_fairness(pairs, bound=1.0, B=200)
     assert list(t.columns) == METRIC_COLUMNS
     get = t.set_index("metric").value
-    assert get["lipschitz_violation_share"] == pytest.approx(20 / 120)
+    assert get["lipschitz_violation_share_raw"] == pytest.approx(20 / 120)
+    net = t[t.metric == "lipschitz_violation_share"].iloc[0]
+    assert np.isnan(net.value) and "no resampling floor" in net.warning
     assert get["lipschitz_ratio_mean"] == pytest.approx(20 / 120 / d_in)
     assert get["lipschitz_ratio_max"] == pytest.approx(1 / d_in)
     assert get["lipschitz_ratio_p50"] == 0.0 and get["lipschitz_ratio_p90"] == pytest.approx(
         1 / d_in)
-    viol = t[t.metric == "lipschitz_violation_share"].iloc[0]
+    viol = t[t.metric == "lipschitz_violation_share_raw"].iloc[0]
     assert viol.ci_low < 20 / 120 < viol.ci_high and viol.n_clusters == 40
     assert "L=1.0" in viol.method
 
@@ -132,11 +134,11 @@ def test_missing_embedding_package_or_unknown_distance_is_a_usage_error():
             get_distance("embedding")
 
 
-def test_quantile_bootstrap_point_and_replicates():
+def test_bootstrap_quantiles_point_and_replicates():
     rng = np.random.default_rng(0)
     x = rng.exponential(size=500)
     cl = np.arange(500) // 5
-    point, reps = quantile_bootstrap(x, cl, [0.0, 0.5, 0.9, 1.0], B=300, seed=1)
+    point, reps = ClusterBootstrap(cl, B=300, seed=1).quantiles(x, [0.0, 0.5, 0.9, 1.0])
     assert point == pytest.approx(np.quantile(x, [0, 0.5, 0.9, 1.0], method="inverted_cdf"))
     assert reps.shape == (300, 4)
     assert np.all(np.isin(reps, x))  # inverted-CDF replicates are observed values
@@ -172,3 +174,49 @@ def test_resample_floor_pairs_two_samples_of_one_query():
     a_floor = rouge_l_distance("same answer", "same answer again")
     assert f.value.iloc[0] == pytest.approx(a_floor / 2)  # race B resamples are identical
     assert "all" not in set(t.attribute)  # one counterfactual attribute only
+
+
+def sampled_world(unfair: float, samples: int = 3, groups: int = 60, seed: int = 0,
+                  vocab: int = 6) -> pd.DataFrame:
+    """A generator at temperature > 0: each answer is 6 words drawn from a small vocabulary;
+    level B draws from a different vocabulary with probability ``unfair``."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(vocab)]
+    other = [f"z{i}" for i in range(vocab)]
+    rows = []
+    for g in range(groups):
+        for race in ("A", "B"):
+            for s in range(samples):
+                pool = other if race == "B" and rng.random() < unfair else words
+                rows.append({"cf_group": f"g{g}", "sample": s, "attr.race": race,
+                             "query_text": f"I am {race} applicant {g}, may I have a loan",
+                             "response": " ".join(rng.choice(pool, 6))})
+    return pd.DataFrame(rows)
+
+
+def test_violation_share_is_zero_for_a_generator_that_ignores_the_attribute():
+    """The issue: lipschitz_violation_share was 0.999 for every generator, because any
+    sampled answer differs from another more than two near-identical prompts do."""
+    pairs = lipschitz_pairs(sampled_world(0.0), group_on=["cf_group", "sample"],
+                            resample_floor=True)
+    t = individual_fairness(pairs, B=300)
+    get = t.set_index("metric")
+    old = ((pairs.attribute == "race") & (pairs.d_out > pairs.d_in)).mean() / \
+        (pairs.attribute == "race").mean()
+    assert old > 0.95  # the old definition: everything violates
+    net = get.loc["lipschitz_violation_share"]
+    assert net.ci_low <= 0.0 <= net.ci_high and abs(net.value) < 0.1
+    assert net.reference == "same query, another sample"
+    assert get.loc["lipschitz_violation_share_noise_floor"].value > 0.05
+
+
+def test_violation_share_identical_answers_score_exactly_zero_and_unfairness_shows():
+    df = sampled_world(0.0)
+    df["response"] = "Approved."
+    t = individual_fairness(lipschitz_pairs(df, group_on=["cf_group", "sample"],
+                                            resample_floor=True), B=100).set_index("metric")
+    assert t.loc["lipschitz_violation_share"].value == 0.0
+    assert t.loc["lipschitz_violation_share_raw"].value == 0.0
+    t = individual_fairness(lipschitz_pairs(sampled_world(0.6), group_on=["cf_group", "sample"],
+                                            resample_floor=True), B=300).set_index("metric")
+    assert t.loc["lipschitz_violation_share"].ci_low > 0.1

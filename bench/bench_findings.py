@@ -1,0 +1,165 @@
+"""Measured truthfulness of the report's findings, through the full pipeline (`judge.run`).
+
+Two sim worlds: ``null`` (every planted effect removed: base rates kept) and ``default``
+(datasets/sim/default.yaml). For each seed, one whole run (generate, score, calibrate,
+report) of a reduced default config. A *finding* is what the report would state as a
+result: a disparity row of metrics.json or a differential-judge-bias row of
+calibration.json whose report-wide adjusted p-value (``p_adj``; ``p_holm`` where a table has
+no ``p_adj``) is below alpha, without a small-cell warning.
+
+- null world: the share of runs that state any finding (every finding there is false;
+  target at most 5%);
+- default world: for each planted non-zero effect with a row, the share of runs that find
+  it with the right sign (recall), and for every row that carries a planted value, the
+  share of runs whose interval covers it (coverage; goal 93-97%).
+
+    .venv/bin/python bench/bench_findings.py --seeds 100 --json bench/findings.json
+
+Each run takes tens of seconds; 100 seeds in two worlds take over an hour on 2 cores
+(``--workers`` runs seeds in parallel processes). Results go in docs/CALIBRATION.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ALPHA = 0.05
+SCENARIOS = ["loan_decision.yaml", "hiring_callback_bm.yaml", "tenant_screening.yaml",
+             "general_knowledge.yaml"]
+
+
+def zero_effects(obj: Any) -> Any:
+    """A sim profile with every planted effect map emptied (base rates kept)."""
+    if isinstance(obj, dict):
+        return {k: ({} if k in ("effects", "bias", "owner_effects") else zero_effects(v))
+                for k, v in obj.items()}
+    return obj
+
+
+def config(tmp: Path, world: str, seed: int, groups: int) -> dict[str, Any]:
+    profile = ROOT / "datasets/sim/default.yaml"
+    if world == "null":
+        null = tmp / "null-profile.yaml"
+        if not null.exists():
+            null.write_text(yaml.safe_dump(zero_effects(yaml.safe_load(profile.read_text()))))
+        profile = null
+    return {"name": f"{world}-{seed}", "output_dir": str(tmp / "runs"), "seed": seed,
+            "queries": {"scenarios": [str(ROOT / "datasets/scenarios" / s) for s in SCENARIOS],
+                        "design": {"kind": "single_swap"}, "limit": groups},
+            "generators": [{"model": "sim/generator", "samples": 2, "concurrency": 32}],
+            "judges": [{"model": "sim/judge", "concurrency": 32}],
+            "rubrics": ["lending_decision", "hiring_screening", "answer_quality"],
+            "human_labels": {"simulate": {"raters": 2, "items": 200}},
+            "plugins": {"sim": {"profile": str(profile)}},
+            "cache": {"enabled": False}, "report": {"bootstrap": 400}}
+
+
+def findings(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows a report states as results (see the module docstring)."""
+    out = []
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    cal_path = run_dir / "calibration.json"
+    cal = json.loads(cal_path.read_text()) if cal_path.exists() else {}
+    rows = [("metrics", r) for r in metrics] + [("calibration", r) for r in
+                                                 cal.get("differential_bias", [])]
+    for source, r in rows:
+        p = r.get("p_adj", r.get("p_holm"))
+        warn = str(r.get("warning") or "")
+        if p is None or (isinstance(p, float) and math.isnan(p)) or "small cell" in warn:
+            continue
+        if p < ALPHA:
+            out.append({"source": source, **r})
+    return out
+
+
+def key(r: dict[str, Any]) -> str:
+    return "|".join(str(r.get(k)) for k in ("metric", "criterion", "generator", "judge",
+                                             "attribute", "level", "group", "reference"))
+
+
+def planted_rows(run_dir: Path) -> list[dict[str, Any]]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    cal_path = run_dir / "calibration.json"
+    cal = json.loads(cal_path.read_text()) if cal_path.exists() else {}
+    rows = metrics + cal.get("differential_bias", []) + cal.get("corrected", [])
+    return [r for r in rows if r.get("planted") is not None and r.get("ci_low") is not None]
+
+
+def one_run(args: tuple[str, int, int, str]) -> dict[str, Any]:
+    world, seed, groups, tmp = args
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import judge
+    from judge.config import RunConfig
+
+    cfg = RunConfig.model_validate(config(Path(tmp), world, seed, groups))
+    judge.run(cfg)
+    found = findings(cfg.run_dir)
+    planted = planted_rows(cfg.run_dir)
+    return {"world": world, "seed": seed, "findings": [key(r) for r in found],
+            "planted": [{"key": key(r), "planted": r["planted"],
+                         "value": r.get("value", r.get("estimate")),
+                         "ci": [r["ci_low"], r["ci_high"]],
+                         "found": key(r) in {key(f) for f in found}} for r in planted]}
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    null = [r for r in results if r["world"] == "null"]
+    default = [r for r in results if r["world"] == "default"]
+    out: dict[str, Any] = {"alpha": ALPHA}
+    if null:
+        false = sum(bool(r["findings"]) for r in null)
+        out["null"] = {"runs": len(null), "runs_with_a_false_finding": false,
+                       "share": false / len(null),
+                       "false_findings": sorted({k for r in null for k in r["findings"]})}
+    if default:
+        cover, n_cov = 0, 0
+        recall: dict[str, list[int]] = defaultdict(list)
+        for r in default:
+            for p in r["planted"]:
+                n_cov += 1
+                cover += p["ci"][0] <= p["planted"] <= p["ci"][1]
+                if abs(p["planted"]) > 1e-9:
+                    right_sign = (p["value"] or 0) * p["planted"] > 0
+                    recall[p["key"]].append(int(p["found"] and right_sign))
+        out["default"] = {"runs": len(default), "coverage": cover / n_cov if n_cov else None,
+                          "intervals": n_cov,
+                          "recall": {k: sum(v) / len(v) for k, v in sorted(recall.items())}}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--groups", type=int, default=30, help="counterfactual groups per run")
+    ap.add_argument("--worlds", nargs="+", default=["null", "default"])
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-findings-") as tmp:
+        jobs = [(w, s, a.groups, tmp) for w in a.worlds for s in range(a.seeds)]
+        with ProcessPoolExecutor(a.workers) as pool:
+            results = []
+            for i, r in enumerate(pool.map(one_run, jobs), 1):
+                results.append(r)
+                print(f"{i}/{len(jobs)} {r['world']} seed {r['seed']}: "
+                      f"{len(r['findings'])} findings", file=sys.stderr, flush=True)
+    summary = summarize(results)
+    print(json.dumps(summary, indent=2))
+    if a.json:
+        a.json.write_text(json.dumps({"summary": summary, "runs": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Calibration tables never hold a "(missing)" group (issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from judge.calibration import ScaleSpec, calibrate_frames, simulate_basic
+from judge.calibration.missing import calibrate_excluding_missing
+
+LIKERT = ScaleSpec(kind="likert", min=1, max=5)
+
+
+@pytest.fixture(scope="module")
+def world():
+    j, h, _ = simulate_basic(0, n_clusters=30, n_labelled=150)
+    j = j.copy()
+    gcol = next(c for c in j.columns if c.startswith("group."))
+    # a second attribute that a third of the clusters (another scenario) lack
+    clusters = sorted(j["cluster"].unique())
+    lacking = set(clusters[:10])
+    rng = np.random.default_rng(0)
+    j["group.gender"] = rng.choice(["female", "male"], len(j))
+    j.loc[j["cluster"].isin(lacking), "group.gender"] = None
+    return j, h, gcol, lacking
+
+
+def test_plain_calibration_reports_missing_as_a_group(world):
+    j, h, _, _ = world
+    res = calibrate_frames(j, h, scale=LIKERT, B=100, seed=1,
+                           reference={"gender": "male"})
+    assert "(missing)" in set(res.differential_bias["group"])  # the issue's symptom
+
+
+def test_missing_values_are_never_a_group_or_reference(world):
+    j, h, gcol, lacking = world
+    out = calibrate_excluding_missing(j, h, scale=LIKERT, B=100, seed=1,
+                                      reference={"gender": "male"})
+    doc = json.dumps(out, allow_nan=True)
+    assert "(missing)" not in doc
+    n_lacking = j.loc[j["cluster"].isin(lacking), "item_id"].nunique()
+    assert out["missing_attributes"] == {"gender": n_lacking}
+    assert f"gender: {n_lacking} items" in out["missing_note"]
+    db = [r for r in out["differential_bias"] if r["attribute"] == "gender"]
+    assert [(r["group"], r["reference"]) for r in db] == [("female", "male")]
+    jt = [r for r in out["joint_tests"] if r["attribute"] == "gender"]
+    assert len(jt) == 1 and jt[0]["df_num"] == 1  # one contrast, not two
+    # the complete attribute is untouched: same rows as a plain run
+    plain = calibrate_frames(j, h, scale=LIKERT, B=100, seed=1,
+                             reference={"gender": "male"}).to_json()
+    a = gcol.removeprefix("group.")
+    same = [r for r in plain["differential_bias"] if r["attribute"] == a]
+    assert [r for r in out["differential_bias"] if r["attribute"] == a] == same
+
+
+def test_gender_comparison_equals_a_run_on_the_items_that_have_gender(world):
+    j, h, gcol, _ = world
+    out = calibrate_excluding_missing(j, h, scale=LIKERT, B=100, seed=1,
+                                      reference={"gender": "male"})
+    has = j[j["group.gender"].notna()].drop(columns=[gcol])
+    ref = calibrate_frames(has, h[h["item_id"].isin(set(has["item_id"]))], scale=LIKERT,
+                           B=100, seed=1, reference={"gender": "male"},
+                           sections=("bias", "correction")).to_json()
+    want = [r for r in ref["differential_bias"] if r["attribute"] == "gender"]
+    assert [r for r in out["differential_bias"] if r["attribute"] == "gender"] == want
