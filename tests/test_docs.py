@@ -7,7 +7,7 @@ block is one test, in document order:
   ``console`` blocks only ``$ `` lines are commands) with bash, through the INSTALLED
   ``judge`` entry point (the one next to ``sys.executable``), and must exit 0;
 - ```python blocks run in one namespace per document, so a later snippet may use an
-  earlier one's names.
+  earlier one's names, with Python's default warning filters (shown, not raised).
 
 Everything runs in one scratch working directory holding copies of configs/, rubrics/ and
 datasets/, and a finished run at runs/default: what ``make run`` leaves, made small with
@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +165,11 @@ def test_block_runs(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch
         return
     monkeypatch.chdir(workdir)
     ns = _namespaces.setdefault(block.doc, {"__name__": "__docs__"})
-    exec(compile(block.body, block.name, "exec"), ns)  # noqa: S102
+    with warnings.catch_warnings():
+        # as a reader runs it: warnings are shown (the suite's "error" filter is for the
+        # library's own tests; tiny example data can warn, e.g. statsmodels' sqrt)
+        warnings.simplefilter("default")
+        exec(compile(block.body, block.name, "exec"), ns)  # noqa: S102
 
 
 def test_markers_name_a_runnable_block_and_a_reason() -> None:
