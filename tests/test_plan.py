@@ -13,7 +13,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from judge._cli.datasets import plan as plan_cmd
+from judge._cli.plan import plan as plan_cmd
 from judge.config import RunConfig, load_config
 from judge.plan import JUDGE_OUTPUT_TOKENS, format_plan, plan_counts
 

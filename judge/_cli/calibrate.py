@@ -1,13 +1,12 @@
-"""CLI functions for standalone calibration and labelling-sheet sampling.
+"""``judge calibrate``: a run's calibration stage, standalone calibration of judgments made
+elsewhere, and stratified labelling sheets (pandas is imported only inside functions).
 
-Mount in ``judge/cli.py`` (lazy: this module imports pandas only inside functions)::
+::
 
-    from judge._cli.calibrate import calibrate_standalone_cmd, sample_sheet_cmd
-
-``calibrate_standalone_cmd`` backs ``judge calibrate --judgments FILE --labels FILE --out DIR``;
-``sample_sheet_cmd`` backs ``judge calibrate sample --judgments FILE --n N --out DIR``
-(a run's ``judge calibrate sample CONFIG --n N`` builds the judged-items frame from the
-run and calls :func:`write_sample_sheet`).
+    judge calibrate CONFIG                                  the calibrate stage of a run
+    judge calibrate --judgments F --labels F --out DIR      judges run elsewhere
+    judge calibrate sample CONFIG --n N                     a sheet from a run's judgments
+    judge calibrate sample --judgments F --n N --out DIR    a sheet from a judgments file
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from judge._cli.common import guard
+from judge._cli.common import SetOpt, guard, load_run_config, run_stages_command
 from judge.errors import UsageError
 
 if TYPE_CHECKING:
@@ -141,45 +140,130 @@ def write_sample_sheet(items: pd.DataFrame, out_dir: str | Path, n: int, *, seed
     return {"csv": paths[f"csv:{names[0]}"], "jsonl": paths[f"jsonl:{names[0]}"], **paths}
 
 
-def calibrate_standalone_cmd(
-        judgments: Path = typer.Option(..., "--judgments", help="Judgments JSONL or CSV."),
-        labels: Path = typer.Option(..., "--labels",
-                                    help="Human labels JSONL, CSV or Label Studio .json."),
-        out: Path = typer.Option(..., "--out", help="Output directory."),
-        scale: list[str] = typer.Option(None, "--scale", help="likert:1-5 | binary | "
-                                        "categorical:a,b | CRITERION=SPEC (repeatable)."),
-        map_judgments: list[str] = typer.Option(None, "--map-judgments",
-                                                help="OURS=THEIRS column (repeatable)."),
-        map_labels: list[str] = typer.Option(None, "--map-labels",
-                                             help="OURS=THEIRS column (repeatable)."),
+USAGE = ("judge calibrate CONFIG | judge calibrate --judgments F --labels F --out DIR "
+         "| judge calibrate sample (CONFIG | --judgments F) --n N")
+
+
+def calibrate(
+        args: list[str] = typer.Argument(None, metavar="[CONFIG | sample [CONFIG]]",
+                                         help="A run config; or 'sample' for a labelling "
+                                              "sheet."),
+        judgments: Path = typer.Option(None, "--judgments",
+                                       help="Judgments JSONL or CSV made anywhere "
+                                            "(standalone, or sample from a file)."),
+        labels: Path = typer.Option(None, "--labels",
+                                    help="Standalone: human labels JSONL, CSV or Label Studio "
+                                         ".json."),
+        out: Path = typer.Option(None, "--out", help="Output directory (standalone; sample "
+                                                     "default: <run>/labelling)."),
+        scale: list[str] = typer.Option(None, "--scale", help="Standalone: likert:1-5 | binary "
+                                        "| categorical:a,b | CRITERION=SPEC (repeatable)."),
+        map_judgments: list[str] = typer.Option(None, "--map-judgments", metavar="OURS=THEIRS",
+                                                help="Standalone: judgments column names "
+                                                     "(repeatable)."),
+        map_labels: list[str] = typer.Option(None, "--map-labels", metavar="OURS=THEIRS",
+                                             help="Standalone: labels column names "
+                                                  "(repeatable)."),
         weights: Path = typer.Option(None, "--weights",
-                                     help="Sheet or file with item_id, inclusion_prob."),
-        reference: list[str] = typer.Option(None, "--reference",
-                                            help="ATTRIBUTE=LEVEL reference group."),
-        B: int = typer.Option(1000, "--B", help="Bootstrap replicates."),
-        seed: int = typer.Option(0, "--seed")) -> None:
-    """Calibrate judges run elsewhere: agreement, bias, corrected group estimates."""
-    guard(lambda: run_standalone(judgments, labels, out, scale=scale,
-                                  map_judgments=map_judgments, map_labels=map_labels,
-                                  weights=weights, reference=reference, B=B, seed=seed))
+                                     help="Standalone: the sample's key.csv (or any file "
+                                          "with item_id, inclusion_prob)."),
+        reference: list[str] = typer.Option(None, "--reference", metavar="ATTRIBUTE=LEVEL",
+                                            help="Standalone: reference group (repeatable)."),
+        B: int = typer.Option(None, "--B", help="Standalone: bootstrap replicates [1000]."),
+        n: int = typer.Option(None, "--n", help="sample: items to label [200]."),
+        criterion: str = typer.Option(None, "--criterion",
+                                      help="sample: criterion (RUBRIC.CRITERION for a run) to "
+                                           "stratify on."),
+        judge: str = typer.Option(None, "--judge",
+                                  help="sample --judgments: judge whose score stratifies."),
+        seed: int = typer.Option(0, "--seed", help="Bootstrap / sampling seed."),
+        force: list[str] = typer.Option(None, "--force", help="CONFIG: redo the stage."),
+        sets: list[str] = SetOpt) -> None:
+    """Judge vs human labels: agreement, bias per group, PPI++-corrected estimates.
 
+    \b
+    judge calibrate CONFIG                                  calibrate a run
+    judge calibrate --judgments F --labels F --out DIR      judges run elsewhere
+    judge calibrate sample CONFIG --n N                     labelling sheet from a run
+    judge calibrate sample --judgments F --n N --out DIR    labelling sheet from a file
+    """
+    rest = list(args or [])
+    standalone = {"--labels": labels, "--scale": scale, "--map-judgments": map_judgments,
+                  "--map-labels": map_labels, "--weights": weights, "--reference": reference,
+                  "--B": B}
+    run_only = {"--force": force, "--set": sets}
 
-def sample_sheet_cmd(
-        judgments: Path = typer.Option(..., "--judgments", help="Judgments JSONL or CSV."),
-        n: int = typer.Option(..., "--n", help="Items to label."),
-        out: Path = typer.Option(..., "--out", help="Output directory."),
-        criterion: str = typer.Option(None, "--criterion", help="Criterion to stratify on."),
-        judge: str = typer.Option(None, "--judge", help="Judge whose score stratifies."),
-        seed: int = typer.Option(0, "--seed")) -> None:
-    """Write a stratified labelling sheet (group x judge score) with inclusion probabilities."""
+    def refuse(options: dict[str, object], mode: str) -> None:
+        given = [k for k, v in options.items() if v not in (None, [], ())]
+        if given:
+            raise UsageError(f"{given[0]} does not apply to {mode}", hint=USAGE)
+
+    size = 200 if n is None else n
+
     def go() -> None:
-        from judge.calibration import read_judgments
-
-        j = read_judgments(judgments)
-        crit = criterion or sorted(j["criterion"].unique())[0]
-        name = judge or sorted(j["judge"].unique())[0]
-        items = j[(j["criterion"] == crit) & (j["judge"] == name)]
-        paths = write_sample_sheet(items, out, n, seed=seed, criterion=crit)
-        typer.echo(f"sampled {n} of {items['item_id'].nunique()} items ({crit}, {name}): "
-                   f"{paths['csv']}, {paths['jsonl']}")
+        if rest[:1] == ["sample"]:
+            refuse({**standalone, "--force": force}, "judge calibrate sample")
+            if len(rest) > 2 or (len(rest) == 2) == bool(judgments):
+                raise UsageError("sample takes a CONFIG or --judgments FILE (one of them)",
+                                 hint=USAGE)
+            if judgments:
+                if out is None:
+                    raise UsageError("sample --judgments needs --out DIR", hint=USAGE)
+                refuse({"--set": sets}, "sample --judgments")
+                sample_from_file(judgments, size, out, criterion, judge, seed)
+            else:
+                refuse({"--judge": judge}, "a run (use --criterion RUBRIC.CRITERION)")
+                sample_from_run(rest[1], size, out, criterion, seed, sets)
+            return
+        refuse({"--n": n, "--criterion": criterion, "--judge": judge},
+               "calibration (only to 'judge calibrate sample')")
+        if judgments or labels:
+            refuse(run_only, "standalone calibration")
+            if not (judgments and labels and out) or rest:
+                raise UsageError("standalone calibration needs --judgments, --labels and --out "
+                                 "(and no CONFIG)", hint=USAGE)
+            run_standalone(judgments, labels, out, scale=scale, map_judgments=map_judgments,
+                           map_labels=map_labels, weights=weights, reference=reference,
+                           B=1000 if B is None else B, seed=seed)
+            return
+        refuse({**standalone, "--out": out}, "a run (its config sets them)")
+        if len(rest) != 1:
+            raise UsageError("give one CONFIG", hint=USAGE)
+        run_stages_command(rest[0], ["calibrate"], force, False, sets=sets)
     guard(go)
+
+
+def sample_from_run(config: str, n: int, out: Path | None, criterion: str | None,
+                    seed: int, sets: list[str] | None = None) -> None:
+    """``judge calibrate sample CONFIG``: a sheet of the run's judged items."""
+    from judge.stages.calibrate import labelling_items
+
+    cfg = load_run_config(config, sets)
+    items, rubric, crit = labelling_items(cfg, criterion)
+    out = Path(out or cfg.run_dir / "labelling")
+    write_sample_sheet(items, out, n, seed=seed, rubric=rubric, criterion=crit)
+    typer.echo(f"sampled {min(n, len(items))} of {len(items)} items ({rubric}.{crit}): "
+               f"{_where(out)}")
+
+
+def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
+                     judge: str | None, seed: int) -> None:
+    """``judge calibrate sample --judgments FILE``: a sheet of one judge's scores of one
+    criterion (default: the first of each, sorted)."""
+    from judge.calibration import read_judgments
+
+    j = read_judgments(judgments)
+    crit = criterion or sorted(j["criterion"].unique())[0]
+    name = judge or sorted(j["judge"].unique())[0]
+    items = j[(j["criterion"] == crit) & (j["judge"] == name)]
+    if items.empty:
+        raise UsageError(f"no judgments of criterion {crit!r} by judge {name!r}",
+                         path=judgments, hint="check --criterion and --judge")
+    write_sample_sheet(items, out, n, seed=seed, criterion=crit)
+    typer.echo(f"sampled {min(n, items['item_id'].nunique())} of {items['item_id'].nunique()} "
+               f"items ({crit}, {name}): {_where(Path(out))}")
+
+
+def _where(out: Path) -> str:
+    return (f"blind sheets for raters in {out / 'raters'}/, the key (ids, weights: "
+            f"--weights {out / 'key.csv'}) in {out}/key.csv (docs/LABELLING.md)")

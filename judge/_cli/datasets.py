@@ -1,4 +1,4 @@
-"""`judge datasets ...` (import, fetch, list, expand) and `judge plan CONFIG`. Imports are lazy."""
+"""``judge datasets ...``: import, fetch, list and expand query datasets. Imports are lazy."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from judge._cli.common import guard
 
 app = typer.Typer(help="Import, download and expand query datasets.", no_args_is_help=True)
 
@@ -54,17 +56,19 @@ def import_cmd(
         help="holistic_bias only: keep these HolisticBias axes (repeatable).")] = None,
 ) -> None:
     """Convert an upstream dataset into Query JSONL for `queries.path` in a run config."""
-    from judge.importers import get_importer, write_queries
+    def go() -> None:
+        from judge.importers import get_importer, write_queries
 
-    imp = get_importer(name)
-    options: dict = {}
-    if name == "csv":
-        options["mapping"] = _mapping(map_ or [], context, scenario_id)
-    if name == "holistic_bias" and axis:
-        options["axes"] = axis
-    target = out or Path(f"{name}.queries.jsonl")
-    n, groups = write_queries(imp.read(path, **options), target)
-    typer.echo(f"wrote {n:,} queries in {groups:,} counterfactual groups to {target}")
+        imp = get_importer(name)
+        options: dict = {}
+        if name == "csv":
+            options["mapping"] = _mapping(map_ or [], context, scenario_id)
+        if name == "holistic_bias" and axis:
+            options["axes"] = axis
+        target = out or Path(f"{name}.queries.jsonl")
+        n, groups = write_queries(imp.read(path, **options), target)
+        typer.echo(f"wrote {n:,} queries in {groups:,} counterfactual groups to {target}")
+    guard(go)
 
 
 @app.command()
@@ -74,12 +78,14 @@ def fetch(
     file: Annotated[list[str] | None, typer.Option(help="Only these upstream files.")] = None,
 ) -> None:
     """Download a dataset's upstream files (needs network; nothing is committed)."""
-    from judge.importers import fetch_dataset, get_importer
+    def go() -> None:
+        from judge.importers import fetch_dataset, get_importer
 
-    imp = get_importer(name)
-    for p in fetch_dataset(name, dest, files=file):
-        typer.echo(f"downloaded {p}")
-    typer.echo(f"license {imp.license}; cite: {imp.citation}")
+        imp = get_importer(name)
+        for p in fetch_dataset(name, dest, files=file):
+            typer.echo(f"downloaded {p}")
+        typer.echo(f"license {imp.license}; cite: {imp.citation}")
+    guard(go)
 
 
 @app.command("list")
@@ -102,19 +108,24 @@ def expand(
     seed: int = 0,
 ) -> None:
     """Expand scenario files into Query JSONL (the same stream a run would use)."""
-    from judge.config import DesignSpec, QueriesConfig
-    from judge.importers import write_queries
-    from judge.scenarios import iter_queries
+    def go() -> None:
+        from pydantic import ValidationError
 
-    cfg = QueriesConfig(scenarios=scenarios, design=DesignSpec(kind=design),  # type: ignore[arg-type]
-                        limit=limit, axes=axis)
-    n, groups = write_queries(iter_queries(cfg, seed=seed), out)
-    typer.echo(f"wrote {n:,} queries in {groups:,} counterfactual groups to {out}")
+        from judge.config import DesignSpec, QueriesConfig
+        from judge.errors import UsageError
+        from judge.importers import write_queries
+        from judge.scenarios import iter_queries
 
+        field = "--design"
+        try:
+            spec = DesignSpec(kind=design)  # type: ignore[arg-type]
+            field = ""
+            cfg = QueriesConfig(scenarios=scenarios, design=spec, limit=limit, axes=axis)
+        except ValidationError as err:
+            e = err.errors()[0]
+            raise UsageError(f"{e['msg']} (got {e.get('input')!r})",
+                             field=field or "--" + str(e["loc"][0])) from err
+        n, groups = write_queries(iter_queries(cfg, seed=seed), out)
+        typer.echo(f"wrote {n:,} queries in {groups:,} counterfactual groups to {out}")
+    guard(go)
 
-def plan(config: Annotated[Path, typer.Argument(help="Run config YAML.")]) -> None:
-    """Print queries, groups, cells, calls per stage, tokens and cost before a run."""
-    from judge.config import load_config
-    from judge.plan import format_plan, plan_counts
-
-    typer.echo(format_plan(plan_counts(load_config(config))))

@@ -1,14 +1,10 @@
-"""``judge report``: the report stage of a config, or ``--compare RUN_A RUN_B``.
-
-Mount in judge/cli.py (replacing the plain ``report`` command)::
-
-    from judge._cli.report import report as report_command
-    app.command(name="report")(report_command)
-"""
+"""``judge report``: the report stage of a config, or ``--compare RUN_A RUN_B``."""
 
 from __future__ import annotations
 
 import typer
+
+from judge._cli.common import SetOpt, guard, run_stages_command, usage_error
 
 CompareOpt = typer.Option(None, "--compare", metavar="RUN_A RUN_B",
                           help="Compare two run directories (B − A, with 95% CIs) instead of "
@@ -32,18 +28,15 @@ def run_compare(run_a: str, run_b: str, out: str | None = None, bootstrap: int =
 def report(config: str | None = typer.Argument(None, help="Run config YAML."),
            compare: tuple[str, str] | None = CompareOpt,
            out: str | None = OutOpt, bootstrap: int = BootOpt,
-           seed: int = SeedOpt) -> None:
+           seed: int = SeedOpt, sets: list[str] = SetOpt) -> None:
     """Compute metrics and write metrics.json/csv, report.md and report.html; or compare runs."""
-    from judge._cli.common import guard, run_stages_command
-
-    if compare and all(compare):
-        if config is not None:
-            typer.secho("error: give either CONFIG or --compare RUN_A RUN_B, not both",
-                        fg="red", err=True)
-            raise typer.Exit(2)
-        guard(lambda: run_compare(compare[0], compare[1], out, bootstrap, seed))
-        return
-    if config is None:
-        typer.secho("error: missing CONFIG (or use --compare RUN_A RUN_B)", fg="red", err=True)
-        raise typer.Exit(2)
-    run_stages_command(config, ["report"], None, False)
+    def go() -> None:
+        if compare and all(compare):
+            if config is not None:
+                raise usage_error("give either CONFIG or --compare RUN_A RUN_B, not both")
+            run_compare(compare[0], compare[1], out, bootstrap, seed)
+        elif config is None:
+            raise usage_error("missing CONFIG (or use --compare RUN_A RUN_B)")
+        else:
+            run_stages_command(config, ["report"], None, False, sets=sets)
+    guard(go)

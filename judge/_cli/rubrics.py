@@ -7,13 +7,10 @@ from typing import Optional
 
 import typer
 
+from judge._cli.common import guard
+
 app = typer.Typer(help="Lint, lock, diff and show fairness rubrics (see rubrics/README.md).",
                   no_args_is_help=True)
-
-
-def _fail(err: Exception) -> typer.Exit:
-    typer.echo(f"error: {err}", err=True)
-    return typer.Exit(getattr(err, "exit_code", 1))
 
 
 @app.command("lint")
@@ -26,7 +23,7 @@ def lint(paths: list[Path] = typer.Argument(None, help="Rubric files or folders 
     from judge.rubrics._load import default_root
 
     targets = list(paths) if paths else [default_root()]
-    errors = lint_paths(targets, lock=lock)
+    errors = guard(lambda: lint_paths(targets, lock=lock))
     for e in errors:
         typer.echo(str(e))
     if errors:
@@ -40,14 +37,10 @@ def lock(root: Optional[Path] = typer.Option(None, help="Rubrics folder (default
          force: bool = typer.Option(False, help="Overwrite entries whose hash changed (only "
                                     "for versions never used in a run).")) -> None:
     """Add every rubric version to rubrics.lock (released versions must not change)."""
-    from judge.errors import JudgeError
     from judge.rubrics import read_lock, write_lock
 
-    try:
-        before = read_lock(root)
-        after = write_lock(root, force=force)
-    except JudgeError as err:
-        raise _fail(err) from err
+    before = guard(lambda: read_lock(root))
+    after = guard(lambda: write_lock(root, force=force))
     added = sorted(set(after) - set(before))
     changed = sorted(r for r in before if before[r] != after.get(r))
     for ref in added:
@@ -64,14 +57,10 @@ def diff(rubric_id: str = typer.Argument(..., metavar="ID"),
          v2: str = typer.Argument(..., help="New version."),
          root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> None:  # noqa: UP045
     """Show what changed between two versions (unified diff of the normalised rubrics)."""
-    from judge.errors import JudgeError
     from judge.rubrics import diff_rubrics, load_rubric
 
-    try:
-        old = load_rubric(f"{rubric_id}@{v1}", root)
-        new = load_rubric(f"{rubric_id}@{v2}", root)
-    except JudgeError as err:
-        raise _fail(err) from err
+    old, new = guard(lambda: (load_rubric(f"{rubric_id}@{v1}", root),
+                              load_rubric(f"{rubric_id}@{v2}", root)))
     text = diff_rubrics(old, new)
     typer.echo(text.rstrip("\n") if text else f"{old.ref} and {new.ref} are identical")
 
@@ -80,13 +69,9 @@ def diff(rubric_id: str = typer.Argument(..., metavar="ID"),
 def show(ref: str = typer.Argument(..., help="id or id@version."),
          root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> None:  # noqa: UP045
     """Print the normalised rubric (what is hashed), with its hash."""
-    from judge.errors import JudgeError
     from judge.rubrics import load_rubric, normalised_yaml
 
-    try:
-        rubric = load_rubric(ref, root)
-    except JudgeError as err:
-        raise _fail(err) from err
+    rubric = guard(lambda: load_rubric(ref, root))
     typer.echo(normalised_yaml(rubric).rstrip("\n"))
 
 
@@ -95,6 +80,8 @@ def list_(root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> 
     """List every rubric version with mode, frameworks and hash."""
     from judge.rubrics import list_rubrics, load_rubric
 
-    for ref in list_rubrics(root):
-        r = load_rubric(ref, root)
-        typer.echo(f"{ref:34} {r.mode:18} {r.hash[:12]}  {','.join(r.frameworks)}")
+    def go() -> None:
+        for ref in list_rubrics(root):
+            r = load_rubric(ref, root)
+            typer.echo(f"{ref:34} {r.mode:18} {r.hash[:12]}  {','.join(r.frameworks)}")
+    guard(go)

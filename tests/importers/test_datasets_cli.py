@@ -1,15 +1,13 @@
 import json
 
-import typer
 from typer.testing import CliRunner
 
-from judge._cli.datasets import app
+from judge.cli import app
 
 
-def _root() -> typer.Typer:
-    root = typer.Typer()
-    root.add_typer(app, name="datasets")
-    return root
+def _root():
+    """The shipped ``judge`` app (``datasets`` is mounted on it)."""
+    return app
 
 
 def test_import_csv_with_mapping(tmp_path):
@@ -42,3 +40,10 @@ def test_expand_writes_scenario_queries(tmp_path):
                                        "--out", str(out), "--limit", "2"])
     assert res.exit_code == 0, res.output
     assert "wrote 64 queries in 2 counterfactual groups" in res.output
+
+
+def test_errors_are_one_line_exit_2(tmp_path):
+    res = CliRunner().invoke(_root(), ["datasets", "import", "csv", str(tmp_path / "p.csv"),
+                                       "--map", "text"])
+    assert res.exit_code == 2
+    assert res.output.strip() == "error: --map 'text' is not FIELD=COLUMN"

@@ -1,0 +1,125 @@
+"""The ``judge`` app: one command per name, one error guard, ``--set`` overrides, exit codes.
+
+Each command group has its own tests (tests/calibration/test_cli.py, tests/test_rubric_cli.py,
+tests/importers/test_datasets_cli.py); these cover what they share."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from judge._cli.common import apply_sets, load_run_config
+from judge.cli import app
+from judge.errors import ConfigError, UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_every_command_is_mounted_once():
+    from typer.main import get_command
+
+    cmd = get_command(app)
+    assert set(cmd.commands) >= {"run", "generate", "score", "calibrate", "report", "plan",
+                                 "schema", "rubrics", "datasets", "serve-sim"}
+    helps = {name: _invoke(name, "--help") for name in cmd.commands}
+    assert all(r.exit_code == 0 for r in helps.values()), helps
+    calibrate = helps["calibrate"].output
+    for option in ("--map-labels", "--map-judgments", "--weights", "--judgments", "--labels",
+                   "--scale", "--reference", "--n", "--criterion", "--judge", "--set"):
+        assert option in calibrate
+
+
+def test_apply_sets_merges_dotted_keys_and_yaml_values():
+    data = {"queries": {"limit": 120, "design": {"kind": "single_swap"}},
+            "generators": [{"model": "sim/generator", "samples": 2}], "report": None}
+    out = apply_sets(data, ["queries.limit=2", "generators.0.samples=1",
+                            "report.bootstrap=100", "rubrics=[answer_quality]"])
+    assert out == {"queries": {"limit": 2, "design": {"kind": "single_swap"}},
+                   "generators": [{"model": "sim/generator", "samples": 1}],
+                   "report": {"bootstrap": 100}, "rubrics": ["answer_quality"]}
+    assert data["queries"]["limit"] == 120  # the input is not changed
+
+
+@pytest.mark.parametrize(("pairs", "message"), [
+    (["queries.limit"], "--set: 'queries.limit' is not KEY=VALUE (e.g. --set queries.limit=2)"),
+    (["=3"], "--set: '=3' is not KEY=VALUE (e.g. --set queries.limit=2)"),
+    (["generators.5.samples=1"], "--set: 'generators.5.samples=1': generators has no item '5' "
+                                 "(use an index from 0 to 0)"),
+    (["name.x=1"], "--set: 'name.x=1': name is not a mapping"),
+    (["queries.limit=[1"], "--set: 'queries.limit=[1': the value is not valid YAML"),
+])
+def test_apply_sets_errors_name_the_option(pairs, message):
+    with pytest.raises(UsageError) as err:
+        apply_sets({"name": "t", "generators": [{"model": "m"}], "queries": {}}, pairs)
+    assert err.value.one_line() == message
+
+
+def test_load_run_config_validates_the_result(tmp_path, make_config):
+    path = make_config()
+    cfg = load_run_config(str(path), ["queries.limit=2", "seed=3"])
+    assert (cfg.queries.limit, cfg.seed, cfg.source_path) == (2, 3, str(path))
+    with pytest.raises(ConfigError) as err:
+        load_run_config(str(path), ["queries.limit=0"])
+    assert "queries.limit: Input should be greater than or equal to 1 (got 0)" in str(err.value)
+
+
+def test_plan_with_set_counts_the_overridden_config(make_config):
+    path = make_config()
+    four = _invoke("plan", str(path))
+    two = _invoke("plan", str(path), "--set", "queries.limit=2")
+    assert four.exit_code == 0 and two.exit_code == 0, two.output
+    groups = [next(ln for ln in r.output.splitlines() if ln.startswith("cf groups"))
+              for r in (four, two)]
+    assert groups[0].split()[-1] == "4" and groups[1].split()[-1] == "2"
+
+
+def test_run_with_set_records_the_override_in_the_manifest(make_config, tmp_path):
+    path = make_config()
+    r = _invoke("generate", str(path), "--no-progress", "--set", "queries.limit=1",
+                "--set", "name=small")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "runs" / "small" / "manifest.json").read_text())
+    assert manifest["config"]["queries"]["limit"] == 1 and manifest["config"]["name"] == "small"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["schema", "bogus"], "error: unknown record 'bogus' (choose one of query, generation, "
+                          "judgment, human_label)"),
+    (["report"], "error: missing CONFIG (or use --compare RUN_A RUN_B)"),
+    (["report", "x.yaml", "--compare", "a", "b"], "error: give either CONFIG or --compare RUN_A "
+                                                  "RUN_B, not both"),
+    (["datasets", "import", "bogus", "x"], "error: unknown dataset 'bogus' (choose one of: "
+                                           "discrim_eval, bbq, holistic_bias, csv)"),
+    (["datasets", "expand", "x.yaml", "--design", "bogus"], "error: --design: Input should be"),
+    (["rubrics", "show", "no_such_rubric"], "error: "),
+    (["run", "nope.yaml"], "error: nope.yaml: file not found (check the path)"),
+    (["plan", "nope.yaml", "--set", "x"], "error: "),
+])
+def test_errors_are_one_line_exit_2(args, message):
+    r = _invoke(*args)
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_typer_usage_errors_exit_2_through_the_entry_point():
+    for args in (["no-such-command"], ["run"], ["run", "x.yaml", "--no-such-option"],
+                 ["plan", "a.yaml", "b.yaml"]):
+        r = subprocess.run([sys.executable, "-m", "judge.cli", *args], capture_output=True,
+                           text=True, cwd=ROOT)
+        assert r.returncode == 2, (args, r.stderr)
+
+
+def test_the_readme_set_example_is_valid_yaml_for_the_config():
+    cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    assert apply_sets(cfg, ["queries.limit=4"])["queries"]["limit"] == 4
