@@ -68,6 +68,8 @@ def _attach_planted(table: pd.DataFrame, scored: pd.DataFrame, oracle: dict) -> 
     """``planted`` for demographic-parity differences: E[decision | level] - E[... | ref]."""
     table = table.copy()
     table["planted"] = np.nan
+    if "decision" not in scored:  # no rubric with a decision criterion: nothing planted here
+        return table
     dec = scored.dropna(subset=["decision"])
     for i, r in table.iterrows():
         key = PLANTED_FOR.get(str(r["metric"]))
