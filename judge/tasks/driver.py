@@ -122,7 +122,7 @@ def drive(ctx: RunContext, st: StageTasks, executor: Executor | None = None) -> 
 def run_tasks(ctx: RunContext, st: StageTasks, tasks: Iterable[Task], sinks: dict[str, Sink],
               result: StageResult, inline: InlineJudge | None = None) -> StageResult:
     """Run ``tasks`` in this process with per-model concurrency; write through ``sinks``."""
-    clients = {s.label: ctx.client(s) for s in st.models()}
+    clients = LazyClients(ctx, st.models())
 
     async def work(task: Task) -> list[Record]:
         if inline is not None and inline.stopped is not None:
@@ -142,6 +142,20 @@ def run_tasks(ctx: RunContext, st: StageTasks, tasks: Iterable[Task], sinks: dic
     return result
 
 
+class LazyClients(dict):
+    """Model label -> client, made on first use: a stage with nothing left to call never
+    sets up a provider (nor imports litellm, seconds of start-up)."""
+
+    def __init__(self, ctx: RunContext, specs: Iterable[Any]):
+        super().__init__()
+        self._ctx = ctx
+        self._specs = {s.label: s for s in specs}
+
+    def __missing__(self, label: str) -> Any:
+        client = self[label] = self._ctx.client(self._specs[label])
+        return client
+
+
 class InlineJudge:
     """Judges each new answer with the pointwise rubrics as soon as it arrives.
 
@@ -155,7 +169,7 @@ class InlineJudge:
     def __init__(self, ctx: RunContext, score: ScoreTasks, done: set[str]):
         self.score = score
         self.done = done
-        self.clients = {j.label: ctx.client(j) for j in score.models()}
+        self.clients = LazyClients(ctx, score.models())
         self.stopped: BudgetExhausted | None = None
 
     async def judge(self, gen: Generation) -> list[Record]:
