@@ -92,3 +92,19 @@ def test_every_executor_makes_the_local_runs_records_and_manifest(executor, tmp_
         assert counts["score"]["planned"] == ref_counts["score"]["planned"]
     else:
         assert counts == ref_counts
+
+
+def test_rerun_of_a_finished_run_calls_nothing_and_never_imports_litellm(local_run):
+    """Resume is free: every id is final, no task runs, no provider is set up."""
+    import subprocess
+    import sys
+
+    cfg = local_run.parent.parent / "eq.yaml"
+    code = ("import sys, judge; r = judge.run(sys.argv[1], stages=['generate', 'score']); "
+            "print(r['generate']['written'] + r['score']['written'], "
+            "r['score']['skipped'] > 0, 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True,
+                         text=True, timeout=300, env={**__import__("os").environ,
+                                                      "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "True", "False"]
