@@ -154,17 +154,29 @@ def headline(df: pd.DataFrame, min_cell: int) -> str:
     return "".join(out)
 
 
+def flag_state(value: object) -> str:
+    """A rule flag's state: raised (1), not raised (0), or undetermined (no value: its
+    interval straddles the rule's threshold).
+
+    >>> flag_state(1.0), flag_state(0.0), flag_state(float("nan"))
+    ('⚑ raised', 'not raised', 'undetermined')
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return "undetermined"
+    return "⚑ raised" if value == 1 else "not raised"
+
+
 def flags(df: pd.DataFrame) -> str:
     """Rule flags (metric ``*_flag``, value 1 = raised), as a list above the plots."""
     if df.empty:
         return ""
     items = []
     for r in df.to_dict("records"):
-        raised = r.get("value") == 1
+        state = flag_state(r.get("value"))
         what = f"{r['metric']} on {r.get('attribute')}"
         rule = f" ({r['reference']})" if r.get("reference") else ""
         keys = ", ".join(str(r[k]) for k in KEYS if k in r and isinstance(r.get(k), str))
-        items.append(f"<li>{'⚑ raised' if raised else 'not raised'}: {esc(what)}{esc(rule)}"
+        items.append(f"<li>{state}: {esc(what)}{esc(rule)}"
                      f"{' [' + esc(keys) + ']' if keys else ''}</li>")
     return "<p>Rule flags:</p><ul>" + "".join(items) + "</ul>"
 
