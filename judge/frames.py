@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -62,3 +63,18 @@ def load(run_dir: str | Path) -> RunFrames:
             j = j.merge(qcols, on="query_id", how="left")
     h = _frame(d / "human_labels.jsonl", "label_id")
     return RunFrames(q, g, j, h)
+
+
+def keep_rubric_hashes(frames: RunFrames, rubrics: list[Any]) -> RunFrames:
+    """Only the judgments made with the resolved rubrics' content (id, version and hash).
+
+    A released version edited in place (refused at run time since) may have left judgments
+    with another hash under the same ``id@version``: they are never mixed in.
+    """
+    j = frames.judgments
+    if j.empty or "rubric_hash" not in j:
+        return frames
+    keep = {(rb.id, rb.version, rb.hash) for rb in rubrics}
+    mask = [k in keep for k in zip(j["rubric_id"], j["rubric_version"], j["rubric_hash"])]
+    return RunFrames(frames.queries, frames.generations, j[mask].reset_index(drop=True),
+                     frames.human_labels)

@@ -11,12 +11,13 @@ import typer
 
 def guard(fn: Callable[[], Any]) -> Any:
     """Run ``fn``; turn JudgeError into one line on stderr and its exit code."""
+    from judge.config import redact
     from judge.errors import JudgeError
 
     try:
         return fn()
     except JudgeError as err:
-        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
+        typer.secho(f"error: {redact(err.one_line())}", fg="red", err=True)
         raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
         typer.secho("interrupted: re-run the same command to resume", fg="yellow", err=True)
