@@ -43,6 +43,10 @@ def run_stages_command(config: str, stages: list[str], force: list[str] | None, 
         for name, r in results.items():
             typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
                        f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
+            dups = (r.get("extra") or {}).get("duplicate_query_ids")
+            if dups:
+                typer.secho(f"warning: {dups} duplicate query id(s) in the query source: each "
+                            "id is called once", fg="yellow", err=True)
             if r.get("stopped"):
                 typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
                             fg="yellow", err=True)

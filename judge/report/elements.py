@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 
 from judge.report.rows import DEFAULT_MIN_CELL, small_cell
 
-RC = {"svg.hashsalt": "judge-report", "svg.fonttype": "none", "font.family": "DejaVu Sans"}
+RC = {"svg.hashsalt": "judge-report", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+      "text.parse_math": False}
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
@@ -77,11 +78,21 @@ def fmt_ci(r: Mapping[str, Any], nd: int = 3) -> str:
     return f"{fmt(v, nd)} [{fmt(lo, nd)}, {fmt(hi, nd)}]"
 
 
+def plain_text(fig: Figure) -> None:
+    """Turn mathtext off for every text of ``fig``: labels are data (attribute levels, model
+    names), and a ``$`` in them must be drawn, not parsed (``$x^$`` would fail the figure)."""
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+
+
 def figure_html(fig: Figure | None, caption: str, fmt_: str = "svg") -> str:
     """A figure as an inline ``<img>`` (``data:`` URI); empty string for ``None``."""
     if fig is None:
         return ""
     buf = io.BytesIO()
+    plain_text(fig)
     with matplotlib.rc_context(RC):
         if fmt_ == "png":
             fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
