@@ -26,7 +26,7 @@ from typing import Any
 
 #: First characters a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#!~])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
 _FENCE_RX = re.compile(r"<(\s*/?\s*)(response|query)\b", re.IGNORECASE)
 
 
@@ -39,6 +39,8 @@ def md(value: Any) -> str:
     'a\\\\|b'
     >>> md("**bold** [link](javascript:x)\\nnext")
     '\\\\*\\\\*bold\\\\*\\\\* \\\\[link\\\\](javascript:x) next'
+    >>> md("selection_rate_diff")
+    'selection_rate_diff'
     >>> md(None), md(3)
     ('', '3')
     """
@@ -68,7 +70,7 @@ def csv_frame(df: Any) -> Any:
     column name (numeric columns are untouched)."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("string", "category"):
+        if out[col].dtype.kind not in "biufcmM":  # text, object or category columns
             out[col] = out[col].map(csv_cell)
     out.columns = [csv_cell(c) for c in out.columns]
     return out
