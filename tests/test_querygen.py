@@ -13,7 +13,6 @@ import yaml
 import judge
 from judge.config import LLMQueriesConfig, ModelSpec, load_config
 from judge.errors import ConfigError
-from judge.sim.writer import rewrite_text
 from judge.pipeline import open_run, run_stages
 from judge.querygen import (
     REJECTIONS_FILE,
@@ -25,6 +24,7 @@ from judge.querygen import (
 )
 from judge.rubrics import load_rubric
 from judge.scenarios import cue_matcher
+from judge.sim.writer import rewrite_text
 
 ROOT = Path(__file__).resolve().parents[1]
 USE_CASES = [

@@ -22,6 +22,7 @@ import yaml
 
 import judge
 from judge.config import load_config
+from judge.records import Generation
 from judge.sim.faults import FaultConfig
 from judge.sim.server_log import (
     SUCCESS,
@@ -29,7 +30,6 @@ from judge.sim.server_log import (
     duplicate_successes,
     retry_after_violations,
 )
-from judge.records import Generation
 from judge.tasks.generate import generation_params
 from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401

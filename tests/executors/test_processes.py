@@ -30,9 +30,9 @@ from judge.executors.processes import (  # noqa: E402
     worker_config,
     worker_count,
 )
+from judge.pipeline import open_run, run_stages  # noqa: E402
 from judge.sim.faults import FaultConfig  # noqa: E402
 from judge.sim.server_log import SUCCESS, calls_by_hash, duplicate_successes  # noqa: E402
-from judge.pipeline import open_run, run_stages  # noqa: E402
 from tests.conftest import small_config  # noqa: E402
 from tests.fixtures.runs import (  # noqa: E402
     FILES,

@@ -29,9 +29,9 @@ from judge.executors import (  # noqa: E402
     require_ray,
     run_shard,
 )
-from judge.tasks import StageResult, pending, stage_tasks  # noqa: E402
 from judge.ids import shard_of  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
+from judge.tasks import StageResult, pending, stage_tasks  # noqa: E402
 from tests.fixtures.runs import FILES, STAGES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,9 @@ import judge.llm.client as cm
 from judge.config import ModelSpec
 from judge.llm.cache import ResponseCache
 from judge.llm.client import PLACEHOLDER_PRICE, ModelClient
-from judge.sim.faults import FaultConfig
 from judge.llm.litellm_env import get_litellm
 from judge.records import Usage
+from judge.sim.faults import FaultConfig
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 
 MSGS = [[{"role": "user", "content": f"Should I accept loan offer {i}?"}] for i in range(3)]

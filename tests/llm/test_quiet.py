@@ -17,8 +17,8 @@ import judge.llm.client as client_mod
 import judge.llm.litellm_env as env
 from judge.config import ModelSpec
 from judge.llm.client import CallResult, ModelClient
-from judge.sim.faults import FaultConfig
 from judge.llm.litellm_env import get_litellm, quiet_flag
+from judge.sim.faults import FaultConfig
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

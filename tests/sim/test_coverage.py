@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from judge.calibration import coverage_study, format_coverage
-from judge.sim.coverage import simulate_sim_world
-from judge.sim.coverage import quality_distribution, sim_items
+from judge.sim.coverage import quality_distribution, sim_items, simulate_sim_world
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +20,11 @@ def items():
 def test_fast_path_judge_scores_equal_the_pipeline_sim_judge(items):
     """Messages and params built as the score stage builds them, answered by the provider."""
     from judge.config import GeneratorSpec, JudgeSpec
-    from judge.sim.provider import get_world
+    from judge.llm.structured import structured_format
     from judge.rubric import load_rubric, parse_judge_output
+    from judge.sim.provider import get_world
     from judge.tasks.generate import generation_params
     from judge.tasks.judging import judge_params
-    from judge.llm.structured import structured_format
 
     rb = load_rubric("answer_quality")
     spec = JudgeSpec(model="sim/judge")
@@ -49,8 +48,8 @@ def test_fast_path_judge_scores_equal_the_pipeline_sim_judge(items):
 
 
 def test_item_expectations_are_the_worlds_planted_values(items):
-    from judge.sim.provider import get_world, planted_item_bias, planted_item_human
     from judge.rubric import load_rubric
+    from judge.sim.provider import get_world, planted_item_bias, planted_item_human
 
     rb, world = load_rubric("answer_quality"), get_world()
     for row in items.itertuples():

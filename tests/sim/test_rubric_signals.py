@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from judge.sim import world as w
 from judge.rubrics import list_rubrics, load_rubric, parse_judge_output, repair_messages
+from judge.sim import world as w
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "rubrics"

@@ -9,6 +9,7 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.descriptivestats import sign_test
 
+from judge.sim.synthetic import planted_frame
 from judge.stats import (
     METRIC_COLUMNS,
     counterfactual_metrics,
@@ -16,7 +17,6 @@ from judge.stats import (
     counterfactual_set_summary,
     worst_levels,
 )
-from judge.sim.synthetic import planted_frame
 
 B = 400
 

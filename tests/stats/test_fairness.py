@@ -17,6 +17,7 @@ from fairlearn.metrics import (
 )
 
 from judge.errors import DataError
+from judge.sim.synthetic import planted_frame
 from judge.stats import (
     METRIC_COLUMNS,
     calibration_by_group,
@@ -27,7 +28,6 @@ from judge.stats import (
     quality_of_service,
     unawareness_rate,
 )
-from judge.sim.synthetic import planted_frame
 
 B = 400
 

@@ -11,8 +11,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
 import judge.stats.intersectional as inter_mod
-from judge.stats import METRIC_COLUMNS, intersectional_cells, minimum_detectable_effect
 from judge.sim.synthetic import planted_frame
+from judge.stats import METRIC_COLUMNS, intersectional_cells, minimum_detectable_effect
 
 
 def row(t, metric, attribute, level):
