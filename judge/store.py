@@ -118,7 +118,11 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                                      hint="reopen the run (judge run) to repair it") from err
                 raise StoreError(f"invalid JSON: {err.msg}", path=path, line=n,
                                  col=err.colno) from err
-            if obj.get("schema_version", 1) > SCHEMA_VERSION:
+            if not isinstance(obj, dict):
+                raise StoreError("expected a JSON object", path=path, line=n,
+                                 hint="fix or remove the line")
+            version = obj.get("schema_version", 1)
+            if isinstance(version, int) and version > SCHEMA_VERSION:
                 raise StoreError(f"schema_version {obj['schema_version']} is newer than this "
                                  f"judge ({SCHEMA_VERSION})", path=path, line=n,
                                  hint="upgrade judge to read this run")
@@ -127,10 +131,18 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Record]:
     """All records of a file, validated; with ``latest`` the last record per id wins."""
+    from pydantic import ValidationError
+
     out: dict[str, Record] = {}
     rows: list[Record] = []
-    for _, obj in iter_jsonl(path):
-        rec = cls.model_validate(obj)
+    for n, obj in iter_jsonl(path):
+        try:
+            rec = cls.model_validate(obj)
+        except ValidationError as err:
+            e = err.errors(include_url=False, include_input=False)[0]
+            raise StoreError(f"not a valid {cls.__name__} record: {e['msg']}", path=path,
+                             line=n, field=".".join(map(str, e["loc"])) or None,
+                             hint="fix or remove the line") from err
         if latest:
             out[rec.record_id] = rec
         else:
@@ -141,7 +153,10 @@ def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Rec
 def latest_dicts(path: Path, id_field: str) -> dict[str, dict[str, Any]]:
     """The last raw dict per id (no validation: fast path for large files)."""
     out: dict[str, dict[str, Any]] = {}
-    for _, obj in iter_jsonl(path):
+    for n, obj in iter_jsonl(path):
+        if not isinstance(obj, dict) or id_field not in obj:
+            raise StoreError(f"record has no {id_field}", path=path, line=n, field=id_field,
+                             hint="fix or remove the line")
         out[obj[id_field]] = obj
     return out
 
@@ -153,7 +168,10 @@ def scan_ids(path: Path, id_field: str, keep: Callable[[dict[str, Any]], bool] |
     Streams the file and keeps one boolean per id, not the records (flat memory).
     """
     last: dict[str, bool] = {}
-    for _, obj in iter_jsonl(path):
+    for n, obj in iter_jsonl(path):
+        if id_field not in obj:
+            raise StoreError(f"record has no {id_field}", path=path, line=n, field=id_field,
+                             hint="fix or remove the line")
         last[obj[id_field]] = keep is None or bool(keep(obj))
     return {i for i, k in last.items() if k}
 

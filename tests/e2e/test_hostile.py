@@ -722,3 +722,21 @@ def test_ground_truth_false_is_false():
 def test_judge_error_lines_are_single_lines():
     e = JudgeError("x", path="p", field="f", hint="h")
     assert e.one_line() == "p: f: x (h)"
+
+
+@pytest.mark.parametrize("line,needle", [
+    ('{"schema_version": 1}', "no generation_id"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"generation_id": "g"}', "not a valid Generation record"),
+], ids=["missing-id", "not-an-object", "missing-fields"])
+def test_bad_records_in_a_run_file_are_one_line(line, needle, tmp_path):
+    from judge.records import Generation
+    from judge.store import read_records, scan_ids
+
+    p = tmp_path / "generations.jsonl"
+    p.write_text(line + "\n")
+    with pytest.raises(StoreError) as ei:
+        scan_ids(p, "generation_id")
+        read_records(p, Generation)
+    assert needle in ei.value.one_line() and ":1:" in ei.value.one_line()
+    assert ei.value.exit_code == 2
