@@ -305,6 +305,12 @@ class RunLock:
             os.close(self.fd)
             self.fd = None
 
+    def __del__(self) -> None:  # a dropped RunStore (library use) frees its run
+        try:
+            self.release()
+        except OSError:
+            pass
+
 
 def _inside(path: Path, root: Path) -> bool:
     try:
