@@ -133,10 +133,13 @@ def secret_values() -> list[tuple[str, str]]:
     TOKEN, SECRET, PASSWORD, CREDENTIAL or AUTH."""
     import os
 
-    names = set(_SECRET_ENVS) | set(PROVIDER_KEY_ENVS) | {
-        n for n in os.environ if _SECRET_NAME_RX.search(n)}
-    out = {(n, os.environ[n]) for n in names
+    out = {(n, os.environ[n]) for n in _SECRET_ENVS
            if len(os.environ.get(n) or "") >= _MIN_SECRET_LEN}
+    # Variables found by name alone: only values long enough to be keys (a flag such as
+    # USE_AUTH=true must not turn every "true" into <USE_AUTH>).
+    out |= {(n, v) for n, v in os.environ.items()
+            if (n in PROVIDER_KEY_ENVS or _SECRET_NAME_RX.search(n)) and len(v) >= 8
+            and not v.startswith(("/", "."))}
     return sorted(out, key=lambda nv: (-len(nv[1]), nv[0]))
 
 

@@ -281,7 +281,7 @@ def _hold_lock(run_dir: Path) -> subprocess.Popen:
         import sys, time
         from pathlib import Path
         from judge.store import RunLock
-        RunLock(Path({str(run_dir)!r})); print("locked", flush=True); time.sleep(60)
+        lock = RunLock(Path({str(run_dir)!r})); print("locked", flush=True); time.sleep(60)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
