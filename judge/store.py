@@ -282,6 +282,7 @@ class RunLock:
     """
 
     def __init__(self, run_dir: Path):
+        self.fd: int | None = None
         self.path = Path(run_dir) / LOCK_NAME
         fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         try:
@@ -297,10 +298,10 @@ class RunLock:
                              path=run_dir) from err
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd: int | None = fd
+        self.fd = fd
 
     def release(self) -> None:
-        if self.fd is not None:
+        if getattr(self, "fd", None) is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
