@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
@@ -14,10 +17,188 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from judge.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Most YAML nodes a config or rubric may expand to once aliases are followed: a 351-byte
+#: "billion laughs" file expands to ~10^9 nodes; no real config comes near this.
+MAX_YAML_NODES = 200_000
+#: Largest config or rubric file read, in bytes.
+MAX_YAML_BYTES = 5_000_000
+#: Report caps (a typo like ``bootstrap: 1000000000`` is a one-line error, not a MemoryError).
+MAX_BOOTSTRAP = 100_000
+MAX_SAMPLE_ITEMS = 1_000_000
+
+# A ``params`` key (at any depth) that carries a credential: refused, keys come from env vars.
+_SECRET_KEY_RX = re.compile(
+    r"(?i)^(api[_-]?key|key|.*[_-](key|secret|token)|.*secret.*|.*passw(or)?d.*|"
+    r".*credential.*|authorization|x-api-key|bearer|token|auth)$")
+_NOT_SECRET = frozenset({"max_tokens", "max_completion_tokens", "max_new_tokens",
+                         "num_tokens", "stop_token", "stop_tokens", "top_k"})
+# A value that looks like a credential wherever it appears (OpenAI, Anthropic, GitHub,
+# Hugging Face, Google, AWS access key id, a JWT).
+SECRET_VALUE_RX = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}|gh[pousr]_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{16,}|"
+    r"AIza[A-Za-z0-9_\-]{20,}|AKIA[A-Z0-9]{12,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})")
+_ENV_NAME_RX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _secret_error(where: str) -> PydanticCustomError:
+    """A refusal that never echoes the value (see :func:`validation_error`)."""
+    return PydanticCustomError(
+        "secret_value", "{where}: credentials must not be written in a config (they would be "
+        "stored in the manifest and in every record); put the key in an environment variable "
+        "and name it with api_key_env", {"where": where})
+
+
+def secret_param_path(params: Any, prefix: str = "params") -> str | None:
+    """The path of the first credential-like key or value in ``params``, or None.
+
+    >>> secret_param_path({"temperature": 0, "max_tokens": 5})
+    >>> secret_param_path({"extra_headers": {"Authorization": "Bearer x"}})
+    'params.extra_headers.Authorization'
+    """
+    if isinstance(params, dict):
+        for k, v in params.items():
+            name = str(k)
+            if name.lower() not in _NOT_SECRET and _SECRET_KEY_RX.match(name):
+                return f"{prefix}.{name}"
+            found = secret_param_path(v, f"{prefix}.{name}")
+            if found:
+                return found
+    elif isinstance(params, (list, tuple)):
+        for i, v in enumerate(params):
+            found = secret_param_path(v, f"{prefix}[{i}]")
+            if found:
+                return found
+    elif isinstance(params, str) and (SECRET_VALUE_RX.search(params) or (
+            "://" in params and url_has_credentials(params))):
+        return prefix
+    return None
+
+
+def url_has_credentials(url: str) -> bool:
+    """True if a URL carries userinfo (``user:secret@host``) or a key-like query parameter.
+
+    >>> url_has_credentials("http://user:pw@localhost:8000/v1"), url_has_credentials("http://h/v1")
+    (True, False)
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if "@" in parts.netloc:
+        return True
+    return any(_SECRET_KEY_RX.match(kv.split("=", 1)[0]) for kv in parts.query.split("&") if kv)
+
+
+def looks_like_key(name: str) -> bool:
+    """True for a string that is more likely a pasted key than an environment variable name:
+    long, with lower-case letters and digits and no ``_`` (names are UPPER_SNAKE by habit).
+
+    >>> looks_like_key("OPENAI_API_KEY"), looks_like_key("a8Fk29dkQm3LxP0qZ7vT")
+    (False, True)
+    """
+    return bool(SECRET_VALUE_RX.search(name)) or (
+        len(name) >= 16 and "_" not in name and any(c.isdigit() for c in name)
+        and any(c.islower() for c in name))
+
+
+# ---- secrets the run reads: their values are redacted from everything written or shown
+#: env var names that hold a provider key even though nothing in the config names them
+PROVIDER_KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+                     "GROQ_API_KEY", "TOGETHERAI_API_KEY", "COHERE_API_KEY", "AZURE_API_KEY",
+                     "HF_TOKEN", "HUGGINGFACE_API_KEY", "OPENROUTER_API_KEY", "XAI_API_KEY",
+                     "DEEPSEEK_API_KEY", "FIREWORKS_API_KEY", "PERPLEXITYAI_API_KEY")
+_SECRET_NAME_RX = re.compile(r"(KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH)", re.I)
+_SECRET_ENVS: set[str] = set()
+_USERINFO_RX = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_BEARER_RX = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+_MIN_SECRET_LEN = 4
+
+
+def register_secret_env(name: str | None) -> None:
+    """Redact the value of environment variable ``name`` from now on, whatever its name
+    (every ``api_key_env`` of a run is registered before any call)."""
+    if name:
+        _SECRET_ENVS.add(name)
+
+
+def secret_values() -> list[tuple[str, str]]:
+    """``(name, value)`` of every secret this process may hold, longest value first: each
+    registered variable, each provider key variable, each variable whose name says KEY,
+    TOKEN, SECRET, PASSWORD, CREDENTIAL or AUTH."""
+    import os
+
+    out = {(n, os.environ[n]) for n in _SECRET_ENVS
+           if len(os.environ.get(n) or "") >= _MIN_SECRET_LEN}
+    # Variables found by name alone: only values long enough to be keys (a flag such as
+    # USE_AUTH=true must not turn every "true" into <USE_AUTH>).
+    out |= {(n, v) for n, v in os.environ.items()
+            if (n in PROVIDER_KEY_ENVS or _SECRET_NAME_RX.search(n)) and len(v) >= 8
+            and not v.startswith(("/", "."))}
+    return sorted(out, key=lambda nv: (-len(nv[1]), nv[0]))
+
+
+def redact(text: str, secrets: list[tuple[str, str]] | None = None) -> str:
+    """``text`` with every secret value replaced by ``<VAR_NAME>``, URL userinfo, bearer
+    tokens and key-shaped strings removed.
+
+    >>> redact("GET http://bob:hunter2@host/v1 with Authorization: Bearer abcdef123456")
+    'GET http://<redacted>@host/v1 with Authorization: Bearer <redacted>'
+    """
+    if not text:
+        return text
+    for name, val in (secret_values() if secrets is None else secrets):
+        if val in text:
+            text = text.replace(val, f"<{name}>")
+    text = _USERINFO_RX.sub(r"\1<redacted>@", text)
+    text = _BEARER_RX.sub(lambda m: f"{m.group(1)} <redacted>", text)
+    return SECRET_VALUE_RX.sub("<redacted>", text)
+
+
+def redact_values(text: str) -> str:
+    """Only the registered secret values (cheap, exact; for model output on the hot path)."""
+    if not text or not _SECRET_ENVS:
+        return text
+    import os
+
+    for name in _SECRET_ENVS:
+        val = os.environ.get(name) or ""
+        if len(val) >= _MIN_SECRET_LEN and val in text:
+            text = text.replace(val, f"<{name}>")
+    return text
+
+
+def redact_obj(obj: Any, secrets: list[tuple[str, str]] | None = None) -> Any:
+    """``obj`` (JSON-like) with :func:`redact` applied to every string (for manifests and
+    other provenance): URL userinfo and secret values never reach the disk."""
+    secrets = secret_values() if secrets is None else secrets
+    if isinstance(obj, str):
+        return redact(obj, secrets)
+    if isinstance(obj, dict):
+        return {k: redact_obj(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact_obj(v, secrets) for v in obj]
+    return obj
+
+
+def strip_userinfo(url: str) -> str:
+    """A URL without its ``user:password@`` part (for anything recorded).
+
+    >>> strip_userinfo("https://u:secret@example.com:8443/v1?x=1")
+    'https://example.com:8443/v1?x=1'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class _Cfg(BaseModel):
@@ -58,6 +239,31 @@ class ModelSpec(_Cfg):
     def _has_provider(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("model string is empty")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _no_secret_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        where = secret_param_path(v)
+        if where:
+            raise _secret_error(where)
+        return v
+
+    @field_validator("api_base")
+    @classmethod
+    def _no_url_credentials(cls, v: str | None) -> str | None:
+        if v is not None and url_has_credentials(v):
+            raise _secret_error("api_base has credentials in the URL")
+        return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not _ENV_NAME_RX.match(v) or looks_like_key(v)):
+            raise PydanticCustomError(
+                "secret_value", "api_key_env must be the NAME of an environment variable "
+                "(letters, digits, _), not the key itself; export the key as e.g. "
+                "MY_API_KEY and write api_key_env: MY_API_KEY")
         return v
 
     @model_validator(mode="after")
@@ -139,8 +345,9 @@ class QueriesConfig(_Cfg):
 
 
 class SimHumansConfig(_Cfg):
-    raters: int = Field(3, ge=1)
-    items: int = Field(300, ge=1, description="Generations to label (stratified by group).")
+    raters: int = Field(3, ge=1, le=1000)
+    items: int = Field(300, ge=1, le=MAX_SAMPLE_ITEMS,
+                       description="Generations to label (stratified by group).")
     criteria: list[str] | None = None
 
 
@@ -155,7 +362,7 @@ class CacheConfig(_Cfg):
 
 
 class ReportConfig(_Cfg):
-    bootstrap: int = Field(1000, ge=100)
+    bootstrap: int = Field(1000, ge=100, le=MAX_BOOTSTRAP)
     min_cell: int = Field(30, ge=1)
     alpha: float = Field(0.05, gt=0, lt=1)
     reference: dict[str, str] = Field(default_factory=dict,
@@ -222,9 +429,20 @@ class RunConfig(_Cfg):
     report: ReportConfig = Field(default_factory=ReportConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     flush_every: int = Field(64, ge=1, description="Records per JSONL flush.")
+    max_error_share: float = Field(
+        1.0, ge=0, le=1, description="A stage whose share of failed calls exceeds this fails "
+                                     "the run (exit 3, manifest status: failed); 1.0 (the "
+                                     "default): only when every call failed.")
 
     # Set by load_config, not by users.
     source_path: str | None = Field(None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_stays_inside(cls, v: str) -> str:
+        if v.strip(".") == "":
+            raise ValueError("name must not be '.' or '..': the run would leave output_dir")
+        return v
 
     @property
     def run_dir(self) -> Path:
@@ -280,17 +498,79 @@ def yaml_line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+class YamlTooLarge(yaml.MarkedYAMLError):
+    """A YAML document that expands (through aliases) past :data:`MAX_YAML_NODES`."""
+
+
+def check_expansion(node: yaml.Node | None, limit: int = MAX_YAML_NODES) -> None:
+    """Raise :class:`YamlTooLarge` if the node graph, with every alias expanded, has more than
+    ``limit`` nodes, or an alias refers to a node that contains it (recursive anchor).
+
+    Counts with memoisation over the composed graph, so a "billion laughs" file is refused
+    in microseconds, before anything walks the expanded data.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise YamlTooLarge(problem="recursive alias (an anchor used inside itself)",
+                               problem_mark=n.start_mark)
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                total += size(v)
+                if total > limit:
+                    break
+        active.discard(key)
+        if total > limit:
+            raise YamlTooLarge(problem=f"expands to more than {limit:,} nodes through aliases "
+                                       "(a YAML alias bomb?)", problem_mark=n.start_mark)
+        sizes[key] = total
+        return total
+
+    if node is not None:
+        size(node)
+
+
+def safe_load_limited(text: str) -> Any:
+    """``yaml.safe_load`` that first refuses alias bombs and recursive anchors
+    (:func:`check_expansion`); every failure is a ``yaml.YAMLError``."""
+    try:
+        check_expansion(yaml.compose(text))
+        return yaml.safe_load(text)
+    except RecursionError as err:
+        raise YamlTooLarge(problem="nested too deeply") from err
+
+
 def load_yaml(path: Path) -> tuple[Any, str]:
     """Read and parse a YAML file, turning every failure into a one-line ConfigError."""
     if not path.exists():
         raise ConfigError("file not found", path=path, hint="check the path")
+    if not path.is_file():
+        raise ConfigError("not a file (a directory?)", path=path,
+                          hint="give the path of a YAML config file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(f"file is larger than {MAX_YAML_BYTES:,} bytes", path=path,
+                          hint="a config holds settings; put data in a queries or labels file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ConfigError(f"not UTF-8 text (byte {err.start})", path=path,
                           hint="save the file as UTF-8") from err
+    except OSError as err:
+        raise ConfigError(f"cannot read: {err.strerror}", path=path, hint="check the path") from err
     try:
-        return yaml.safe_load(text), text
+        return safe_load_limited(text), text
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
@@ -301,18 +581,45 @@ def load_yaml(path: Path) -> tuple[Any, str]:
 
 def validation_error(err: ValidationError, path: Path, text: str | None) -> ConfigError:
     """The first pydantic error as a one-line ConfigError naming file, line and field."""
-    e = err.errors()[0]
+    errors = err.errors(include_url=False, include_context=False, include_input=False)
+    # An unknown key first: a misspelt top-level key (``generator:``) also makes a required
+    # one missing, and the misspelling is what the user must see.
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = tuple(e["loc"])
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
-    elif "input" in e and e["type"] not in ("missing",):
-        msg = f"{msg} (got {e['input']!r})"[:300]
-    more = len(err.errors()) - 1
+    elif e["type"] not in ("missing", "secret_value"):
+        bad = _input_at(err, e)
+        if bad is not _NO_INPUT:
+            msg = f"{msg} (got {_short_repr(bad)})"
+    more = len(errors) - 1
     if more:
         msg += f"; and {more} more error(s)"
     line = yaml_line_of(text, loc) if text else None
     return ConfigError(msg, path=path, line=line, field=_field_path(loc))
+
+
+_NO_INPUT = object()
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 4, 4, 2
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded repr: never builds the repr of a huge input (reprlib truncates as it goes).
+
+    >>> _short_repr(["x"] * 10**6)
+    "['x', 'x', 'x', 'x', ...]"
+    """
+    return _REPR.repr(value)
+
+
+def _input_at(err: ValidationError, e: dict[str, Any]) -> Any:
+    """The offending input of error ``e``, without pydantic building its repr."""
+    for full in err.errors(include_url=False, include_context=False):
+        if full["loc"] == e["loc"] and full["type"] == e["type"]:
+            return full.get("input", _NO_INPUT)
+    return _NO_INPUT
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

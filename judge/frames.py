@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -94,3 +95,18 @@ def _calibration(path: Path) -> dict[str, pd.DataFrame]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return {k: pd.DataFrame(v) for k, v in data.items()
             if isinstance(v, list) and all(isinstance(r, dict) for r in v)}
+
+
+def keep_rubric_hashes(frames: RunFrames, rubrics: list[Any]) -> RunFrames:
+    """Only the judgments made with the resolved rubrics' content (id, version and hash).
+
+    A released version edited in place (refused at run time since) may have left judgments
+    with another hash under the same ``id@version``: they are never mixed in.
+    """
+    j = frames.judgments
+    if j.empty or "rubric_hash" not in j:
+        return frames
+    keep = {(rb.id, rb.version, rb.hash) for rb in rubrics}
+    mask = [k in keep for k in zip(j["rubric_id"], j["rubric_version"], j["rubric_hash"])]
+    return RunFrames(frames.queries, frames.generations, j[mask].reset_index(drop=True),
+                     frames.human_labels, frames.metrics, frames.calibration)

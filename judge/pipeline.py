@@ -10,9 +10,9 @@ import time
 from importlib import metadata
 from typing import Any
 
-from judge.config import PROJECT_ROOT, RunConfig
+from judge.config import PROJECT_ROOT, RunConfig, redact, register_secret_env, strip_userinfo
 from judge.context import RunContext
-from judge.errors import JudgeError
+from judge.errors import JudgeError, StoreError
 from judge.store import RunStore, summarize_records
 
 STAGES = ("generate", "score", "calibrate", "report")
@@ -48,10 +48,23 @@ def env_vars_used(cfg: RunConfig) -> list[str]:
     return sorted(n for n in names if n in os.environ)
 
 
+def _strip_urls(obj: Any) -> Any:
+    """Every ``scheme://user:pw@host`` string of a config dump without its userinfo."""
+    if isinstance(obj, str):
+        return strip_userinfo(obj) if "://" in obj else obj
+    if isinstance(obj, dict):
+        return {k: _strip_urls(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_strip_urls(v) for v in obj]
+    return obj
+
+
 def provenance(cfg: RunConfig) -> dict[str, Any]:
+    """What the manifest records about a run: no secret (URL userinfo stripped, secret
+    values redacted by :meth:`judge.store.RunStore.update_manifest`)."""
     return {
         "name": cfg.name,
-        "config": cfg.model_dump(mode="json"),
+        "config": _strip_urls(cfg.model_dump(mode="json")),
         "config_path": cfg.source_path,
         "versions": {"judge": _version("judge"), "python": sys.version.split()[0],
                      "litellm": _version("litellm"), "pydantic": _version("pydantic"),
@@ -77,6 +90,12 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
     from judge.tasks.judging import PROBES
 
     src = cfg.source_path
+    for spec in cfg.all_models():  # their values are redacted from everything from now on
+        register_secret_env(spec.api_key_env)
+    out = cfg.run_dir.parent.resolve()
+    if cfg.run_dir.resolve().parent != out:
+        raise ConfigError("the run directory would leave output_dir", path=src, field="name",
+                          hint="use a plain name (letters, digits, _ . -)")
     bad = [p for p in cfg.probes if p not in PROBES]
     if bad:
         raise ConfigError(f"unknown probe {bad[0]!r}", path=src, field="probes",
@@ -116,10 +135,14 @@ def open_run(cfg: RunConfig, *, progress: bool = False, retry_errors: bool = Fal
              check_keys: bool = True) -> RunContext:
     """Preflight (before any work), open the run directory, record provenance."""
     preflight(cfg, check_keys)
-    store = RunStore(cfg.run_dir)
-    m = store.manifest()
-    repairs = m.get("repairs", []) + [r.as_dict() for r in store.repairs]
-    store.update_manifest(**provenance(cfg), repairs=repairs)
+    store = RunStore(cfg.run_dir, lock=True)  # a second process is refused here (exit 2)
+    try:
+        m = store.manifest()
+        repairs = m.get("repairs", []) + [r.as_dict() for r in store.repairs]
+        store.update_manifest(**provenance(cfg), repairs=repairs)
+    except BaseException:
+        store.unlock()
+        raise
     return RunContext(cfg, store, progress=progress, retry_errors=retry_errors)
 
 
@@ -189,13 +212,19 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
             if r.stopped:
                 break
     except Exception as err:
-        error = f"{st}: {err.one_line() if isinstance(err, JudgeError) else err}"
+        error = redact(f"{st}: {err.one_line() if isinstance(err, JudgeError) else err}")
         raise
     finally:
-        _write_summary(ctx, results, t0, error)
-        ctx.close()
-        if executor is not None:
-            executor.shutdown()
+        try:
+            _write_summary(ctx, results, t0, error)
+            ctx.close()
+            if executor is not None:
+                executor.shutdown()
+        finally:
+            ctx.store.unlock()
+    failed = failed_stages(results, ctx.cfg.max_error_share)
+    if failed:
+        raise RunFailed(failed)
     return results
 
 
@@ -214,6 +243,39 @@ def calls_made(ctx: RunContext, results: dict[str, Any]) -> dict[str, dict[str, 
     return total
 
 
+class RunFailed(StoreError):
+    """A stage's share of failed calls passed ``max_error_share``: exit code 3. Every
+    record is kept; fix the cause (the errors name it) and re-run with --retry-errors."""
+
+    exit_code = 3
+
+    def __init__(self, failed: dict[str, tuple[int, int]]):
+        self.failed = failed
+        parts = ", ".join(f"{st} {e} of {n} calls" for st, (e, n) in failed.items())
+        super().__init__(f"run failed: {parts} failed", hint="see last errors in manifest.json "
+                         "and the report banner; fix the cause, then re-run with --retry-errors")
+
+
+def failed_stages(results: dict[str, Any], max_share: float) -> dict[str, tuple[int, int]]:
+    """Stages whose errors / attempted calls exceed ``max_share`` (1.0: all calls failed).
+
+    >>> failed_stages({"generate": {"planned": 4, "skipped": 0, "errors": 4}}, 1.0)
+    {'generate': (4, 4)}
+    >>> failed_stages({"generate": {"planned": 4, "skipped": 0, "errors": 3}}, 1.0)
+    {}
+    """
+    out = {}
+    for st, r in results.items():
+        if st not in ("queries", "generate", "score"):
+            continue
+        n = max(0, (r.get("planned") or 0) - (r.get("skipped") or 0))
+        # parse failures are verdicts the judge gave (data), not failed calls
+        errors = (r.get("errors") or 0) - (r.get("parse_failures") or 0)
+        if n and errors and (errors / n > max_share or (max_share >= 1.0 and errors >= n)):
+            out[st] = (errors, n)
+    return out
+
+
 def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
                    error: str | None = None) -> None:
     m = ctx.store.manifest()
@@ -223,16 +285,37 @@ def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
         summary = {}
         error = error or err.one_line()
     stats = calls_made(ctx, results)
+    failed = failed_stages(results, ctx.cfg.max_error_share)
     stopped = next((r["stopped"] for r in results.values() if r.get("stopped")), None)
     extra = results.get("score", {}).get("extra", {})
     rubrics = extra.get("rubrics") or m.get("rubrics") or {}
+    n_errors = sum((summary.get("counts") or {}).get(f"{k}_by_status", {}).get("error", 0)
+                   for k in ("generations", "judgments"))
     ctx.store.update_manifest(
         stages=results, rubrics=rubrics, **summary,
         rubric_lock=extra.get("rubric_lock") or m.get("rubric_lock") or {},
         rubrics_resolved=extra.get("rubrics_requested") or m.get("rubrics_resolved") or {},
         budget_usd=ctx.cfg.budget_usd, calls_last_invocation=stats,
-        errors=sum((summary.get("counts") or {}).get(f"{k}_by_status", {}).get("error", 0)
-                   for k in ("generations", "judgments")),
-        status="error" if error else ("stopped" if stopped else "ok"), stopped_reason=stopped,
-        last_error=error,
+        errors=n_errors,
+        status=("error" if error else "failed" if failed else "stopped" if stopped else "ok"),
+        stopped_reason=stopped, failed_stages={k: {"errors": e, "calls": n}
+                                               for k, (e, n) in failed.items()},
+        last_error=error, last_call_errors=_last_call_errors(ctx) if n_errors else [],
         timings={"last_invocation_s": round(time.perf_counter() - t0, 3)})
+
+
+def _last_call_errors(ctx: RunContext, k: int = 3) -> list[dict[str, Any]]:
+    """A few distinct error records of this run (kind and message), for the report banner."""
+    from judge.store import iter_jsonl
+
+    seen: dict[str, dict[str, Any]] = {}
+    for stage in ("generations", "judgments"):
+        for _, r in iter_jsonl(ctx.store.path(stage)):
+            if len(seen) >= k:
+                break
+            e = r.get("error")
+            if e:
+                key = f"{e.get('kind')}:{e.get('message', '')[:80]}"
+                seen.setdefault(key, {"stage": stage, "kind": e.get("kind"),
+                                      "type": e.get("type"), "message": e.get("message")})
+    return list(seen.values())

@@ -47,6 +47,9 @@ class CallError(_Model):
     """Why a model call failed for good."""
 
     type: str = Field(description="Exception class or error category, e.g. RateLimitError.")
+    kind: str | None = Field(None, description="connection, auth, validation, rate_limit, "
+                                               "timeout, server, budget or other (None in "
+                                               "records written before it was recorded).")
     message: str = Field(description="Error message, with secrets redacted.")
     retryable: bool = Field(description="True if a later re-run may succeed (transient, budget).")
     status_code: int | None = None

@@ -6,6 +6,8 @@ Layout of ``runs/<name>/``::
     queries.jsonl        generations.jsonl   judgments.jsonl   human_labels.jsonl
     calibration.json     metrics.json  metrics.csv  report.md  report.html
     *.jsonl.torn         bytes cut from a torn trailing line (kept, never silently lost)
+    *.bak.N              earlier files moved aside by ``--force`` (numbered, never overwritten)
+    .lock                the pid of the process holding the run (an flock: dies with it)
 
 Writers append whole lines and flush (and fsync) every ``flush_every`` records, so a killed
 process leaves at most one torn trailing line, which :func:`repair_jsonl` cuts on reopen.
@@ -14,6 +16,8 @@ Readers keep the *last* record per id, so a retried error record supersedes the 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from judge.config import redact_obj
 from judge.errors import StoreError
 from judge.records import SCHEMA_VERSION, Record
 
@@ -48,12 +53,29 @@ class Repair:
                 "saved_to": self.saved_to}
 
 
+def _open_nofollow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link (so repair never writes through one)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StoreError("is a symbolic link; a run file must be a regular file inside "
+                             "the run directory", path=path,
+                             hint="replace the link with the file it points to") from err
+        raise
+
+
 def repair_jsonl(path: Path) -> Repair | None:
-    """Cut a torn trailing line (no final newline), saving the cut bytes to ``<path>.torn``."""
+    """Cut a torn trailing line (no final newline), saving the cut bytes to ``<path>.torn``.
+
+    Never follows a symbolic link (the file or its ``.torn``): a StoreError instead.
+    """
+    if path.is_symlink():
+        _open_nofollow(path, os.O_RDONLY)  # raises the StoreError
     if not path.exists() or path.stat().st_size == 0:
         return None
     size = path.stat().st_size
-    with open(path, "rb+") as fh:
+    with os.fdopen(_open_nofollow(path, os.O_RDWR), "rb+") as fh:
         fh.seek(size - 1)
         if fh.read(1) == b"\n":
             return None
@@ -71,7 +93,8 @@ def repair_jsonl(path: Path) -> Repair | None:
         fh.seek(keep)
         torn = fh.read()
         torn_path = path.with_name(path.name + ".torn")
-        with open(torn_path, "ab") as tf:
+        with os.fdopen(_open_nofollow(torn_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND),
+                       "ab") as tf:
             tf.write(torn + b"\n")
         fh.truncate(keep)
         fh.flush()
@@ -95,7 +118,11 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                                      hint="reopen the run (judge run) to repair it") from err
                 raise StoreError(f"invalid JSON: {err.msg}", path=path, line=n,
                                  col=err.colno) from err
-            if obj.get("schema_version", 1) > SCHEMA_VERSION:
+            if not isinstance(obj, dict):
+                raise StoreError("expected a JSON object", path=path, line=n,
+                                 hint="fix or remove the line")
+            version = obj.get("schema_version", 1)
+            if isinstance(version, int) and version > SCHEMA_VERSION:
                 raise StoreError(f"schema_version {obj['schema_version']} is newer than this "
                                  f"judge ({SCHEMA_VERSION})", path=path, line=n,
                                  hint="upgrade judge to read this run")
@@ -104,10 +131,18 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Record]:
     """All records of a file, validated; with ``latest`` the last record per id wins."""
+    from pydantic import ValidationError
+
     out: dict[str, Record] = {}
     rows: list[Record] = []
-    for _, obj in iter_jsonl(path):
-        rec = cls.model_validate(obj)
+    for n, obj in iter_jsonl(path):
+        try:
+            rec = cls.model_validate(obj)
+        except ValidationError as err:
+            e = err.errors(include_url=False, include_input=False)[0]
+            raise StoreError(f"not a valid {cls.__name__} record: {e['msg']}", path=path,
+                             line=n, field=".".join(map(str, e["loc"])) or None,
+                             hint="fix or remove the line") from err
         if latest:
             out[rec.record_id] = rec
         else:
@@ -118,7 +153,10 @@ def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Rec
 def latest_dicts(path: Path, id_field: str) -> dict[str, dict[str, Any]]:
     """The last raw dict per id (no validation: fast path for large files)."""
     out: dict[str, dict[str, Any]] = {}
-    for _, obj in iter_jsonl(path):
+    for n, obj in iter_jsonl(path):
+        if not isinstance(obj, dict) or id_field not in obj:
+            raise StoreError(f"record has no {id_field}", path=path, line=n, field=id_field,
+                             hint="fix or remove the line")
         out[obj[id_field]] = obj
     return out
 
@@ -130,7 +168,10 @@ def scan_ids(path: Path, id_field: str, keep: Callable[[dict[str, Any]], bool] |
     Streams the file and keeps one boolean per id, not the records (flat memory).
     """
     last: dict[str, bool] = {}
-    for _, obj in iter_jsonl(path):
+    for n, obj in iter_jsonl(path):
+        if id_field not in obj:
+            raise StoreError(f"record has no {id_field}", path=path, line=n, field=id_field,
+                             hint="fix or remove the line")
         last[obj[id_field]] = keep is None or bool(keep(obj))
     return {i for i, k in last.items() if k}
 
@@ -230,11 +271,66 @@ def write_text_atomic(path: Path, text: str) -> None:
                          ) from err
 
 
-class RunStore:
-    """A run directory. Opening it repairs torn trailing lines of every stage file."""
+LOCK_NAME = ".lock"
 
-    def __init__(self, run_dir: Path, create: bool = True):
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock``, holding the owner's pid.
+
+    The kernel drops it when the process dies (even on kill -9), so a crashed run never
+    leaves a stale lock; a second process is refused at once, naming the holder.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.fd: int | None = None
+        self.path = Path(run_dir) / LOCK_NAME
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StoreError(f"run directory is in use by another judge process "
+                                 f"(pid {holder})", path=run_dir,
+                                 hint="wait for it to finish or stop it, then re-run") from err
+            raise StoreError(f"cannot lock the run directory: {err.strerror}",
+                             path=run_dir) from err
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if getattr(self, "fd", None) is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __del__(self) -> None:  # a dropped RunStore (library use) frees its run
+        try:
+            self.release()
+        except OSError:
+            pass
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+class RunStore:
+    """A run directory. Opening it repairs torn trailing lines of every JSONL file.
+
+    With ``lock`` (every ``judge run``/stage command), the directory is locked first
+    (:class:`RunLock`), so repair never cuts a line another process is writing.
+    """
+
+    def __init__(self, run_dir: Path, create: bool = True, lock: bool = False):
         self.dir = Path(run_dir)
+        self.lock: RunLock | None = None
         if create:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -248,11 +344,34 @@ class RunStore:
             raise StoreError("no such run directory", path=self.dir,
                              hint="run `judge run CONFIG` first")
         self.repairs: list[Repair] = []
+        if lock:
+            self.lock = RunLock(self.dir)
         if create:
-            for name in STAGE_FILES.values():
-                rep = repair_jsonl(self.dir / name)
-                if rep:
-                    self.repairs.append(rep)
+            try:
+                self._check_links()
+                names = sorted({*STAGE_FILES.values(),
+                                *(p.name for p in self.dir.glob("*.jsonl"))})
+                for name in names:
+                    rep = repair_jsonl(self.dir / name)
+                    if rep:
+                        self.repairs.append(rep)
+            except BaseException:
+                self.unlock()
+                raise
+
+    def _check_links(self) -> None:
+        """Refuse a run file that is a symbolic link out of the run directory."""
+        for p in self.dir.iterdir():
+            if p.is_symlink() and not _inside(p, self.dir):
+                raise StoreError("is a symbolic link out of the run directory; judge never "
+                                 "writes through one", path=p,
+                                 hint="replace the link with a regular file")
+
+    def unlock(self) -> None:
+        """Release the run lock (also released by the kernel when the process exits)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def path(self, stage: str) -> Path:
         return self.dir / STAGE_FILES.get(stage, stage)
@@ -263,11 +382,22 @@ class RunStore:
     def records(self, stage: str, cls: type[Record]) -> list[Record]:
         return read_records(self.path(stage), cls)
 
-    def reset(self, stage: str) -> None:
-        """Move a stage's file aside (``--force STAGE``); the old file is kept as ``.bak``."""
+    def reset(self, stage: str) -> Path | None:
+        """Move a stage's file aside (``--force STAGE``) to the first free ``.bak.N``: every
+        earlier file is kept, none is ever overwritten. Returns where it went."""
         p = self.path(stage)
-        if p.exists():
-            os.replace(p, p.with_name(p.name + ".bak"))
+        if not p.exists() and not p.is_symlink():
+            return None
+        n = 1
+        while True:
+            dest = p.with_name(f"{p.name}.bak.{n}")
+            try:
+                os.link(p, dest, follow_symlinks=False)  # fails if dest exists: no overwrite
+            except FileExistsError:
+                n += 1
+                continue
+            os.unlink(p)
+            return dest
 
     # ---- manifest
     @property
@@ -284,12 +414,14 @@ class RunStore:
                              line=err.lineno) from err
 
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into manifest.json; every string is redacted of secrets first."""
         m = self.manifest()
         for k, v in fields.items():
             if isinstance(v, dict) and isinstance(m.get(k), dict):
                 m[k] = {**m[k], **v}
             else:
                 m[k] = v
+        m = redact_obj(m)
         write_json_atomic(self.manifest_path, m)
         return m
 

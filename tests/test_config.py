@@ -86,3 +86,54 @@ def test_configured_price_wins_and_unknown_stays_none():
                      output_cost_per_mtok=8.0)
     assert call_cost(spec.model, u, spec) == pytest.approx((1000 * 2 + 500 * 8) / 1e6)
     assert call_cost("openai/my-model", u) is None
+
+
+# ---- secrets, names and YAML bounds (issue 14)
+
+@pytest.mark.parametrize("params,where", [
+    ({"api_key": "x"}, "params.api_key"), ({"Authorization": "x"}, "params.Authorization"),
+    ({"extra_headers": {"X-Api-Key": "x"}}, "params.extra_headers.X-Api-Key"),
+    ({"client_secret": "x"}, "params.client_secret"),
+])
+def test_secret_params_are_refused(params, where):
+    from judge.config import secret_param_path
+
+    assert secret_param_path(params) == where
+
+
+@pytest.mark.parametrize("params", [{"max_tokens": 5}, {"temperature": 0, "top_k": 3},
+                                    {"stop": ["\n"]}, {"response_format": {"type": "json"}}])
+def test_ordinary_params_pass(params):
+    from judge.config import GeneratorSpec
+
+    assert GeneratorSpec(model="openai/x", params=params).params == params
+
+
+def test_secret_error_never_shows_the_value(tmp_path):
+    from judge.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nqueries: {}\ngenerators:\n  - model: openai/x\n"
+                 "    api_key_env: sk-abcdefghijklmnopqrstuvwxyz\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert "sk-abc" not in ei.value.one_line() and "api_key_env" in ei.value.one_line()
+
+
+def test_redact_registered_variable(monkeypatch):
+    from judge.config import redact, register_secret_env
+
+    monkeypatch.setenv("DB_PASSPHRASE_X", "correct-horse-battery")
+    register_secret_env("DB_PASSPHRASE_X")
+    assert redact("got correct-horse-battery") == "got <DB_PASSPHRASE_X>"
+
+
+def test_huge_invalid_value_is_reported_with_a_bounded_repr(tmp_path):
+    from judge.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nqueries: {}\ngenerators: [{model: sim/g}]\nseed: [" +
+                 ",".join(["1"] * 50000) + "]\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert len(ei.value.one_line()) < 400 and "seed" in ei.value.one_line()

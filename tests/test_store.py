@@ -110,3 +110,41 @@ def test_a_file_that_is_one_torn_line_is_emptied_and_kept(tmp_path):
     assert rep is not None and rep.bytes_cut == len(torn)
     assert p.read_bytes() == b""
     assert (tmp_path / "generations.jsonl.torn").read_bytes() == torn + b"\n"
+
+
+# ---- run lock, --force backups, links (issue 14)
+
+def test_run_lock_is_exclusive_and_released(tmp_path):
+    from judge.errors import StoreError
+    from judge.store import RunLock, RunStore
+
+    st = RunStore(tmp_path, lock=True)
+    with pytest.raises(StoreError, match=r"in use by another judge process \(pid \d+\)"):
+        RunLock(tmp_path)  # a second open file description is refused, even in-process
+    st.unlock()
+    RunLock(tmp_path).release()
+
+
+def test_reset_numbers_backups_and_never_overwrites(tmp_path):
+    from judge.store import RunStore
+
+    st = RunStore(tmp_path)
+    (tmp_path / "generations.jsonl.bak.1").write_text("oldest\n")
+    st.path("generations").write_text("new\n")
+    assert st.reset("generations").name == "generations.jsonl.bak.2"
+    assert (tmp_path / "generations.jsonl.bak.1").read_text() == "oldest\n"
+    assert st.reset("generations") is None
+
+
+def test_symlink_inside_the_run_is_allowed_outside_refused(tmp_path):
+    from judge.errors import StoreError
+    from judge.store import RunStore
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "real.txt").write_text("x")
+    (run / "alias.txt").symlink_to(run / "real.txt")
+    RunStore(run)
+    (run / "out.txt").symlink_to(tmp_path)
+    with pytest.raises(StoreError, match="symbolic link out of the run"):
+        RunStore(run)

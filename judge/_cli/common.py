@@ -21,12 +21,13 @@ SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE",
 def guard(fn: Callable[[], Any]) -> Any:
     """Run ``fn``; turn JudgeError into one line on stderr and its exit code (2 for usage
     and config errors), and Ctrl-C into exit code 130. Every command runs through it."""
+    from judge.config import redact
     from judge.errors import JudgeError
 
     try:
         return fn()
     except JudgeError as err:
-        typer.secho(f"error: {err.one_line()}", fg="red", err=True)
+        typer.secho(f"error: {redact(err.one_line())}", fg="red", err=True)
         raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
         typer.secho("interrupted: re-run the same command to resume", fg="yellow", err=True)
@@ -119,6 +120,10 @@ def run_stages_command(config: str, stages: list[str], force: list[str] | None, 
         for name, r in results.items():
             typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
                        f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
+            dups = (r.get("extra") or {}).get("duplicate_query_ids")
+            if dups:
+                typer.secho(f"warning: {dups} duplicate query id(s) in the query source: each "
+                            "id is called once", fg="yellow", err=True)
             if r.get("stopped"):
                 typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
                             fg="yellow", err=True)

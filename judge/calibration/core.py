@@ -32,6 +32,7 @@ from judge.calibration.sections import (
     judge_items,
 )
 from judge.errors import DataError
+from judge.escape import csv_frame
 from judge.stats import bias as sb
 from judge.stats import ppi as sp
 from judge.stats.agreement import agreement_table
@@ -197,7 +198,7 @@ def write_result(result: CalibrationResult, out_dir: str | Path) -> list[Path]:
         df = getattr(result, name)
         if len(df):
             p = out / f"{name}.csv"
-            df.to_csv(p, index=False)
+            csv_frame(df).to_csv(p, index=False)  # no cell a spreadsheet would evaluate
             written.append(p)
     return written
 

@@ -9,6 +9,7 @@ and duplicate rows are excluded and reported with counts and examples (file:line
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,11 @@ def _read_jsonl(path: Path) -> list[dict]:
             if not isinstance(groups, dict):
                 raise DataError("groups must be an object {attribute: value}", path=path,
                                 line=i, field="groups")
+            for k, v in groups.items():
+                if isinstance(v, (dict, list)):
+                    raise DataError("a group value must be a string or number", path=path,
+                                    line=i, field=f"groups.{k}")
+            # null stays missing (NaN): a missing value is never a group level
             obj.update({f"group.{k}": v for k, v in groups.items()})
             obj[LINE] = i
             rows.append(obj)
@@ -72,10 +78,21 @@ def read_table(path: str | Path, columns: Mapping[str, str] | None = None) -> pd
     if not path.exists():
         raise DataError("file not found", path=path)
     if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except UnicodeDecodeError as err:
+            raise DataError(f"not UTF-8 text (byte {err.start})", path=path,
+                            hint="save the file as UTF-8") from err
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise DataError(f"not a readable CSV: {str(err).splitlines()[0][:200]}",
+                            path=path) from err
         df[LINE] = range(2, len(df) + 2)
     elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        df = pd.DataFrame(_read_jsonl(path))
+        try:
+            df = pd.DataFrame(_read_jsonl(path))
+        except UnicodeDecodeError as err:
+            raise DataError(f"not UTF-8 text (byte {err.start})", path=path,
+                            hint="save the file as UTF-8") from err
     else:
         raise DataError(f"unknown file type {path.suffix!r}", path=path,
                         hint="use .jsonl or .csv")
@@ -108,8 +125,17 @@ def read_judgments(path: str | Path, columns: Mapping[str, str] | None = None) -
         df["cluster"] = df["item_id"]
     df["cluster"] = df["cluster"].fillna(df["item_id"]).astype(str)
     for col in ("item_id", "judge", "criterion"):
-        df[col] = df[col].astype(str)
+        df[col] = _as_str(df[col])
     return df
+
+
+def _as_str(col: pd.Series) -> pd.Series:
+    """Text ids, keeping a missing value missing (never the string "None" or "nan")."""
+    return col.map(lambda v: v if _missing(v) else str(v)).astype(object)
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def read_labels(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -119,7 +145,7 @@ def read_labels(path: str | Path, columns: Mapping[str, str] | None = None) -> p
     df = read_table(path, columns)
     _require(df, LABEL_FIELDS, str(path))
     for col in ("item_id", "rater", "criterion"):
-        df[col] = df[col].astype(str)
+        df[col] = _as_str(df[col])
     return df
 
 
@@ -179,6 +205,42 @@ def _issue(issues: list[Issue], file: str, kind: str, bad: pd.DataFrame, action:
         issues.append(Issue(file, kind, len(bad), action, ex))
 
 
+def _score_kind(v: object) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        try:
+            float(v)
+            return "numeric text" if v.strip().isascii() else "non-ASCII digits"
+        except ValueError:
+            return "text"
+    return type(v).__name__
+
+
+def scale_issues(judgments: pd.DataFrame, labels: pd.DataFrame, scales: Mapping[str, ScaleSpec],
+                 inferred: list[str], file: str) -> list[Issue]:
+    """Loud notes on what was inferred and on odd score values: the inferred scale of each
+    criterion, mixed score types, non-finite values (they are out of scale)."""
+    out = []
+    for c in sorted(scales):
+        vals = [v for v in (*judgments.loc[judgments["criterion"] == c, "score"],
+                            *labels.loc[labels["criterion"] == c, "score"]) if not _missing(v)]
+        kinds = sorted({_score_kind(v) for v in vals})
+        if c in inferred:
+            out.append(Issue(file, f"scores of {c!r}: scale inferred as "
+                           f"{scales[c].describe()}", len(vals),
+                           "pass --scale (or the rubric) to set it; values off it are excluded"))
+        if len(kinds) > 1 or "non-ASCII digits" in kinds:
+            out.append(Issue(file, f"scores of {c!r} of mixed types ({', '.join(kinds)})",
+                             len(vals), "read as one scale; check the file"))
+        inf = [v for v in vals if isinstance(v, float) and v in (math.inf, -math.inf)]
+        if inf:
+            out.append(Issue(file, f"non-finite scores of {c!r}", len(inf), "excluded"))
+    return out
+
+
 def resolve_scales(judgments: pd.DataFrame, labels: pd.DataFrame,
                    scale: ScaleSpec | Mapping[str, ScaleSpec] | None
                    ) -> tuple[dict[str, ScaleSpec], list[str]]:
@@ -228,6 +290,25 @@ def _dedupe(df: pd.DataFrame, key: list[str], file: str, issues: list[Issue]) ->
     return df[~extra & ~conflict]
 
 
+def _match_criteria_case(judgments: pd.DataFrame, labels: pd.DataFrame, file: str,
+                         issues: list[Issue]) -> pd.DataFrame:
+    """Label criteria that match a judged criterion only up to case are renamed to it (and
+    reported), instead of silently matching nothing."""
+    judged = set(judgments["criterion"])
+    fold: dict[str, set[str]] = {}
+    for c in judged:
+        fold.setdefault(c.casefold(), set()).add(c)
+    rename = {c: next(iter(fold[c.casefold()])) for c in set(labels["criterion"])
+              if c not in judged and len(fold.get(c.casefold(), ())) == 1}
+    if rename:
+        hit = labels["criterion"].isin(rename)
+        _issue(issues, file, "labels whose criterion matches a judged one only up to case "
+                             f"({', '.join(f'{k!r}->{v!r}' for k, v in sorted(rename.items()))})",
+               labels[hit], "matched case-insensitively", cols=("item_id", "criterion"))
+        labels = labels.assign(criterion=labels["criterion"].replace(rename))
+    return labels
+
+
 def validate_inputs(judgments: pd.DataFrame, labels: pd.DataFrame,
                     scale: ScaleSpec | Mapping[str, ScaleSpec] | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, ScaleSpec], list[Issue]]:
@@ -249,12 +330,27 @@ def validate_inputs(judgments: pd.DataFrame, labels: pd.DataFrame,
     if "cluster" not in judgments.columns:
         judgments["cluster"] = judgments["item_id"]
     judgments["cluster"] = judgments["cluster"].fillna(judgments["item_id"]).astype(str)
-    for df, cols in ((judgments, ("item_id", "judge", "criterion")),
-                     (labels, ("item_id", "rater", "criterion"))):
-        for c in cols:
-            df[c] = df[c].astype(str)
-    scales, _ = resolve_scales(judgments, labels, scale)
     issues: list[Issue] = []
+    for name, cols, file in (("judgments", ("item_id", "judge", "criterion"), jfile),
+                             ("labels", ("item_id", "rater", "criterion"), lfile)):
+        df = judgments if name == "judgments" else labels
+        for c in cols:
+            df[c] = _as_str(df[c])
+        gone = df[list(cols)].isna().any(axis=1)
+        _issue(issues, file, f"rows missing {'/'.join(cols)}", df[gone], "excluded",
+               cols=cols)
+        groups = [c for c in df.columns if c.startswith("group.")]
+        nogroup = df[groups].isna().any(axis=1) if groups else pd.Series(False, index=df.index)
+        _issue(issues, file, "rows with a missing group value (a missing value is never a "
+                             "group level)", df[nogroup & ~gone], "excluded",
+               cols=("item_id", *groups))
+        if name == "judgments":
+            judgments = df[~gone & ~nogroup].copy()
+        else:
+            labels = df[~gone].copy()
+    labels = _match_criteria_case(judgments, labels, lfile, issues)
+    scales, inferred = resolve_scales(judgments, labels, scale)
+    issues += scale_issues(judgments, labels, scales, inferred, jfile)
     j = _dedupe(_normalize(judgments, scales, jfile, issues), ["item_id", "judge", "criterion"],
                 jfile, issues)
     h = _normalize(labels, scales, lfile, issues)

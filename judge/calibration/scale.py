@@ -104,18 +104,51 @@ class ScaleSpec(BaseModel):
         return self.kind + (":" + ",".join(self.labels) if self.labels else "")
 
 
+#: Widest likert scale inferred from the data (0-10 has 11 points).
+MAX_INFERRED_SPAN = 10
+#: Share of values that must lie in the inferred likert range; the rest are out of scale.
+INFER_COVER = 0.95
+
+
+def _finite_number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def infer_scale(values: Iterable[Any]) -> ScaleSpec:
     """A scale that fits the observed values: binary for 0/1 or booleans, likert for
-    integers, categorical otherwise (labels sorted)."""
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    integers, categorical otherwise (labels sorted).
+
+    Robust to a stray value: ±Infinity and NaN are ignored (they are out of every scale);
+    a likert range is at most 11 points and must hold 95% of the integer values, so one
+    score of 99 among 1-5 scores leaves the scale 1-5 (and the 99 is reported out of scale).
+    Callers report what was inferred (:func:`judge.calibration.io.scale_issues`).
+
+    >>> infer_scale([1, 2, 5, 4, 3, 3, 2, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 2, 99]).describe()
+    'likert:1-5'
+    >>> infer_scale([0, 1, float("inf"), 1]).describe()
+    'binary'
+    """
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and not
+                                                          math.isfinite(v))]
     if vals and all(isinstance(v, bool) or str(v).strip().lower() in _TRUE | _FALSE | {"0.0", "1.0"}
                     for v in vals):
         return ScaleSpec(kind="binary")
-    try:
-        nums = [float(v) for v in vals]
-        if nums and all(x.is_integer() for x in nums):
-            lo, hi = int(min(nums)), int(max(nums))
-            return ScaleSpec(kind="likert", min=lo, max=max(hi, lo + 1))
-    except (TypeError, ValueError):
-        pass
+    nums = [_finite_number(v) for v in vals]
+    ints = [int(x) for x in nums if x is not None and x.is_integer()]
+    if ints and len(ints) >= INFER_COVER * len(vals):
+        lo, hi = min(ints), max(ints)
+        if hi - lo > MAX_INFERRED_SPAN:
+            counts = sorted(set(ints))
+            best = max(((a, sum(a <= x <= a + MAX_INFERRED_SPAN for x in ints)) for a in counts),
+                       key=lambda t: (t[1], -t[0]))
+            if best[1] >= INFER_COVER * len(ints):
+                lo = best[0]
+                hi = max(x for x in ints if x <= lo + MAX_INFERRED_SPAN)
+        return ScaleSpec(kind="likert", min=lo, max=max(hi, lo + 1))
     return ScaleSpec(kind="categorical", labels=tuple(sorted({str(v).strip() for v in vals})))

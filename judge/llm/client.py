@@ -26,7 +26,12 @@ from typing import Any
 
 from tenacity import wait_exponential_jitter
 
-from judge.config import ModelSpec
+from judge.config import (
+    ModelSpec,
+    redact_values,
+    register_secret_env,
+)
+from judge.config import redact as _redact
 from judge.errors import ConfigError
 from judge.llm.cache import ResponseCache, cache_key
 from judge.llm.litellm_env import get_litellm, quiet_flag
@@ -38,6 +43,9 @@ MAX_RETRY_AFTER_S = 120.0
 #: USD per token handed to litellm for a model it cannot price; its cost is then ignored.
 PLACEHOLDER_PRICE = 1e-15
 SECRET_RX = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,})")
+#: CallError.kind values: what a user can do about a failed call differs by kind.
+ERROR_KINDS = ("connection", "auth", "validation", "rate_limit", "timeout", "server",
+               "budget", "other")
 
 
 class BudgetExhausted(Exception):
@@ -45,11 +53,69 @@ class BudgetExhausted(Exception):
 
 
 def redact(text: str) -> str:
-    """Remove API keys (known env var values and sk-... patterns) from a message."""
-    for name, val in os.environ.items():
-        if val and len(val) >= 8 and re.search(r"(KEY|TOKEN|SECRET)", name):
-            text = text.replace(val, f"<{name}>")
-    return SECRET_RX.sub("<redacted>", text)
+    """Remove secrets from a message: the value of every key variable the run reads
+    (registered ``api_key_env`` names, whatever they are called, and provider key
+    variables), URL userinfo, bearer tokens and key-shaped strings."""
+    return SECRET_RX.sub("<redacted>", _redact(text))
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and its chain of causes (litellm wraps the transport error several times)."""
+    out: list[BaseException] = []
+    e: BaseException | None = err
+    while e is not None and len(out) < 12 and e not in out:
+        out.append(e)
+        e = e.__cause__ or e.__context__
+    return out
+
+
+_CONNECT_NAMES = ("ConnectError", "ConnectionRefusedError", "ClientConnectorError",
+                  "ConnectionResetError", "RemoteProtocolError", "gaierror", "ConnectTimeout")
+
+
+def error_kind(err: BaseException) -> str:
+    """Classify a failed call: connection, auth, validation, rate_limit, timeout, server, other.
+
+    Looks through the cause chain, so a refused connection that litellm reports as
+    ``InternalServerError`` (500) is a connection error.
+    """
+    chain = _causes(err)
+    names = {type(e).__name__ for e in chain}
+    if names & set(_CONNECT_NAMES) or any(isinstance(e, ConnectionError) for e in chain):
+        return "connection"
+    if names & {"Timeout", "TimeoutError", "ReadTimeout", "APITimeoutError"} or any(
+            isinstance(e, asyncio.TimeoutError) for e in chain):
+        return "timeout"
+    status = getattr(err, "status_code", None)
+    name = type(err).__name__
+    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
+        return "auth"
+    if name == "RateLimitError" or status == 429:
+        return "rate_limit"
+    if name in ("BadRequestError", "UnprocessableEntityError", "NotFoundError",
+                "ContextWindowExceededError", "UnsupportedParamsError",
+                "ContentPolicyViolationError") or (isinstance(status, int)
+                                                   and 400 <= status < 500):
+        return "validation"
+    if name == "APIConnectionError":
+        return "connection"
+    if name in RETRYABLE or (isinstance(status, int) and status >= 500):
+        return "server"
+    return "other"
+
+
+def call_error(err: BaseException) -> CallError:
+    """The record of a failed call: its kind, a redacted one-line message, no secrets."""
+    kind = error_kind(err)
+    message = redact(str(err))[:2000]
+    status = getattr(err, "status_code", None)
+    if kind == "connection":
+        root = _causes(err)[-1]
+        message = redact(f"connection error: the endpoint could not be reached "
+                         f"({type(root).__name__}: {root}); is the server running?")[:2000]
+        status = None
+    return CallError(type=type(err).__name__, kind=kind, message=message,
+                     retryable=is_retryable(err), status_code=status)
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -158,6 +224,7 @@ KNOWN_PROVIDERS = frozenset({
 
 def check_credentials(spec: ModelSpec) -> None:
     """Fail before any work if a model's API key is missing (names the env var only)."""
+    register_secret_env(spec.api_key_env)  # its value is redacted from everything, from now
     if plugin_provider(spec.provider):
         return  # served by a plugin (e.g. the sim world): no key
     if not ("/" in spec.model and spec.provider in KNOWN_PROVIDERS):
@@ -308,6 +375,7 @@ class ModelClient:
             kw["api_base"] = self.spec.api_base
             kw.setdefault("api_key", "not-needed")
         if self.spec.api_key_env:
+            register_secret_env(self.spec.api_key_env)
             kw["api_key"] = os.environ.get(self.spec.api_key_env, "")
         return kw
 
@@ -395,10 +463,7 @@ class ModelClient:
                 if attempts > self.spec.retries or not is_retryable(err):
                     st.errors += 1
                     st.retries += attempts - 1
-                    return CallResult(error=CallError(
-                        type=type(err).__name__, message=redact(str(err))[:2000],
-                        retryable=is_retryable(err), status_code=getattr(err, "status_code", None)),
-                        attempts=attempts, latency_s=time.perf_counter() - t0,
+                    return CallResult(error=call_error(err), attempts=attempts, latency_s=time.perf_counter() - t0,
                         cost_usd=None), None
                 wait = retry_wait_s(err, attempts)
             await asyncio.sleep(wait)
@@ -420,5 +485,5 @@ class ModelClient:
             st.cost_usd += cost
         latency = time.perf_counter() - t0
         st.latency_s += latency
-        return CallResult(choice.message.content or "", choice.finish_reason, usage, cost, None,
+        return CallResult(redact_values(choice.message.content or ""), choice.finish_reason, usage, cost, None,
                           attempts, latency), priced

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from judge.escape import csv_frame, md
 from judge.report import plots
 from judge.report.compare import compare_runs, read_run
 from judge.report.elements import esc, figure_html, fmt, note, page, table_html
@@ -105,16 +106,16 @@ def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
 
 
 def render_compare_markdown(diffs: pd.DataFrame, a: str, b: str) -> str:
-    lines = [f"# Comparison: {b} − {a}", "",
+    lines = [f"# Comparison: {md(b)} − {md(a)}", "",
              "| source | metric | attribute | level vs ref | A | B | B − A [95% CI] | n |",
              "|---|---|---|---|---|---|---|---|"]
     for r in diffs.to_dict("records"):
         ref = r.get("reference")
-        lv = f"{r['level']} vs {ref}" if isinstance(ref, str) else str(r["level"])
+        lv = f"{md(r['level'])} vs {md(ref)}" if isinstance(ref, str) else md(r["level"])
         ci = (f"{fmt(r['value'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
               if not (math.isnan(r["ci_low"]) or math.isnan(r["ci_high"]))
               else f"{fmt(r['value'])} [no CI]")
-        lines.append(f"| {r['source']} | {r['metric']} | {r['attribute']} | {lv} | "
+        lines.append(f"| {md(r['source'])} | {md(r['metric'])} | {md(r['attribute'])} | {lv} | "
                      f"{fmt(r['value_a'])} | {fmt(r['value_b'])} | {ci} | {r['n']} |")
     return "\n".join(lines) + "\n"
 
@@ -132,7 +133,13 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path |
     ra, rb = read_run(run_a), read_run(run_b)
     diffs = compare_runs(run_a, run_b, B=B, seed=seed, alpha=alpha)
     out = Path(out_dir) if out_dir is not None else default_out_dir(Path(run_a), Path(run_b))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        from judge.errors import StoreError
+
+        raise StoreError(f"cannot create the output folder: {err.strerror}", path=out,
+                         field="--out", hint="choose a writable folder") from err
     clean = diffs.astype(object).where(diffs.notna(), None)
     doc = {"schema_version": COMPARE_SCHEMA_VERSION, "run_a": str(run_a), "run_b": str(run_b),
            "bootstrap": B, "seed": seed, "alpha": alpha,
@@ -140,7 +147,7 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path |
            "differences": clean.to_dict("records")}
     paths = {k: out / f"compare.{k}" for k in ("json", "csv", "md", "html")}
     write_json_atomic(paths["json"], doc)
-    diffs.to_csv(paths["csv"], index=False)
+    write_text_atomic(paths["csv"], csv_frame(diffs).to_csv(index=False))
     write_text_atomic(paths["md"], render_compare_markdown(
         diffs, ra["manifest"].get("name", "A"), rb["manifest"].get("name", "B")))
     write_text_atomic(paths["html"], build_compare_html(diffs, ra["manifest"], rb["manifest"]))

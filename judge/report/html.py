@@ -109,6 +109,23 @@ def coverage(metrics: pd.DataFrame, calibration: Mapping[str, Any] | None,
     return "".join(out)
 
 
+def failure_banner_html(manifest: Mapping[str, Any]) -> str:
+    """A red banner at the top of a failed run's report (manifest ``status``)."""
+    status = manifest.get("status")
+    if status not in ("failed", "error"):
+        return ""
+    failed = manifest.get("failed_stages") or {}
+    what = "; ".join(f"{k}: {v.get('errors')} of {v.get('calls')} calls failed"
+                     for k, v in failed.items()) or str(manifest.get("last_error") or "")
+    errs = "".join(f"<li>{esc(e.get('kind'))}: {esc((e.get('message') or '')[:300])}</li>"
+                   for e in manifest.get("last_call_errors") or [])
+    return ('<div class="banner" role="alert" style="background:#b00020;color:#fff;'
+            'padding:.6rem 1rem;margin:.8rem 0;border-radius:4px">'
+            f"<strong>Run {esc(str(status))}</strong>: {esc(what)}. Numbers below are missing "
+            f"or incomplete; do not read them as results.{f'<ul>{errs}</ul>' if errs else ''}"
+            "</div>")
+
+
 def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
                calibration: Mapping[str, Any] | None, frames: Any = None) -> str:
     """The report as an HTML string (see :func:`write_html_report`).
@@ -129,6 +146,7 @@ def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
              f"{len(df)} metric rows; 95% intervals are cluster bootstraps over counterfactual "
              f"groups unless the method column says otherwise; cells with n &lt; {mc} are "
              "flagged.</p>")
+    intro = failure_banner_html(manifest) + intro
     parts = [
         ("findings", "Findings", lambda: findings_html(found, pairs)),
         ("cannot-say", "What this run cannot say", lambda: limits_html(limits)),

@@ -7,9 +7,12 @@ nothing to draw. Rows with a warning are drawn hollow and grey; small cells are 
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -23,6 +26,19 @@ from judge.report.rows import (
     small_cell,
     varying,
 )
+
+
+def _plain_text(fn: Callable[..., Figure | None]) -> Callable[..., Figure | None]:
+    """Draw with mathtext off: labels are data (levels, model names) and a ``$`` in them is
+    text, never parsed (``$x^$`` would make the figure fail)."""
+
+    @functools.wraps(fn)
+    def plain(*args: Any, **kwargs: Any) -> Figure | None:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+
+    return plain
+
 
 WIDTH = 7.5
 ROW_H = 0.28
@@ -51,6 +67,7 @@ def _xerr(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.vstack([np.clip(lo_e, 0, None), np.clip(hi_e, 0, None)])
 
 
+@_plain_text
 def forest_plot(df: pd.DataFrame, title: str, null: float = 0.0,
                 label_keys: Sequence[str] = ("generator", "judge", "criterion",
                                              "estimate_kind"),
@@ -104,6 +121,7 @@ def _finish(fig: Figure, ax, ncol: int = 4) -> None:
     fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
 
 
+@_plain_text
 def flip_chart(df: pd.DataFrame, title: str = "Counterfactual flip rate",
                min_cell: int = DEFAULT_MIN_CELL) -> Figure | None:
     """Horizontal bars of flip rates (share of counterfactual pairs whose decision changes)."""
@@ -147,6 +165,7 @@ def _grid(df: pd.DataFrame) -> tuple[list[str], list[str], dict[tuple[str, str],
     return rlab, clab, cells
 
 
+@_plain_text
 def heatmap(df: pd.DataFrame, title: str, min_cell: int = DEFAULT_MIN_CELL) -> Figure | None:
     """Intersectional cells of one metric: colour = value, text = value and n; small cells
     (n < ``min_cell`` or flagged) hatched; empty cells blank."""
@@ -200,6 +219,7 @@ def _hatch_patch(x: float, y: float) -> Rectangle:
                      lw=0.0)
 
 
+@_plain_text
 def calibration_curves(df: pd.DataFrame, title: str) -> Figure | None:
     """Mean human score against judge score, one line per group, with the identity line;
     one panel per attribute (at most four) when the rows carry several attributes."""
@@ -238,6 +258,7 @@ def _curve_panel(ax, d: pd.DataFrame, lo: float, hi: float) -> None:
     ax.legend(fontsize=6, frameon=False, loc="upper left")
 
 
+@_plain_text
 def bland_altman_plot(summary: pd.DataFrame, points: pd.DataFrame, title: str
                       ) -> Figure | None:
     """Bland–Altman per group: mean difference (judge − human) with its CI and the 95%
@@ -301,6 +322,7 @@ def _ba_points(p: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
+@_plain_text
 def corrected_plot(df: pd.DataFrame, title: str, null: float | None = None) -> Figure | None:
     """Raw (judge-only) vs corrected estimates per group, dodged, with CIs."""
     d = df[pd.to_numeric(df["value"], errors="coerce").notna()]
@@ -335,6 +357,7 @@ def corrected_plot(df: pd.DataFrame, title: str, null: float | None = None) -> F
     return fig
 
 
+@_plain_text
 def exposure_plot(df: pd.DataFrame, title: str = "Producer exposure") -> Figure | None:
     """Per-producer (or producer-group) exposure metrics as bars with CIs, one panel per
     metric (at most four); summary rows (level ``*``) are left to the table."""

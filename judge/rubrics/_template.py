@@ -11,6 +11,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, no
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from judge.errors import ConfigError
+from judge.escape import fence
 from judge.rubrics._schema import (
     expected_responses,
     format_instructions,
@@ -111,11 +112,112 @@ def template_variables(mode: str) -> set[str]:
     return names
 
 
+#: Largest rendered prompt message, in characters (~500k tokens: past every context window).
+MAX_PROMPT_CHARS = 2_000_000
+#: Most items all ``range()`` calls of one rendering may produce together (nested loops
+#: multiply: two ``range(90000)`` loops would be 8.1e9 steps).
+MAX_RANGE_ITEMS = 100_000
+#: Largest string or list a ``*`` in a template may build.
+MAX_REPEAT_LEN = 100_000
+
+
+class _Budget:
+    """Per-rendering counter of range items (one rendering at a time per thread)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.local = threading.local()
+
+    def reset(self) -> None:
+        self.local.left = MAX_RANGE_ITEMS
+
+    def take(self, n: int) -> None:
+        left = getattr(self.local, "left", MAX_RANGE_ITEMS) - n
+        self.local.left = left
+        if left < 0:
+            raise SecurityError(f"template loops past {MAX_RANGE_ITEMS:,} range() items")
+
+
+_BUDGET = _Budget()
+
+
+class _BoundedRange:
+    """``range`` for templates: its items count against the rendering's budget."""
+
+    def __init__(self, *args: int):
+        self.r = range(*args)
+        if len(self.r) > MAX_RANGE_ITEMS:
+            raise SecurityError(f"range() of {len(self.r):,} items (at most "
+                                f"{MAX_RANGE_ITEMS:,})")
+
+    def __len__(self) -> int:
+        return len(self.r)
+
+    def __iter__(self) -> Any:
+        _BUDGET.take(len(self.r))
+        return iter(self.r)
+
+
+def _bounded_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:
+    if not isinstance(n, int) or n > 20 or max > 200:
+        raise SecurityError("lipsum() is limited to 20 paragraphs of 200 words")
+    from jinja2.utils import generate_lorem_ipsum
+
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+def _size(x: Any) -> int:
+    return len(x) if isinstance(x, (str, list, tuple)) else 1
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with bounds: ``*`` and ``**`` cannot build huge values."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and (isinstance(left, (str, list, tuple))
+                                or isinstance(right, (str, list, tuple))):
+            n = right if isinstance(left, (str, list, tuple)) else left
+            if isinstance(n, int) and _size(left if n is right else right) * n > MAX_REPEAT_LEN:
+                raise SecurityError(f"template builds a value of more than {MAX_REPEAT_LEN:,} "
+                                    "items with *")
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise SecurityError("template exponent larger than 64")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=1)
 def sandbox() -> ImmutableSandboxedEnvironment:
-    """The one Jinja2 environment: sandboxed, immutable data, strict about undefined names."""
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         trim_blocks=True, lstrip_blocks=True)
+    """The one Jinja2 environment: sandboxed, immutable data, strict about undefined names,
+    with bounded ``range``, ``*``, ``**`` and ``lipsum`` (rendered size is capped too)."""
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True,
+                   lstrip_blocks=True)
+    env.globals["range"] = _BoundedRange
+    env.globals["lipsum"] = _bounded_lipsum
+    for name in ("center", "indent", "wordwrap", "truncate", "format"):
+        env.filters[name] = _width_checked(env.filters[name])
+    return env
+
+
+def _width_checked(fn: Any) -> Any:
+    """A filter whose int arguments (widths, counts) are bounded, and whose result too."""
+    import functools
+
+    @functools.wraps(fn)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        for v in (*args[1:], *kwargs.values()):
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_REPEAT_LEN:
+                raise SecurityError(f"filter argument {v:,} is larger than {MAX_REPEAT_LEN:,}")
+        if args and isinstance(args[0], str) and "%" in args[0] and fn.__name__ == "do_format":
+            import re as _re
+
+            if any(int(w) > MAX_REPEAT_LEN for w in _re.findall(r"%[-+ #0]*(\d+)", args[0])):
+                raise SecurityError("format width too large")
+        return fn(*args, **kwargs)
+
+    return bounded
 
 
 @lru_cache(maxsize=512)
@@ -137,6 +239,8 @@ def render_context(rubric: Rubric, query: str, responses: list[str],
                    attributes: dict[str, str] | None) -> dict[str, Any]:
     """The variables a template sees."""
     labels = response_labels(len(responses))
+    query = fence(query)  # untrusted: cannot close or open a <query>/<response> block
+    responses = [fence(r) for r in responses]
     ctx: dict[str, Any] = {
         **_static_context(rubric, len(responses)),
         "query": query,
@@ -186,16 +290,34 @@ def render_messages(rubric: Rubric, *, query: str, responses: list[str],
     out = []
     for role, source in (("system", prompt.system), ("user", prompt.user)):
         try:
-            text = _compiled(source).render(ctx)
+            text = _render_bounded(_compiled(source), ctx)
         except SecurityError as err:
-            raise ConfigError(f"{role} prompt template refused: {err} Templates may only use "
-                              "the documented variables (see rubrics/README.md)",
+            raise ConfigError(f"{role} prompt template refused: {err}. Templates may only use "
+                              "the documented variables, within bounds (see rubrics/README.md)",
                               field=f"{rubric.ref}.prompt.{role}") from err
         except TemplateError as err:
             raise ConfigError(f"{role} prompt template failed: {err}",
                               field=f"{rubric.ref}.prompt.{role}") from err
+        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+                RecursionError, MemoryError) as err:
+            raise ConfigError(f"{role} prompt template failed: {type(err).__name__}: "
+                              f"{str(err)[:200]}", field=f"{rubric.ref}.prompt.{role}") from err
         out.append({"role": role, "content": text.strip()})
     return out
+
+
+def _render_bounded(template: Template, ctx: dict[str, Any]) -> str:
+    """Render, streaming, and stop past :data:`MAX_PROMPT_CHARS`."""
+    _BUDGET.reset()
+    parts: list[str] = []
+    size = 0
+    for chunk in template.generate(ctx):
+        size += len(chunk)
+        if size > MAX_PROMPT_CHARS:
+            raise SecurityError(f"rendered prompt is longer than {MAX_PROMPT_CHARS:,} "
+                                "characters")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -234,9 +356,32 @@ def parse_template(source: str) -> tuple[nodes.Template | None, TemplateProblem 
         return None, TemplateProblem(f"template syntax error: {err.message}", err.lineno or 1, 1)
 
 
-def unsafe_access(ast: nodes.Template, source: str) -> list[TemplateProblem]:
-    """Attribute or item access to ``_private`` names: attempts to reach Python internals."""
+def _refused_tags(ast: nodes.Template, source: str) -> list[TemplateProblem]:
+    """``include``, ``extends``, ``import`` (templates are self-contained: there is nothing
+    to load, and the score stage would fail after generation was paid for) and macros that
+    call themselves (unbounded recursion)."""
     out = []
+    for node in ast.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        tag = {nodes.Include: "include", nodes.Extends: "extends", nodes.Import: "import",
+               nodes.FromImport: "import"}[type(node)]
+        line = node.lineno or 1
+        out.append(TemplateProblem(f"{{% {tag} %}} is not allowed: a rubric's templates are "
+                                   "self-contained (write the text inline)", line, 1))
+    macros = {m.name: m for m in ast.find_all(nodes.Macro)}
+    for name, m in macros.items():
+        called = {c.node.name for c in m.find_all(nodes.Call) if isinstance(c.node, nodes.Name)}
+        if name in called or any(name in {c.node.name for c in macros[o].find_all(nodes.Call)
+                                          if isinstance(c.node, nodes.Name)}
+                                 for o in called if o in macros and o != name):
+            out.append(TemplateProblem(f"macro {name!r} calls itself: recursion is not "
+                                       "allowed in templates", m.lineno or 1, 1))
+    return out
+
+
+def unsafe_access(ast: nodes.Template, source: str) -> list[TemplateProblem]:
+    """Attribute or item access to ``_private`` names: attempts to reach Python internals;
+    ``include``/``extends``/``import`` and recursive macros."""
+    out = _refused_tags(ast, source)
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         if isinstance(node, nodes.Getattr):
             name = node.attr

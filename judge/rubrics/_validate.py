@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from judge.config import check_expansion
 from judge.rubrics._checks import Problem, semantic_problems
 from judge.rubrics._model import (
     FRAMEWORKS,
@@ -200,7 +201,10 @@ def check_text(text: str, path: Path) -> tuple[Rubric | None, list[LintError]]:
     p = str(path)
     try:
         tree = yaml.compose(text)
+        check_expansion(tree)  # refuse alias bombs before anything walks the data
         data = yaml.safe_load(text)
+    except RecursionError:
+        return None, [LintError(p, 1, 1, "invalid YAML: nested too deeply")]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]

@@ -89,7 +89,7 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
     if not frames.queries.empty and "ground_truth" in frames.queries:
         gt = dict(zip(frames.queries["query_id"], frames.queries["ground_truth"]))
         out["y_true"] = out["query_id"].map(
-            lambda q: float(bool((gt.get(q) or {})["qualified"]))
+            lambda q: truth_value((gt.get(q) or {})["qualified"])
             if "qualified" in (gt.get(q) or {}) else np.nan)
     return out
 
@@ -98,6 +98,22 @@ def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, st
     """Configured reference per attribute if present, else a conventional one if present,
     else the most common; never a missing value (:mod:`judge.stats.reference`)."""
     return _ref.reference_levels(df, override)
+
+
+def truth_value(v: Any) -> float:
+    """1.0 / 0.0 for a ground-truth flag, NaN if it is not one (``"false"`` is false).
+
+    >>> truth_value(True), truth_value("false"), truth_value("Yes"), truth_value(0), truth_value("?")
+    (1.0, 0.0, 1.0, 0.0, nan)
+    """
+    if isinstance(v, (bool, int, float)) and not (isinstance(v, float) and v != v):
+        return float(bool(v))
+    s = str(v).strip().lower()
+    if s in ("true", "yes", "y", "1", "1.0"):
+        return 1.0
+    if s in ("false", "no", "n", "0", "0.0"):
+        return 0.0
+    return float("nan")
 
 
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:

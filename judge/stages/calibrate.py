@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from judge.context import RunContext
-from judge.frames import ATTR_PREFIX, SCORE_PREFIX, load
+from judge.frames import ATTR_PREFIX, SCORE_PREFIX, keep_rubric_hashes, load
 from judge.store import iter_jsonl, scan_ids, write_json_atomic
 from judge.tasks import StageResult
 
@@ -130,8 +130,8 @@ def calibrate(ctx: RunContext) -> StageResult:
     cfg = ctx.cfg
     res = StageResult("calibrate")
     res.written = ensure_human_labels(ctx)
-    frames = load(ctx.store.dir)
     rubrics = {rb.id: rb for rb in load_rubrics(cfg.rubrics)}
+    frames = keep_rubric_hashes(load(ctx.store.dir), list(rubrics.values()))
     jl, hl, scales, weights = calibration_inputs(frames, list(rubrics.values()))
     out: dict[str, Any] = {"schema_version": 2}
     if not jl.empty and not hl.empty:

@@ -18,8 +18,14 @@ def expand_queries(ctx: RunContext) -> StageResult:
     res = StageResult("queries")
     path = ctx.store.path("queries")
     done = scan_ids(path, "query_id")
+    this_run: set[str] = set()  # a query id twice in the source is one query, called once
+    dups = 0
     with ctx.store.writer("queries", ctx.cfg.flush_every * 16) as w:
         for q in iter_queries(ctx.cfg.queries, seed=ctx.cfg.seed):
+            if q.query_id in this_run:
+                dups += 1
+                continue
+            this_run.add(q.query_id)
             res.planned += 1
             if q.query_id in done:
                 res.skipped += 1
@@ -29,6 +35,8 @@ def expand_queries(ctx: RunContext) -> StageResult:
             res.written += 1
         if ctx.cfg.queries.llm_written is not None:
             write_llm_queries(ctx, done, w, res)
+    if dups:
+        res.extra["duplicate_query_ids"] = dups
     if res.planned == 0:
         raise DataError("the query source produced no queries", path=ctx.cfg.source_path,
                         field="queries", hint="check the scenario paths, axes and limit")

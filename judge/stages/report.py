@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from judge.context import RunContext
-from judge.frames import load
+from judge.escape import csv_frame, md
+from judge.frames import keep_rubric_hashes, load
 from judge.stages.analyze import analyze
 from judge.store import write_json_atomic, write_text_atomic
 from judge.tasks import StageResult
@@ -32,6 +33,21 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
 
 
+def failure_banner(manifest: dict[str, Any]) -> list[str]:
+    """The red banner of a failed run (manifest ``status: failed`` or ``error``)."""
+    status = manifest.get("status")
+    if status not in ("failed", "error"):
+        return []
+    failed = manifest.get("failed_stages") or {}
+    what = "; ".join(f"{md(k)}: {v.get('errors')} of {v.get('calls')} calls failed"
+                     for k, v in failed.items()) or md(manifest.get("last_error") or "")
+    out = [f'> <span style="color:#b00020">**RUN {md(str(status).upper())}**</span>: {what}. '
+           "Numbers below are missing or incomplete; do not read them as results.", ">"]
+    for e in manifest.get("last_call_errors") or []:
+        out.append(f"> - {md(e.get('kind'))}: {md((e.get('message') or '')[:300])}")
+    return [*out, ""]
+
+
 def _ci(r: dict[str, Any]) -> str:
     return f"{_fmt(r.get('value'))} [{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]"
 
@@ -41,13 +57,13 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
     """The Markdown report: summary paragraph, findings, what the run cannot say, details
     by family (headline disparities, judge calibration), caveats, provenance last."""
     from judge.report.elements import cost_text
-    from judge.report.elements import md_esc as md
     from judge.report.findings import cannot_say, select_findings, summary
 
     all_rows = metrics.get("metrics", [])
     found = select_findings(all_rows, calibration)
     limits = cannot_say(all_rows, found)
     lines = [f"# Fairness report: {md(manifest.get('name', ''))}", "",
+             *failure_banner(manifest),
              md(summary(found, limits, len(all_rows), metrics.get("multiplicity"))), "",
              "## Findings", ""]
     if found:
@@ -138,16 +154,14 @@ def _table(title: str, note: str, head: list[str], rows: list[list[Any]]) -> lis
 
 
 def _cell(x: Any) -> str:
-    from judge.report.elements import md_esc
-
-    return md_esc(x) if isinstance(x, str) else str(x)
+    return md(x) if isinstance(x, str) else str(x)
 
 
 def calibration_markdown(cal: dict[str, Any]) -> list[str]:
     """Judge bias per group, differential bias, raw vs corrected gaps, probes."""
     out = ["## Calibration: can the judge be trusted?", ""]
     if cal.get("note"):
-        out += [cal["note"], ""]
+        out += [md(cal["note"]), ""]
     out += [f"{cal.get('n_labels', 0)} human labels on {cal.get('n_items_labelled', 0)} items.",
             ""]
     bias = [r for r in cal.get("bias", []) if r.get("metric") == "mean_bias"]
@@ -180,8 +194,8 @@ def calibration_markdown(cal: dict[str, Any]) -> list[str]:
                     f"{r['level']} vs {r['reference']}", r["metric"], _ci(r), r["n"]]
                    for r in cal.get("probes", [])])
     for f in cal.get("self_preference", []):
-        out.append(f"- self-preference risk: judge {f['judge']} and generator {f['generator']} "
-                   f"are both {f['family']} models")
+        out.append(f"- self-preference risk: judge {md(f['judge'])} and generator "
+                   f"{md(f['generator'])} are both {md(f['family'])} models")
     return out
 
 
@@ -190,12 +204,14 @@ def report(ctx: RunContext) -> StageResult:
     t0 = time.perf_counter()
     res = StageResult("report")
     d: Path = ctx.store.dir
-    frames = load(d)
+    from judge.rubrics import load_rubrics
+
+    frames = keep_rubric_hashes(load(d), load_rubrics(ctx.cfg.rubrics))
     metrics = analyze(ctx, frames)
     write_json_atomic(d / "metrics.json", metrics)
-    tmp = d / ".metrics.csv.tmp"
-    pd.DataFrame(metrics["metrics"]).to_csv(tmp, index=False)
-    tmp.replace(d / "metrics.csv")
+    # Formula-like text cells neutralised (judge.escape.csv_cell): opened in a spreadsheet.
+    write_text_atomic(d / "metrics.csv",
+                      csv_frame(pd.DataFrame(metrics["metrics"])).to_csv(index=False))
     cal_path = d / "calibration.json"
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
     manifest = ctx.store.manifest()
