@@ -150,6 +150,7 @@ def _mount() -> None:
     app.command(name="report")(report_command)
 
     app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
+    from judge._cli.local import serve_local; app.command(name="serve-local")(serve_local)  # noqa: E702, I001
     from judge.plugins import register_commands
 
     register_commands(app)  # e.g. the sim plugin's serve-sim
