@@ -17,7 +17,7 @@ def serve_local(
     alias: Annotated[str, Opt(help="Served model name: configs use openai/<alias>.")]
     = "smollm2",
     n_ctx: Annotated[int, Opt(min=256, help="Context window (tokens).")] = 8192,
-    threads: Annotated[int | None, Opt(min=1, help="CPU threads (default: all).")] = None,
+    threads: Annotated[int | None, Opt(min=1, help="CPU threads (default: half the CPUs).")] = None,
     ready_timeout: Annotated[float, Opt(min=1.0, help="Seconds to wait for the model.")]
     = 180.0,
     run: Annotated[str | None, Opt(help="Run this config against the server, write a "
