@@ -65,6 +65,10 @@ def write_sheet(config: str, n: int) -> str:
     cfg = load_config(config)
     rb = next(r for r in load_rubrics(cfg.rubrics) if r.mode == "pointwise" and r.criteria)
     items, rubric, crit = labelling_items(cfg, f"{rb.id}.{rb.criteria[0].id}")
+    for col in [c for c in items.columns if c.startswith("group.")]:
+        # scenarios vary different attributes; the sampler needs a stratum label for each
+        items[col] = items[col].astype(object).where(items[col].notna(), "(not varied)")
+    n = min(n, items["item_id"].nunique())  # a small run: every item
     paths = write_sample_sheet(items, cfg.run_dir / "labelling", n, seed=cfg.seed,
                                rubric=rubric, criterion=crit)
     return (f"Judge-vs-human calibration needs human labels. Labelling sheet for raters "
