@@ -65,3 +65,24 @@ serve-sim: venv
 
 bench-network: venv
 	$(BIN)/python bench/bench_network.py --json bench/network.json
+
+# ---- a real model with no key and no network (docs/LOCAL_MODEL.md). `make local` builds
+# llama-cpp-python (~40 min on 2 cores; pip caches the wheel) with flags that work on CPUs
+# whose native build crashes (AMX); LOCAL_WHEELS=dir also looks for prebuilt wheels there.
+.PHONY: local serve-local run-local
+LOCAL_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+                    -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LOCAL_WHEELS ?=
+LOCAL_PORT ?= 8011
+LOCAL_CONFIG ?= configs/local-smollm2.yaml
+
+local: venv
+	CMAKE_ARGS="$(LOCAL_CMAKE_ARGS)" $(BIN)/python -m pip install \
+	  $(if $(LOCAL_WHEELS),--find-links $(LOCAL_WHEELS)) -e '.[local]'
+
+serve-local: venv
+	$(BIN)/judge serve-local --port $(LOCAL_PORT)
+
+# Start the local server, run the config, write a labelling sheet for human raters, stop.
+run-local: venv
+	$(BIN)/judge serve-local --port $(LOCAL_PORT) --run $(LOCAL_CONFIG)

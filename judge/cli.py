@@ -87,6 +87,9 @@ def _mount() -> None:
     from judge._cli.label import mount as mount_labelling
 
     mount_labelling(app)  # label, labels check|import
+    from judge._cli.local import serve_local
+
+    app.command(name="serve-local")(serve_local)
     from judge.plugins import register_commands
 
     register_commands(app)  # e.g. the sim plugin's serve-sim

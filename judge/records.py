@@ -167,6 +167,10 @@ class Judgment(Record):
                                      description="Parsed score per criterion id. Empty unless ok.")
     explanation: str | None = None
     raw_output: str | None = Field(None, description="The judge's last raw output.")
+    structured_output: Literal["json_schema", "json_object", "none"] | None = Field(
+        None, description="The response_format the judge was asked for: json_schema, "
+                          "json_object (with the schema), or none (verdict extracted from "
+                          "text). Null in records written before it was recorded.")
     repair_attempts: int = 0
     error: CallError | None = None
     usage: Usage = Field(default_factory=Usage)

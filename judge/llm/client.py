@@ -125,6 +125,33 @@ def is_retryable(err: BaseException) -> bool:
     return name in RETRYABLE or isinstance(err, (asyncio.TimeoutError, ConnectionError))
 
 
+#: What a server's error body says when it rejects the request itself (pydantic/FastAPI,
+#: OpenAI, vLLM, llama.cpp wording), even when it sends that as HTTP 500.
+VALIDATION_RX = re.compile(
+    r"validation error|\b(?:literal|missing|extra_forbidden|value|type|enum)_error\b|"
+    r"input should be|field required|extra inputs are not permitted|unprocessable entity|"
+    r"invalid_request_error|unsupported response_format|response_format.{0,40}(?:not "
+    r"supported|invalid|must be)", re.IGNORECASE)
+
+
+def is_validation_error(err: Any) -> bool:
+    """True if the server rejected the request as invalid: HTTP 400 or 422, or a 500 whose
+    body is a validation error (llama-cpp-python's server sends request validation errors
+    as 500). Resending the same request cannot help: never retried.
+
+    ``err`` is an exception or a :class:`~judge.records.CallError`.
+    """
+    if err is None:
+        return False
+    status = getattr(err, "status_code", None) or 0
+    if status in (400, 422):
+        return True
+    if status and status != 500:
+        return False
+    text = getattr(err, "message", None) if not isinstance(err, BaseException) else None
+    return bool(VALIDATION_RX.search(text if isinstance(text, str) else str(err)))
+
+
 def retry_after_s(err: BaseException) -> float | None:
     """Seconds from a Retry-After header on a litellm exception, if any."""
     for headers in (getattr(err, "litellm_response_headers", None),
@@ -460,11 +487,17 @@ class ModelClient:
                 resp = await self._acompletion(messages, kw)
                 break
             except Exception as err:  # noqa: BLE001 - every failure becomes an error record
-                if attempts > self.spec.retries or not is_retryable(err):
+                invalid = is_validation_error(err)
+                if attempts > self.spec.retries or invalid or not is_retryable(err):
                     st.errors += 1
                     st.retries += attempts - 1
-                    return CallResult(error=call_error(err), attempts=attempts, latency_s=time.perf_counter() - t0,
-                        cost_usd=None), None
+                    error = call_error(err)
+                    if invalid:  # the server rejected the request itself: never retried
+                        error = error.model_copy(update={"retryable": False,
+                                                         "kind": "validation"})
+                    return CallResult(error=error, attempts=attempts,
+                                      latency_s=time.perf_counter() - t0,
+                                      cost_usd=None), None
                 wait = retry_wait_s(err, attempts)
             await asyncio.sleep(wait)
         st.retries += attempts - 1

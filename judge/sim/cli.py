@@ -18,6 +18,9 @@ def serve_sim(
     host: Annotated[str, Opt(help="Interface to bind (loopback).")] = "127.0.0.1",
     port: Annotated[int, Opt(help="TCP port; 0 picks a free one.")] = 8000,
     backend: Annotated[str, Opt(help="sim (the simulated world) or echo.")] = "sim",
+    mode: Annotated[str, Opt(help="Treat response_format like: openai, vllm, llama.cpp, "
+                                  "llama-cpp-python (json_schema is a 500 validation error; "
+                                  "json_object + schema works) or text (none).")] = "openai",
     sim_profile: Annotated[str | None, Opt(help="Sim profile YAML (sim backend).")] = None,
     log: Annotated[Path | None, Opt(help="Append one JSONL line per request here.")] = None,
     latency_ms: Annotated[float, Opt(min=0.0, help="Fixed latency per request.")] = 0.0,
@@ -36,7 +39,7 @@ def serve_sim(
     """Serve OpenAI chat completions from the simulated models, with injected faults."""
     from judge._cli.common import guard
 
-    guard(lambda: _serve(host, port, backend, sim_profile, log, dict(
+    guard(lambda: _serve(host, port, backend, sim_profile, log, mode, dict(
         latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
         retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
         rate_reset=rate_reset, rate_hang=rate_hang, hang_s=hang_s,
@@ -44,7 +47,7 @@ def serve_sim(
 
 
 def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | None,
-           faults: dict) -> None:
+           mode: str, faults: dict) -> None:
     from pydantic import ValidationError
 
     from judge.errors import UsageError
@@ -57,7 +60,8 @@ def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | 
         msg = err.errors()[0]["msg"].removeprefix("Value error, ")
         raise UsageError(msg, field="fault options", hint="lower the --rate-* values") from err
     try:
-        run_server(config, host=host, port=port, backend=backend, log_path=log, profile=profile)
+        run_server(config, host=host, port=port, backend=backend, log_path=log, profile=profile,
+                   mode=mode)
     except OSError as err:
         raise UsageError(f"cannot serve on {host}:{port}: {err.strerror or err}",
                          field="--port", hint="pick another port, or 0 for a free one") from err

@@ -3,7 +3,9 @@
 ``judge serve-sim`` runs :func:`run_server`. Endpoints: ``POST /v1/chat/completions``
 (plain and ``stream: true`` SSE), ``GET /v1/models``, ``GET /health`` and ``POST /_sim/flush``
 (flushes the request log and returns counts by outcome). Any ``Bearer`` key is accepted and
-is never logged or echoed. See docs/SERVER.md.
+is never logged or echoed. ``mode`` makes it treat ``response_format`` like OpenAI, vLLM,
+llama.cpp's server, llama-cpp-python's server or a server with no structured output
+(:mod:`judge.sim.server_modes`). See docs/SERVER.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiohttp import web
 from judge.errors import UsageError
 from judge.ids import digest
 from judge.sim.faults import Decision, FaultConfig, decide, malform, wants_json
+from judge.sim.server_modes import MODES, backend_format, check_format
 
 READY_PREFIX = "judge serve-sim: listening on "
 BACKENDS = ("sim", "echo")
@@ -33,6 +36,7 @@ BACKENDS = ("sim", "echo")
 PARAM_KEYS = ("temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "stop",
               "response_format", "presence_penalty", "frequency_penalty")
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                422: "invalid_request_error",
                 429: "rate_limit_error", 500: "server_error", 503: "service_unavailable"}
 _STREAM_PIECE = 64  # characters per SSE content chunk
 
@@ -116,8 +120,10 @@ class RequestLog:
             self._fh = None
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    body = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"),
+def _error(status: int, message: str, headers: dict[str, str] | None = None,
+           kind: str | None = None) -> web.Response:
+    body = {"error": {"message": message,
+                      "type": kind or _ERROR_TYPES.get(status, "server_error"),
                       "param": None, "code": str(status)}}
     return web.json_response(body, status=status, headers=headers)
 
@@ -159,8 +165,9 @@ class SimServer:
     """The aiohttp application state: faults, backend, per-body attempt counters, request log."""
 
     def __init__(self, faults: FaultConfig, backend: Backend, log: RequestLog,
-                 models: tuple[str, ...] = ("generator", "judge")):
+                 models: tuple[str, ...] = ("generator", "judge"), mode: str = "openai"):
         self.faults = faults
+        self.mode = mode
         self.backend = backend
         self.log = log
         self.models = models
@@ -218,6 +225,13 @@ class SimServer:
         if problem:
             self._record(entry, "400", status=400, error=problem)
             return _error(400, problem)
+        rejected = check_format(self.mode, body)
+        if rejected is not None:  # validated before any work, like the real servers
+            status, kind, message = rejected
+            sent = body.get("response_format")
+            self._record(entry, "invalid", status=status, error=message[:300],
+                         response_format=sent.get("type") if isinstance(sent, dict) else None)
+            return _error(status, message, kind=kind)
         h = digest(body)[:20]
         attempt = self.attempts.get(h, 0)
         self.attempts[h] = attempt + 1
@@ -260,6 +274,11 @@ class SimServer:
     async def _answer(self, request: web.Request, entry: dict[str, Any], body: dict,
                       model: str, stream: bool, d: Decision) -> web.StreamResponse:
         params = {k: body[k] for k in PARAM_KEYS if k in body}
+        rf = backend_format(self.mode, body)
+        if rf is not None:
+            params["response_format"] = rf
+        sent = body.get("response_format")
+        entry["response_format"] = sent.get("type") if isinstance(sent, dict) else None
         try:
             reply = self.backend(model, body["messages"], params)
         except Exception as err:  # a backend bug must not kill the server
@@ -322,10 +341,13 @@ async def _stream(request: web.Request, rid: str, created: int, model: str, text
 
 async def serve(faults: FaultConfig, *, host: str = "127.0.0.1", port: int = 8000,
                 backend: str = "sim", log_path: str | Path | None = None,
-                profile: str | None = None, flush_s: float = 0.2,
+                profile: str | None = None, flush_s: float = 0.2, mode: str = "openai",
                 stop: asyncio.Event | None = None,
                 on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}", field="--mode",
+                         hint=f"use one of: {', '.join(MODES)}")
     complete = load_backend(backend, profile)
     complete("generator", [{"role": "user", "content": "warm-up"}], {})  # load the world now
     try:
@@ -333,7 +355,7 @@ async def serve(faults: FaultConfig, *, host: str = "127.0.0.1", port: int = 800
     except OSError as err:
         raise UsageError(f"cannot open the request log: {err.strerror or err}", path=log_path,
                          field="--log", hint="give a writable file path") from err
-    state = SimServer(faults, complete, log)
+    state = SimServer(faults, complete, log, mode=mode)
     runner = web.AppRunner(state.app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     loop = asyncio.get_running_loop()

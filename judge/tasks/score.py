@@ -12,7 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from judge.config import ModelSpec, RunConfig
-from judge.llm.structured import structured_format
+from judge.llm.structured import (
+    decisions,
+    default_max_tokens,
+    has_token_cap,
+    resolve,
+    structured_format,
+)
 from judge.records import CallInfo, Judgment, Usage, now_iso
 from judge.rubrics import (
     load_rubrics,
@@ -42,9 +48,12 @@ def task_kind(t: JudgeTask) -> str:
 async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
     """Call the judge, parse, re-ask on invalid output, and build the Judgment record."""
     params = judge_params(t.spec, run_seed, t.repeat)
-    fmt = structured_format(t.spec, t.rubric, len(t.responses))
+    decision = await resolve(t.spec, client)  # auto behind api_base: one preflight per model
+    fmt = structured_format(t.spec, t.rubric, len(t.responses), mode=decision.mode)
     if fmt is not None:
         params["response_format"] = fmt
+    if not has_token_cap(params):  # not in the judgment id: ids stay those of earlier runs
+        params["max_tokens"] = default_max_tokens(t.rubric, len(t.responses))
     messages = t.rubric.render(query=t.query_text, responses=t.responses,
                                attributes=t.gens[0].get("attributes"))
     use_cache = t.repeat == 0
@@ -84,6 +93,7 @@ async def judge_task(t: JudgeTask, client: Any, run_seed: int) -> Judgment:
         rubric_id=t.rubric.id, rubric_version=t.rubric.version, rubric_hash=t.rubric.hash,
         mode=t.rubric.mode, probe=t.probe, probe_meta=t.probe_meta, repeat=t.repeat,
         parse_status=status, scores=scores, explanation=expl, raw_output=raw,
+        structured_output=decision.mode,
         repair_attempts=repairs, error=error, usage=usage, cost_usd=cost,
         call=CallInfo(latency_s=round(latency, 4), attempts=attempts, cached=cached,
                       created_at=now_iso()))
@@ -152,4 +162,5 @@ class ScoreTasks:
         return {"rubrics": {rb.ref: rb.hash for rb in self.rubrics},
                 "rubric_lock": {rb.ref: lock_status(rb) for rb in self.rubrics},
                 "rubrics_requested": dict(zip(self.cfg.rubrics,
-                                              (rb.ref for rb in self.rubrics)))}
+                                              (rb.ref for rb in self.rubrics))),
+                "structured_output": decisions(self.models())}

@@ -1,0 +1,99 @@
+"""``judge serve-local``: a real model on this machine, no key, no network (docs/LOCAL_MODEL.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Opt = typer.Option
+
+
+def serve_local(
+    model: Annotated[Path | None, Opt(help="GGUF file (default: the bundled SmolLM2-135M).")]
+    = None,
+    port: Annotated[int, Opt(help="TCP port on 127.0.0.1; 0 picks a free one.")] = 8011,
+    alias: Annotated[str, Opt(help="Served model name: configs use openai/<alias>.")]
+    = "smollm2",
+    n_ctx: Annotated[int, Opt(min=256, help="Context window (tokens).")] = 8192,
+    threads: Annotated[int | None, Opt(min=1, help="CPU threads (default: half the CPUs).")] = None,
+    ready_timeout: Annotated[float, Opt(min=1.0, help="Seconds to wait for the model.")]
+    = 180.0,
+    run: Annotated[str | None, Opt(help="Run this config against the server, write a "
+                                        "labelling sheet for human raters, then stop.")]
+    = None,
+    sheet_items: Annotated[int, Opt(min=1, help="--run: items on the labelling sheet.")] = 40,
+) -> None:
+    """Serve a local GGUF model (llama-cpp-python) until Ctrl-C; point configs at it.
+
+    \b
+    judge serve-local                          serve the bundled SmolLM2-135M on :8011
+    judge serve-local --run CONFIG             serve, run CONFIG, write the labelling sheet
+    """
+    from judge._cli.common import guard
+
+    if run is not None:
+        guard(lambda: _serve_and_run(run, model, port, alias, n_ctx, threads, ready_timeout,
+                                     sheet_items))
+        return
+    guard(lambda: _serve(model, port, alias, n_ctx, threads, ready_timeout))
+
+
+def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx: int,
+                   threads: int | None, ready_timeout: float, sheet_items: int) -> None:
+    from judge._cli.common import run_stages_command
+    from judge.config import load_config
+    from judge.llm.local_server import start_local_server
+
+    load_config(config)  # a bad config fails before the model loads
+    with start_local_server(model, port=port, alias=alias, n_ctx=n_ctx, threads=threads,
+                            ready_timeout=ready_timeout) as srv:
+        typer.echo(f"judge serve-local: serving {srv.model} at {srv.base_url}", err=True)
+        run_stages_command(config, ["generate", "score", "calibrate", "report"], None, True)
+    typer.echo(write_sheet(config, sheet_items))
+
+
+def write_sheet(config: str, n: int) -> str:
+    """Write the run's labelling sheet (first criterion of its first pointwise rubric) and
+    say what it is for."""
+    from judge._cli.calibrate import write_sample_sheet
+    from judge.config import load_config
+    from judge.rubrics import load_rubrics
+    from judge.stages.calibrate import labelling_items
+
+    cfg = load_config(config)
+    rb = next(r for r in load_rubrics(cfg.rubrics) if r.mode == "pointwise" and r.criteria)
+    items, rubric, crit = labelling_items(cfg, f"{rb.id}.{rb.criteria[0].id}")
+    for col in [c for c in items.columns if c.startswith("group.")]:
+        # scenarios vary different attributes; the sampler needs a stratum label for each
+        items[col] = items[col].astype(object).where(items[col].notna(), "(not varied)")
+    n = min(n, items["item_id"].nunique())  # a small run: every item
+    paths = write_sample_sheet(items, cfg.run_dir / "labelling", n, seed=cfg.seed,
+                               rubric=rubric, criterion=crit)
+    return (f"Judge-vs-human calibration needs human labels. Labelling sheet for raters "
+            f"({min(n, len(items))} items, {rubric}.{crit}): {paths['csv']}\n"
+            "Fill in rater and score, then set human_labels: {path: <the CSV>} in the config "
+            "and run `judge calibrate CONFIG` and `judge report CONFIG`.")
+
+
+def _serve(model: Path | None, port: int, alias: str, n_ctx: int, threads: int | None,
+           ready_timeout: float) -> None:
+    import signal
+    import threading
+
+    from judge.llm.local_server import start_local_server
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with start_local_server(model, port=port, alias=alias, n_ctx=n_ctx, threads=threads,
+                            ready_timeout=ready_timeout) as srv:
+        typer.echo(f"judge serve-local: listening on {srv.base_url} (model openai/{srv.alias}"
+                   f", {srv.model_path.name}); Ctrl-C stops it", err=False)
+        while not stop.wait(0.5):
+            if srv.proc.poll() is not None:
+                typer.secho(f"error: the server exited with code {srv.proc.returncode}:\n"
+                            f"{srv.output()[-800:]}", fg="red", err=True)
+                raise typer.Exit(1)
+    typer.echo("judge serve-local: stopped", err=True)
