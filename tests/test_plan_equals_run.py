@@ -92,7 +92,7 @@ def _plan_by_role(plan: Any) -> Counter:
     out: Counter = Counter()
     for s in plan.stages:
         if s.stage in ("generate",) or s.stage == "score" or s.stage.startswith("probe:"):
-            out[s.model.split("/", 1)[-1]] += s.calls
+            out[s.model_string.split("/", 1)[-1]] += s.calls
     return out
 
 

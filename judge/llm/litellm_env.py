@@ -32,6 +32,11 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def imported() -> bool:
+    """True once this process has imported litellm through :func:`get_litellm`."""
+    return _LITELLM is not None
+
+
 def get_litellm() -> Any:
     """Import and configure litellm once (lazily: it costs seconds at import)."""
     global _LITELLM

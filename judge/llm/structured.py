@@ -143,9 +143,14 @@ def _describe(err: Any) -> str:
 def decisions(specs: list[Any]) -> dict[str, dict[str, Any] | None]:
     """What the manifest records: each judge label's decision made in this process (None if
     this process made no call for it, e.g. worker processes did)."""
+    from judge.llm import litellm_env
+
     out: dict[str, dict[str, Any] | None] = {}
     for s in specs:
-        d = known(s)
+        # asking litellm would import it (seconds): only once this process has called it
+        d = known(s) if litellm_env.imported() else (
+            Decision(s.structured_output, "config") if s.structured_output != "auto"
+            else _DECIDED.get(_key(s)))
         out[s.label] = d.as_dict() if d is not None else None
     return out
 

@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError
+
 from judge.config import GeneratorSpec, ModelSpec, RunConfig
+from judge.errors import DataError
 from judge.ids import stable_int
 from judge.records import CallInfo, Generation, Query, now_iso
 from judge.tasks._model import Reader, StageInput, Task
@@ -42,7 +45,14 @@ class GenerateTasks:
     def tasks(self, read: Reader) -> Iterator[Task]:
         seed = self.cfg.seed
         for obj in read("queries"):
-            q = Query.model_validate(obj)
+            try:
+                q = Query.model_validate(obj)
+            except ValidationError as err:
+                e = err.errors()[0]
+                raise DataError(f"query {obj.get('query_id')!r} is not a valid record: "
+                                f"{'.'.join(map(str, e['loc']))}: {e['msg']}",
+                                path="queries.jsonl", hint="fix or remove that line (see "
+                                "`judge schema query`), then re-run") from err
             for spec in self.cfg.generators:
                 for s in range(spec.samples):
                     params = generation_params(spec, s, seed)

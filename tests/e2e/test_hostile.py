@@ -556,7 +556,8 @@ def test_report_md_has_no_raw_html_and_one_row_per_metric():
     text = render_markdown({"name": "<b>run</b>", "generators": [HOSTILE_NAME], "judges": [],
                             "status": "ok"}, {"metrics": [_metric_row()]}, None)
     assert "<img" not in text and "<script" not in text and "<b>" not in text
-    row = next(ln for ln in text.splitlines() if ln.startswith("| selection_rate_diff"))
+    row = next(ln for ln in text.splitlines()
+               if ln.startswith("| Difference in positive-decision rate"))  # selection_rate_diff
     assert row.replace("\\|", "").count("|") == 9  # 8 cells: the pipe in the level is escaped
 
 

@@ -21,7 +21,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from judge.config import ExecutorConfig, load_config  # noqa: E402
-from judge.errors import UsageError  # noqa: E402
+from judge.errors import DataError, UsageError  # noqa: E402
 from judge.executors import apply_executor_overrides  # noqa: E402
 from judge.executors.processes import (  # noqa: E402
     ProcessExecutor,
@@ -177,16 +177,31 @@ def test_killed_worker_fails_the_stage_keeps_records_and_resumes(
 
 
 def test_an_exception_in_a_worker_is_one_clear_error(tmp_path: Path) -> None:
+    """A sim profile that exists (preflight passes) but is not YAML: the workers fail when
+    they set up the provider; the driver raises one redacted line and keeps the run whole."""
+    bad = tmp_path / "broken-profile.yaml"
+    bad.write_text("generators: [unclosed\n")
     cfg = load_config(write_config(tmp_path, "bad", executor={"kind": "processes",
-                                                              "workers": 2}))
+                                                              "workers": 2},
+                                   plugins={"sim": {"profile": str(bad)}}))
     run_stages(open_run(cfg), ["queries"])
-    with open(cfg.run_dir / "queries.jsonl", "a") as fh:  # a record the stage can't read
-        fh.write(json.dumps({"query_id": "q-bad", "cf_group": "g-bad"}) + "\n")
-    with pytest.raises(WorkerError, match=r"generate worker \d of 2 failed: ValidationError"
-                       ) as exc:
+    with pytest.raises(WorkerError, match=r"generate worker \d of 2 failed: \w+Error") as exc:
         run_stages(open_run(cfg), ["generate"])
     assert "\n" not in exc.value.one_line() and exc.value.exit_code == 1
     jsonl_lines(cfg.run_dir / "generations.jsonl")  # what was written is whole
+
+
+def test_an_invalid_query_line_is_one_line_before_any_call(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, "badq", executor={"kind": "processes",
+                                                               "workers": 2}))
+    run_stages(open_run(cfg), ["queries"])
+    with open(cfg.run_dir / "queries.jsonl", "a") as fh:  # a record the stage can't read
+        fh.write(json.dumps({"query_id": "q-bad", "cf_group": "g-bad"}) + "\n")
+    with pytest.raises(DataError, match=r"query 'q-bad' is not a valid record") as exc:
+        run_stages(open_run(cfg), ["generate"])
+    assert "\n" not in exc.value.one_line() and exc.value.exit_code == 2
+    assert not (cfg.run_dir / "generations.jsonl").exists() or not jsonl_lines(
+        cfg.run_dir / "generations.jsonl")
 
 
 @pytest.mark.parametrize("kind", ["local", "processes"])

@@ -104,7 +104,7 @@ def test_apply_executor_overrides(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path, "ov"))
     out = apply_executor_overrides(cfg, "ray", "auto", 8)
     assert out.executor == ExecutorConfig(kind="ray", address="auto", shards=8)
-    assert out.source_path == cfg.source_path and cfg.executor.kind == "local"
+    assert out.source_path == cfg.source_path and cfg.executor.kind == "auto"
     assert apply_executor_overrides(cfg, None, None, None).executor == cfg.executor
     with pytest.raises(UsageError, match=r"--shards: .*greater than or equal to 1"):
         apply_executor_overrides(cfg, "ray", None, 0)

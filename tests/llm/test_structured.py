@@ -24,6 +24,7 @@ from judge.llm.structured import (
     resolve,
     structured_format,
 )
+from judge.pipeline import RunFailed
 from judge.records import CallError, Judgment
 from judge.rubrics import load_rubrics
 from judge.sim.faults import FaultConfig
@@ -205,7 +206,8 @@ def test_forced_json_schema_on_llama_cpp_python_fails_fast(tmp_path):
     with start_server(FaultConfig(), backend="sim", log_path=tmp_path / "log.jsonl",
                       workdir=tmp_path, extra_args=["--mode", "llama-cpp-python"]) as srv:
         path = _config(tmp_path, srv.base_url, {"structured_output": "json_schema"})
-        judge.run(path, stages=["generate", "score"])
+        with pytest.raises(RunFailed):  # every judge call failed: the run fails (exit 3)
+            judge.run(path, stages=["generate", "score"])
         entries = srv.log_entries()
     run = load_config(path).run_dir
     judgments = [json.loads(line) for line in (run / "judgments.jsonl").open()]
