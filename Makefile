@@ -35,7 +35,7 @@ report: venv
 	$(BIN)/judge report $(CONFIG)
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: venv
 	$(BIN)/ruff check judge tests bench
