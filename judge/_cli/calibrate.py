@@ -177,6 +177,11 @@ def calibrate(
         judge: str = typer.Option(None, "--judge",
                                   help="sample --judgments: judge whose score stratifies."),
         seed: int = typer.Option(0, "--seed", help="Bootstrap / sampling seed."),
+        raters: int = typer.Option(None, "--raters", min=1,
+                                   help="sample: raters, each with a shuffled copy [2]."),
+        overlap: float = typer.Option(None, "--overlap", min=0.0, max=1.0,
+                                      help="sample: share of items given to two raters, for "
+                                           "reliability [0.2]."),
         force: list[str] = typer.Option(None, "--force", help="CONFIG: redo the stage."),
         sets: list[str] = SetOpt) -> None:
     """Judge vs human labels: agreement, bias per group, PPI++-corrected estimates.
@@ -199,6 +204,8 @@ def calibrate(
             raise UsageError(f"{given[0]} does not apply to {mode}", hint=USAGE)
 
     size = 200 if n is None else n
+    design = {"raters": 2 if raters is None else raters,
+              "overlap": 0.2 if overlap is None else overlap}
 
     def go() -> None:
         if rest[:1] == ["sample"]:
@@ -210,12 +217,13 @@ def calibrate(
                 if out is None:
                     raise UsageError("sample --judgments needs --out DIR", hint=USAGE)
                 refuse({"--set": sets}, "sample --judgments")
-                sample_from_file(judgments, size, out, criterion, judge, seed)
+                sample_from_file(judgments, size, out, criterion, judge, seed, **design)
             else:
                 refuse({"--judge": judge}, "a run (use --criterion RUBRIC.CRITERION)")
-                sample_from_run(rest[1], size, out, criterion, seed, sets)
+                sample_from_run(rest[1], size, out, criterion, seed, sets, **design)
             return
-        refuse({"--n": n, "--criterion": criterion, "--judge": judge},
+        refuse({"--n": n, "--criterion": criterion, "--judge": judge, "--raters": raters,
+                "--overlap": overlap},
                "calibration (only to 'judge calibrate sample')")
         if judgments or labels:
             refuse(run_only, "standalone calibration")
@@ -234,20 +242,23 @@ def calibrate(
 
 
 def sample_from_run(config: str, n: int, out: Path | None, criterion: str | None,
-                    seed: int, sets: list[str] | None = None) -> None:
+                    seed: int, sets: list[str] | None = None, *, raters: int = 2,
+                    overlap: float = 0.2) -> None:
     """``judge calibrate sample CONFIG``: a sheet of the run's judged items."""
     from judge.stages.calibrate import labelling_items
 
     cfg = load_run_config(config, sets)
     items, rubric, crit = labelling_items(cfg, criterion)
     out = Path(out or cfg.run_dir / "labelling")
-    write_sample_sheet(items, out, n, seed=seed, rubric=rubric, criterion=crit)
+    write_sample_sheet(items, out, n, seed=seed, rubric=rubric, criterion=crit,
+                       raters=raters, overlap=overlap)
     typer.echo(f"sampled {min(n, len(items))} of {len(items)} items ({rubric}.{crit}): "
                f"{_where(out)}")
 
 
 def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
-                     judge: str | None, seed: int) -> None:
+                     judge: str | None, seed: int, *, raters: int = 2,
+                     overlap: float = 0.2) -> None:
     """``judge calibrate sample --judgments FILE``: a sheet of one judge's scores of one
     criterion (default: the first of each, sorted)."""
     from judge.calibration import read_judgments
@@ -259,7 +270,8 @@ def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
     if items.empty:
         raise UsageError(f"no judgments of criterion {crit!r} by judge {name!r}",
                          path=judgments, hint="check --criterion and --judge")
-    write_sample_sheet(items, out, n, seed=seed, criterion=crit)
+    write_sample_sheet(items, out, n, seed=seed, criterion=crit, raters=raters,
+                       overlap=overlap)
     typer.echo(f"sampled {min(n, items['item_id'].nunique())} of {items['item_id'].nunique()} "
                f"items ({crit}, {name}): {_where(Path(out))}")
 

@@ -67,6 +67,15 @@ def test_sample_sheet_round_trip(tmp_path):
     key = pd.read_json(tmp_path / "sheet" / "key.jsonl", lines=True)
     assert len(key) == 40 and key["inclusion_prob"].between(0, 1).all()
     assert key["raters"].map(len).sum() == 48  # 2 raters, 20% of items labelled twice
+    r = _invoke("sample", "--judgments", str(jp), "--n", "40", "--out", str(tmp_path / "s3"),
+                "--raters", "3", "--overlap", "0.5")
+    assert r.exit_code == 0, r.output
+    key = pd.read_json(tmp_path / "s3" / "key.jsonl", lines=True)
+    assert len(list((tmp_path / "s3" / "raters").glob("sheet-rater-*.csv"))) == 3
+    assert key["raters"].map(len).sum() == 60  # half of the 40 items labelled twice
+    r = _invoke("--judgments", str(jp), "--labels", str(jp), "--out", str(tmp_path / "x"),
+                "--raters", "3")
+    assert r.exit_code == 2 and "--raters does not apply" in r.output
 
 
 def test_write_sample_sheet_carries_text_and_rubric(tmp_path):
