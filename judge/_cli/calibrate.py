@@ -66,6 +66,9 @@ def run_standalone(judgments: Path, labels: Path, out: Path, *, scale: list[str]
 
     if B < 1:
         raise UsageError(f"B={B} must be positive", field="--B")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out} is an existing file", field="--out",
+                         hint="give a directory for calibration.json and its CSV tables")
     result = calibrate_files(judgments, labels, out, scale=parse_scales(scale),
                              judgments_columns=parse_mapping(map_judgments, "--map-judgments"),
                              labels_columns=parse_mapping(map_labels, "--map-labels"),

@@ -28,11 +28,11 @@ def write_llm_queries(ctx: Any, done: set[str], writer: Any, res: Any) -> dict[s
     Returns the counts also stored in ``res.extra["llm_written"]``.
     """
     from judge.llm.client import BudgetExhausted
-    from judge.rubrics import load_rubric
+    from judge.rubrics import load_rubrics
     from judge.store import iter_jsonl
 
     cfg = ctx.cfg.queries.llm_written
-    rubric = load_rubric(cfg.rubric)
+    rubric = load_rubrics([cfg.rubric])[0]  # with the released-version check
     check_config(cfg, rubric)
     jobs = list(plan_groups(cfg, rubric.ref, ctx.cfg.seed))
     check_unique(jobs)

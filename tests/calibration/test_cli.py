@@ -139,3 +139,12 @@ def test_usage_errors_are_one_line_exit_2(args, message):
 def test_typer_usage_errors_exit_2():
     r = _invoke("--no-such-option")
     assert r.exit_code == 2 and "No such option" in r.output
+
+
+def test_standalone_out_naming_an_existing_file_is_one_line(tmp_path):
+    jp, lp = _files(tmp_path)
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    r = _invoke("--judgments", str(jp), "--labels", str(lp), "--out", str(target))
+    assert r.exit_code == 2 and "is an existing file" in r.output
+    assert target.read_text() == "keep me"
