@@ -231,7 +231,12 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
 def calls_made(ctx: RunContext, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per-model call counts of this invocation: this process's clients plus the worker
     processes' or Ray tasks' (reported in each stage's ``extra``)."""
-    total: dict[str, dict[str, Any]] = {}
+    from judge.llm.client import ModelStats
+
+    # every model of the config, 0 when it made no call (the manifest merges dicts: a
+    # re-run that calls nothing must still say so)
+    total: dict[str, dict[str, Any]] = {s.label: ModelStats().as_dict()
+                                        for s in ctx.cfg.all_models()}
     parts = [ctx.model_stats()] + [
         (r.get("extra") or {}).get(ex, {}).get("model_stats") or {}
         for r in results.values() for ex in ("processes", "ray")]

@@ -51,6 +51,10 @@ def config_differences(manifest_a: Mapping[str, Any], manifest_b: Mapping[str, A
     ['seed: 1 -> 2']
     """
     fa, fb = _flat(manifest_a.get("config") or {}), _flat(manifest_b.get("config") or {})
+    for key in ("generators", "judges"):  # the model labels, also without a config
+        if manifest_a.get(key) is not None or manifest_b.get(key) is not None:
+            fa.setdefault(key, manifest_a.get(key))
+            fb.setdefault(key, manifest_b.get(key))
     fa.update({f"rubric {k}": v for k, v in (manifest_a.get("rubrics") or {}).items()})
     fb.update({f"rubric {k}": v for k, v in (manifest_b.get("rubrics") or {}).items()})
     out = []
