@@ -119,10 +119,14 @@ MAX_PROMPT_CHARS = 2_000_000
 MAX_RANGE_ITEMS = 100_000
 #: Largest string or list a ``*`` in a template may build.
 MAX_REPEAT_LEN = 100_000
+#: Most ``{% for %}`` iterations one rendering may take, over every loop together (a loop
+#: over the query's characters nested three deep is ``len(query) ** 3`` steps).
+MAX_LOOP_STEPS = 1_000_000
 
 
 class _Budget:
-    """Per-rendering counter of range items (one rendering at a time per thread)."""
+    """Per-rendering counters of range items and loop steps (one rendering at a time per
+    thread)."""
 
     def __init__(self) -> None:
         import threading
@@ -131,6 +135,7 @@ class _Budget:
 
     def reset(self) -> None:
         self.local.left = MAX_RANGE_ITEMS
+        self.local.steps = MAX_LOOP_STEPS
 
     def take(self, n: int) -> None:
         left = getattr(self.local, "left", MAX_RANGE_ITEMS) - n
@@ -138,8 +143,22 @@ class _Budget:
         if left < 0:
             raise SecurityError(f"template loops past {MAX_RANGE_ITEMS:,} range() items")
 
+    def steps(self, iterable: Any) -> Any:
+        """Iterate, counting every step against the rendering's loop budget."""
+        local = self.local
+        for item in iterable:
+            left = getattr(local, "steps", MAX_LOOP_STEPS) - 1
+            local.steps = left
+            if left < 0:
+                raise SecurityError(f"template loops take more than {MAX_LOOP_STEPS:,} steps "
+                                    "(loops over the input nest too deep)")
+            yield item
+
 
 _BUDGET = _Budget()
+#: The filter every loop's iterable is wrapped in (not a name a template can write: it is
+#: not an identifier, so only the parser's rewrite can use it).
+_STEP_FILTER = "judge-loop-steps"
 
 
 class _BoundedRange:
@@ -172,9 +191,17 @@ def _size(x: Any) -> int:
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with bounds: ``*`` and ``**`` cannot build huge values."""
+    """The sandbox with bounds: ``*`` and ``**`` cannot build huge values, and every
+    ``{% for %}`` iterates through the rendering's step budget."""
 
     intercepted_binops = frozenset({"*", "**"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, _STEP_FILTER, [], [], None, None,
+                                     lineno=loop.lineno)
+        return tree
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*" and (isinstance(left, (str, list, tuple))
@@ -196,6 +223,7 @@ def sandbox() -> ImmutableSandboxedEnvironment:
                    lstrip_blocks=True)
     env.globals["range"] = _BoundedRange
     env.globals["lipsum"] = _bounded_lipsum
+    env.filters[_STEP_FILTER] = _BUDGET.steps
     for name in ("center", "indent", "wordwrap", "truncate", "format"):
         env.filters[name] = _width_checked(env.filters[name])
     return env

@@ -490,18 +490,39 @@ def _rubric_with_user(user: str):
     ("{{ '{0.__class__.__mro__}'.format(response) }}", "refused"),
     ("{{ response.__class__ }}", "refused"),
     ("{% include 'x' %}{{ response }}", "failed"),
+    ("{% for a in response %}{% for b in response %}{% for c in response %}{% endfor %}"
+     "{% endfor %}{% endfor %}", "steps"),
+    ("{% for a in response %}{% for b in response|list %}{{ b }}{% endfor %}{% endfor %}",
+     "steps"),
 ], ids=["str-repeat", "huge-range", "nested-ranges", "lipsum", "format-width", "center",
-        "power", "format-internals", "dunder", "include-at-render"])
+        "power", "format-internals", "dunder", "include-at-render", "nested-input-loops",
+        "nested-input-loops-filtered"])
 def test_template_resource_bounds(user, needle, tmp_path):
     from judge.rubrics._template import render_messages
 
     rb = _rubric_with_user(user)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError) as ei:
-        render_messages(rb, query="q", responses=["r"])
+        render_messages(rb, query="q", responses=["r" * 2000])
     assert time.perf_counter() - t0 < 5
     line = ei.value.one_line()
     assert ei.value.exit_code == 2 and "\n" not in line and needle in line, line
+
+
+def test_loops_over_input_stay_usable_below_the_step_budget():
+    """The budget counts steps, it does not forbid loops: a loop over a short input and the
+    default templates' loops (criteria, responses, ``loop.index``) render as before."""
+    from judge.rubrics._template import MAX_LOOP_STEPS, render_messages
+
+    rb = _rubric_with_user("{% for w in response.split() %}[{{ loop.index }}:{{ w }}]"
+                           "{% endfor %}")
+    text = render_messages(rb, query="q", responses=["a b c"])[1]["content"]
+    assert text == "[1:a][2:b][3:c]"
+    # exactly at the budget still renders; one step more is refused
+    rb = _rubric_with_user("{% for c in response %}{% endfor %}ok")
+    assert render_messages(rb, query="q", responses=["x" * MAX_LOOP_STEPS])[1]["content"] == "ok"
+    with pytest.raises(ConfigError, match="steps"):
+        render_messages(rb, query="q", responses=["x" * (MAX_LOOP_STEPS + 1)])
 
 
 def test_rendered_prompt_size_cap():
