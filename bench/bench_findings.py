@@ -1,14 +1,20 @@
 """Measured truthfulness of the report's findings, through the full pipeline (`judge.run`).
 
 Two sim worlds: ``null`` (every planted effect removed: base rates kept) and ``default``
-(datasets/sim/default.yaml). For each seed, one whole run (generate, score, calibrate,
-report) of a reduced default config. A *finding* is what the report would state as a
-result: a disparity row of metrics.json or a differential-judge-bias row of
-calibration.json whose report-wide adjusted p-value (``p_adj``; ``p_holm`` where a table has
-no ``p_adj``) is below alpha, without a small-cell warning.
+(datasets/sim/default.yaml). For each seed, one whole run (generate, score, calibrate, and
+the report's metrics, ``judge.stages.report.run_metrics``; the HTML is not rendered) of a
+reduced default config. Two kinds of claim are counted:
 
-- null world: the share of runs that state any finding (every finding there is false;
-  target at most 5%);
+- a *headline*: a finding the report opens with, chosen by the report's own
+  ``judge.report.findings.select_findings`` (report-wide multiplicity, noise floor,
+  small-cell rule);
+- a *significant row*: a disparity row of metrics.json or a differential-judge-bias row of
+  calibration.json whose report-wide adjusted p-value (``p_adj``; ``p_holm`` where a table
+  has no ``p_adj``) is below alpha, without a small-cell warning (what a reader scanning
+  the tables would take as a result).
+
+- null world: the share of runs that state any headline, and any significant row (every
+  one is false there; target at most 5%);
 - default world: for each planted non-zero effect with a row, the share of runs that find
   it with the right sign (recall), and for every row that carries a planted value, the
   share of runs whose interval covers it (coverage; goal 93-97%).
@@ -25,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections import defaultdict
@@ -97,17 +104,34 @@ def planted_rows(run_dir: Path) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("planted") is not None and r.get("ci_low") is not None]
 
 
+def headlines(run_dir: Path, metrics: dict[str, Any]) -> list[str]:
+    """The findings the report opens with (the report's own selection)."""
+    from judge.report.findings import select_findings
+
+    cal_path = run_dir / "calibration.json"
+    cal = json.loads(cal_path.read_text()) if cal_path.exists() else None
+    return [key(f.row) for f in select_findings(metrics["metrics"], cal)]
+
+
 def one_run(args: tuple[str, int, int, str]) -> dict[str, Any]:
     world, seed, groups, tmp = args
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import judge
     from judge.config import RunConfig
+    from judge.pipeline import open_run
+    from judge.stages.report import run_metrics
+    from judge.store import write_json_atomic
 
     cfg = RunConfig.model_validate(config(Path(tmp), world, seed, groups))
-    judge.run(cfg)
+    judge.run(cfg, ["queries", "generate", "score", "calibrate"])
+    _, metrics = run_metrics(open_run(cfg))
+    write_json_atomic(cfg.run_dir / "metrics.json", metrics)
     found = findings(cfg.run_dir)
+    heads = headlines(cfg.run_dir, metrics)
     planted = planted_rows(cfg.run_dir)
-    return {"world": world, "seed": seed, "findings": [key(r) for r in found],
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)  # 200 runs: keep the disk small
+    return {"world": world, "seed": seed, "headlines": heads,
+            "findings": [key(r) for r in found],
             "planted": [{"key": key(r), "planted": r["planted"],
                          "value": r.get("value", r.get("estimate")),
                          "ci": [r["ci_low"], r["ci_high"]],
@@ -120,8 +144,14 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"alpha": ALPHA}
     if null:
         false = sum(bool(r["findings"]) for r in null)
-        out["null"] = {"runs": len(null), "runs_with_a_false_finding": false,
+        false_head = sum(bool(r.get("headlines")) for r in null)
+        out["null"] = {"runs": len(null),
+                       "runs_with_a_false_headline": false_head,
+                       "headline_share": false_head / len(null),
+                       "runs_with_a_false_significant_row": false,
                        "share": false / len(null),
+                       "false_headlines": sorted({k for r in null
+                                                  for k in r.get("headlines", [])}),
                        "false_findings": sorted({k for r in null for k in r["findings"]})}
     if default:
         cover, n_cov = 0, 0
@@ -133,7 +163,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                 if abs(p["planted"]) > 1e-9:
                     right_sign = (p["value"] or 0) * p["planted"] > 0
                     recall[p["key"]].append(int(p["found"] and right_sign))
+        heads = [len(r.get("headlines", [])) for r in default]
         out["default"] = {"runs": len(default), "coverage": cover / n_cov if n_cov else None,
+                          "headlines_per_run": sum(heads) / len(heads),
                           "intervals": n_cov,
                           "recall": {k: sum(v) / len(v) for k, v in sorted(recall.items())}}
     return out
@@ -148,17 +180,19 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-findings-") as tmp:
-        jobs = [(w, s, a.groups, tmp) for w in a.worlds for s in range(a.seeds)]
+        # worlds interleaved, seed by seed: a stopped bench still has both worlds
+        jobs = [(w, s, a.groups, tmp) for s in range(a.seeds) for w in a.worlds]
         with ProcessPoolExecutor(a.workers) as pool:
             results = []
             for i, r in enumerate(pool.map(one_run, jobs), 1):
                 results.append(r)
                 print(f"{i}/{len(jobs)} {r['world']} seed {r['seed']}: "
-                      f"{len(r['findings'])} findings", file=sys.stderr, flush=True)
-    summary = summarize(results)
-    print(json.dumps(summary, indent=2))
-    if a.json:
-        a.json.write_text(json.dumps({"summary": summary, "runs": results}, indent=2) + "\n")
+                      f"{len(r['headlines'])} headlines, {len(r['findings'])} significant "
+                      "rows", file=sys.stderr, flush=True)
+                if a.json:  # after every run: a stopped bench keeps what it measured
+                    a.json.write_text(json.dumps({"summary": summarize(results),
+                                                  "runs": results}, indent=2) + "\n")
+    print(json.dumps(summarize(results), indent=2))
 
 
 if __name__ == "__main__":

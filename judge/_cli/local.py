@@ -44,19 +44,23 @@ def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx
                    threads: int | None, ready_timeout: float, sheet_items: int) -> None:
     from judge._cli.common import run_stages_command
     from judge.config import load_config
+    from judge.labelling import labelling_hint
     from judge.llm.local_server import start_local_server
 
     load_config(config)  # a bad config fails before the model loads
     with start_local_server(model, port=port, alias=alias, n_ctx=n_ctx, threads=threads,
                             ready_timeout=ready_timeout) as srv:
         typer.echo(f"judge serve-local: serving {srv.model} at {srv.base_url}", err=True)
-        run_stages_command(config, ["generate", "score", "calibrate", "report"], None, True)
-    typer.echo(write_sheet(config, sheet_items))
+        run_stages_command(config, ["generate", "score", "calibrate"], None, True)
+        if not (load_config(config).run_dir / "calibration.json").exists():
+            write_sheet(config, sheet_items)  # before the report, which points at it
+        run_stages_command(config, ["report"], None, True)
+    typer.echo(labelling_hint(load_config(config).run_dir))
 
 
-def write_sheet(config: str, n: int) -> str:
-    """Write the run's labelling sheet (first criterion of its first pointwise rubric) and
-    say what it is for."""
+def write_sheet(config: str, n: int) -> None:
+    """Write the run's blind labelling sheets (first criterion of its first pointwise
+    rubric; every item of a small run) under ``RUN_DIR/labelling/``."""
     from judge._cli.calibrate import write_sample_sheet
     from judge.config import load_config
     from judge.rubrics import load_rubrics
@@ -65,16 +69,9 @@ def write_sheet(config: str, n: int) -> str:
     cfg = load_config(config)
     rb = next(r for r in load_rubrics(cfg.rubrics) if r.mode == "pointwise" and r.criteria)
     items, rubric, crit = labelling_items(cfg, f"{rb.id}.{rb.criteria[0].id}")
-    for col in [c for c in items.columns if c.startswith("group.")]:
-        # scenarios vary different attributes; the sampler needs a stratum label for each
-        items[col] = items[col].astype(object).where(items[col].notna(), "(not varied)")
     n = min(n, items["item_id"].nunique())  # a small run: every item
-    paths = write_sample_sheet(items, cfg.run_dir / "labelling", n, seed=cfg.seed,
-                               rubric=rubric, criterion=crit)
-    return (f"Judge-vs-human calibration needs human labels. Labelling sheet for raters "
-            f"({min(n, len(items))} items, {rubric}.{crit}): {paths['csv']}\n"
-            "Fill in rater and score, then set human_labels: {path: <the CSV>} in the config "
-            "and run `judge calibrate CONFIG` and `judge report CONFIG`.")
+    write_sample_sheet(items, cfg.run_dir / "labelling", n, seed=cfg.seed, rubric=rubric,
+                       criterion=crit)
 
 
 def _serve(model: Path | None, port: int, alias: str, n_ctx: int, threads: int | None,

@@ -25,7 +25,7 @@ from judge.labelling._label_studio import export_label_studio, import_label_stud
 from judge.labelling._model import Answer, CriterionSpec, KeyRow, SheetManifest, SheetRow
 from judge.labelling._reliability import ReliabilityReport, check_reliability, format_report
 from judge.labelling._sheet import LabelItem, Sheets, assign_raters, build_sheets, interleave
-from judge.labelling._study import default_raters, write_study
+from judge.labelling._study import default_raters, labelling_hint, write_study
 
 __all__ = [
     "Answer",
@@ -48,6 +48,7 @@ __all__ = [
     "import_label_studio",
     "inferred_spec",
     "interleave",
+    "labelling_hint",
     "items_from_frame",
     "latest_answers",
     "neutralise",

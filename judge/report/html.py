@@ -127,11 +127,13 @@ def failure_banner_html(manifest: Mapping[str, Any]) -> str:
 
 
 def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
-               calibration: Mapping[str, Any] | None, frames: Any = None) -> str:
+               calibration: Mapping[str, Any] | None, frames: Any = None,
+               labelling: str | None = None) -> str:
     """The report as an HTML string (see :func:`write_html_report`).
 
     ``frames`` (:func:`judge.load` of the run) supplies the counterfactual pairs behind
     each finding; without it the drill-down says the pairs are not available.
+    ``labelling``: for a run without human labels, what calibration needs (the sheets).
     """
     mc = min_cell_of(manifest)
     raw_rows = list(metrics.get("metrics") or [])
@@ -162,7 +164,7 @@ def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
         ("intersections", "Intersections of attributes",
          lambda: S.intersection(sec["intersection"], mc)),
         ("calibration", "Can the judge be trusted? Calibration against human labels",
-         lambda: C.calibration(calibration, df, mc)),
+         lambda: C.calibration(calibration, df, mc, labelling)),
         ("probes", "Judge invariance probes", lambda: C.probes(calibration, mc)),
         ("exposure", "Producer exposure", lambda: S.exposure(sec["exposure"], mc)),
         ("failures", "Failures: parse failures and refusals",
@@ -228,7 +230,7 @@ def _section(heading: str, build: Callable[[], str]) -> str:
 
 
 def write_html_report(run_dir: Path, metrics: dict, calibration: dict | None,
-                      manifest: dict, frames: Any = None) -> Path:
+                      manifest: dict, frames: Any = None, labelling: str | None = None) -> Path:
     """Write ``run_dir/report.html`` (atomically) and return its path.
 
     The drill-down reads the run's JSONL (``judge.load(run_dir)``) unless ``frames`` is given.
@@ -240,5 +242,5 @@ def write_html_report(run_dir: Path, metrics: dict, calibration: dict | None,
         from judge.frames import load
 
         frames = load(run_dir)
-    write_text_atomic(path, build_html(manifest, metrics, calibration, frames))
+    write_text_atomic(path, build_html(manifest, metrics, calibration, frames, labelling))
     return path

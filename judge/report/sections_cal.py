@@ -37,11 +37,13 @@ def _groups(df: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str, pd.DataFra
     return out
 
 
-def calibration(cal: Mapping[str, Any] | None, metrics: pd.DataFrame, min_cell: int) -> str:
-    """Agreement table, judge bias, calibration curves, Bland–Altman, raw vs corrected."""
+def calibration(cal: Mapping[str, Any] | None, metrics: pd.DataFrame, min_cell: int,
+                labelling: str | None = None) -> str:
+    """Agreement table, judge bias, calibration curves, Bland–Altman, raw vs corrected;
+    with no calibration, ``labelling`` (what calibration needs: the sheets) or a note."""
     if not cal:
-        return note("No calibration.json: no human labels, so judge-based disparities are "
-                    "uncorrected and the judge's own bias is unmeasured.")
+        return note(labelling or "No calibration.json: no human labels, so judge-based "
+                    "disparities are uncorrected and the judge's own bias is unmeasured.")
     head = ""
     if cal.get("n_labels") is not None:
         items = cal.get("n_items_labelled", cal.get("n_items"))

@@ -12,6 +12,7 @@ import pandas as pd
 from judge.context import RunContext
 from judge.escape import csv_frame, md
 from judge.frames import keep_rubric_hashes, load
+from judge.labelling import labelling_hint
 from judge.stages.analyze import analyze
 from judge.store import write_json_atomic, write_text_atomic
 from judge.tasks import StageResult
@@ -53,9 +54,11 @@ def _ci(r: dict[str, Any]) -> str:
 
 
 def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
-                    calibration: dict[str, Any] | None) -> str:
+                    calibration: dict[str, Any] | None, labelling: str | None = None) -> str:
     """The Markdown report: summary paragraph, findings, what the run cannot say, details
-    by family (headline disparities, judge calibration), caveats, provenance last."""
+    by family (headline disparities, judge calibration), caveats, provenance last.
+
+    ``labelling``: for a run without human labels, what calibration needs (the sheets)."""
     from judge.report.elements import cost_text
     from judge.report.findings import cannot_say, select_findings, summary
 
@@ -109,6 +112,8 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
     lines.append("")
     if calibration:
         lines += calibration_markdown(calibration)
+    elif labelling:
+        lines += ["## Calibration: can the judge be trusted?", "", md(labelling), ""]
     lines += ["## Caveats", "", CAVEATS]
     counts = manifest.get("counts", {})
     lines += ["## Provenance", "",
@@ -199,15 +204,21 @@ def calibration_markdown(cal: dict[str, Any]) -> list[str]:
     return out
 
 
+def run_metrics(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
+    """The run's frames (judgments of the resolved rubric hashes only) and its metrics, as
+    the report states them (``metrics.json``)."""
+    from judge.rubrics import load_rubrics
+
+    frames = keep_rubric_hashes(load(ctx.store.dir), load_rubrics(ctx.cfg.rubrics))
+    return frames, analyze(ctx, frames)
+
+
 def report(ctx: RunContext) -> StageResult:
     """Compute metrics and write metrics.json, metrics.csv, report.md and report.html."""
     t0 = time.perf_counter()
     res = StageResult("report")
     d: Path = ctx.store.dir
-    from judge.rubrics import load_rubrics
-
-    frames = keep_rubric_hashes(load(d), load_rubrics(ctx.cfg.rubrics))
-    metrics = analyze(ctx, frames)
+    frames, metrics = run_metrics(ctx)
     write_json_atomic(d / "metrics.json", metrics)
     # Formula-like text cells neutralised (judge.escape.csv_cell): opened in a spreadsheet.
     write_text_atomic(d / "metrics.csv",
@@ -215,10 +226,11 @@ def report(ctx: RunContext) -> StageResult:
     cal_path = d / "calibration.json"
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
     manifest = ctx.store.manifest()
-    write_text_atomic(d / "report.md", render_markdown(manifest, metrics, calibration))
+    hint = None if calibration else labelling_hint(d)
+    write_text_atomic(d / "report.md", render_markdown(manifest, metrics, calibration, hint))
     from judge.report import write_html_report
 
-    write_html_report(d, metrics, calibration, manifest, frames=frames)
+    write_html_report(d, metrics, calibration, manifest, frames=frames, labelling=hint)
     res.written = len(metrics["metrics"])
     res.seconds = time.perf_counter() - t0
     return res

@@ -80,6 +80,19 @@ def test_local_model_run_writes_blind_sheets(sim_server_factory, tmp_path,  # no
     cfg = net_config(tmp_path, "local", srv.base_url, limit=6)
     _run("generate", str(cfg), "--no-progress")
     _run("score", str(cfg), "--no-progress")
-    n = _n_items(tmp_path / "runs" / "local")
+    run_dir = tmp_path / "runs" / "local"
+    n = _n_items(run_dir)
     _run("calibrate", "sample", str(cfg), "--n", str(n), "--out", str(tmp_path / "sheet"))
-    assert assert_blind(tmp_path / "sheet", tmp_path / "runs" / "local") >= 4
+    assert assert_blind(tmp_path / "sheet", run_dir) >= 4
+
+    # No human labels: the report says calibration needs them and how to get a sheet ...
+    _run("report", str(cfg))
+    md = (run_dir / "report.md").read_text()
+    assert "needs human labels" in md and "judge calibrate sample" in md
+    # ... and once the run's sheets exist, names them (report.md and report.html)
+    _run("calibrate", "sample", str(cfg), "--n", str(n))
+    _run("report", str(cfg))
+    sheet = str(run_dir / "labelling" / "raters" / "sheet-rater-1.csv")
+    assert sheet in (run_dir / "report.md").read_text().replace("\\", "")
+    html = (run_dir / "report.html").read_text()
+    assert "needs human labels" in html and sheet in html
