@@ -9,9 +9,8 @@ reduced default config. Two kinds of claim are counted:
   ``judge.report.findings.select_findings`` (report-wide multiplicity, noise floor,
   small-cell rule);
 - a *significant row*: a disparity row of metrics.json or a differential-judge-bias row of
-  calibration.json whose report-wide adjusted p-value (``p_adj``; ``p_holm`` where a table
-  has no ``p_adj``) is below alpha, without a small-cell warning (what a reader scanning
-  the tables would take as a result).
+  calibration.json whose report-wide adjusted p-value (``p_adj``) is below alpha, with no
+  warning (what a reader scanning the tables would take as a result).
 
 - null world: the share of runs that state any headline, and any significant row (every
   one is false there; target at most 5%);
@@ -82,9 +81,8 @@ def findings(run_dir: Path) -> list[dict[str, Any]]:
     rows = [("metrics", r) for r in metrics] + [("calibration", r) for r in
                                                  cal.get("differential_bias", [])]
     for source, r in rows:
-        p = r.get("p_adj", r.get("p_holm"))
-        warn = str(r.get("warning") or "")
-        if p is None or (isinstance(p, float) and math.isnan(p)) or "small cell" in warn:
+        p = r.get("p_adj")  # the report-wide family; None/NaN: not a test the report makes
+        if p is None or (isinstance(p, float) and math.isnan(p)) or r.get("warning"):
             continue
         if p < ALPHA:
             out.append({"source": source, **r})

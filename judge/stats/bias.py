@@ -86,13 +86,30 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
     model = sm.OLS(d, X) if weights is None else sm.WLS(d, X, weights=w)
     res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
     ci = np.asarray(res.conf_int(alpha))
-    p = np.asarray(res.pvalues)[1:]
-    p_holm = multipletests(p, method="holm")[1]
+    p = np.asarray(res.pvalues)[1:].astype(float)
+    se = np.asarray(res.bse, dtype=float)
+    # With no more clusters than parameters the cluster-robust covariance is singular: its
+    # SEs collapse towards 0 (p ~ 1e-70 on noise). No interval and no test then.
+    degenerate = n_cl <= X.shape[1]
+    scale = np.maximum(1.0, np.abs(np.asarray(res.params, dtype=float)))
+    no_se = degenerate | ~np.isfinite(se) | (se <= 1e-9 * scale)
+    p = np.where(no_se[1:], np.nan, p)
+    p_holm = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        p_holm[ok] = multipletests(p[ok], method="holm")[1]
     rows = []
     for k, g in enumerate(levels, start=1):
         m = (groups == g) | (groups == reference)
         nc = len(set(clusters[m]))
-        rows.append(_diff_row(g, reference, res.params[k], res.bse[k], ci[k, 0], ci[k, 1],
+        if no_se[k]:
+            why = (f"{n_cl} clusters for {X.shape[1]} parameters: the cluster-robust "
+                   "covariance is singular, so no interval or test" if degenerate else
+                   "zero cluster-robust variance: no interval or test")
+            rows.append(_diff_row(g, reference, res.params[k], math.nan, math.nan, math.nan,
+                                  math.nan, math.nan, int(m.sum()), nc, why))
+            continue
+        rows.append(_diff_row(g, reference, res.params[k], se[k], ci[k, 0], ci[k, 1],
                               p[k - 1], p_holm[k - 1], int(m.sum()), nc,
                               f"only {nc} clusters: the cluster-robust interval is unreliable"
                               if nc < MIN_CLUSTERS_RELIABLE else None))
@@ -101,6 +118,9 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
         warnings.simplefilter("always")
         wt = res.wald_test(R, scalar=True)
     rank_note = next((str(w.message) for w in caught if "full rank" in str(w.message)), None)
+    if degenerate:
+        return pd.DataFrame(rows, columns=DIFF_BIAS_COLUMNS[1:]), {
+            **empty, "warning": f"{n_cl} clusters for {X.shape[1]} parameters: no joint test"}
     joint = {"statistic": float(wt.statistic), "df_num": float(wt.df_num),
              "df_denom": float(wt.df_denom), "p_value": float(wt.pvalue),
              "warning": (f"cluster-robust covariance is rank-deficient (fewer clusters than "

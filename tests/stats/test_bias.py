@@ -66,6 +66,25 @@ def test_differential_bias_without_reference_group_is_nan_with_reason():
     assert math.isnan(joint["p_value"])
 
 
+def test_differential_bias_with_fewer_clusters_than_parameters_has_no_interval():
+    """2 clusters (counterfactual groups), each holding all 6 religions: the cluster-robust
+    covariance of 6 parameters is singular. statsmodels then reports SEs of ~1e-16 and p ~
+    1e-70 on pure noise (seen in the null world); we report the estimate only, with why."""
+    rng = np.random.default_rng(0)
+    groups = np.tile(["Christian", "Buddhist", "Hindu", "Jewish", "Muslim", "none"], 8)
+    clusters = np.repeat(["c1", "c2"], 24)
+    d = rng.normal(0, 0.7, len(groups))
+    tab, joint = differential_bias(d, groups, clusters, "Christian")
+    assert len(tab) == 5 and tab["estimate"].notna().all()
+    assert tab[["se", "ci_low", "ci_high", "p_value", "p_holm"]].isna().all().all()
+    assert tab["warning"].str.contains("singular").all()
+    assert math.isnan(joint["p_value"]) and "no joint test" in joint["warning"]
+    # the same data over 24 clusters: real intervals again, none of them a point
+    tab, joint = differential_bias(d, groups, np.repeat([f"c{i}" for i in range(8)], 6),
+                                   "Christian")
+    assert tab["p_value"].between(0, 1).all() and (tab["ci_high"] - tab["ci_low"] > 0.1).all()
+
+
 def test_weighted_mean_by_group():
     d, g, cl = _data()
     w = np.linspace(1, 2, len(d))
