@@ -50,6 +50,8 @@ def calibration(cal: Mapping[str, Any] | None, metrics: pd.DataFrame, min_cell: 
         head = f"<p>{esc(cal.get('n_labels'))} human labels on {esc(items)} items.</p>"
     if cal.get("note"):
         head += note(str(cal["note"]))
+    if labelling:
+        head += note(labelling)
     parts = [head, "<h3>Agreement with human labels</h3>", agreement(cal, min_cell),
              "<h3>Judge bias by group: mean(judge − human)</h3>", judge_bias(cal, min_cell),
              differential_bias(cal, min_cell),

@@ -111,7 +111,7 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
         lines.append(line + f" {md(r.get('warning') or '')} |")
     lines.append("")
     if calibration:
-        lines += calibration_markdown(calibration)
+        lines += calibration_markdown(calibration, labelling)
     elif labelling:
         lines += ["## Calibration: can the judge be trusted?", "", md(labelling), ""]
     lines += ["## Caveats", "", CAVEATS]
@@ -162,11 +162,14 @@ def _cell(x: Any) -> str:
     return md(x) if isinstance(x, str) else str(x)
 
 
-def calibration_markdown(cal: dict[str, Any]) -> list[str]:
-    """Judge bias per group, differential bias, raw vs corrected gaps, probes."""
+def calibration_markdown(cal: dict[str, Any], labelling: str | None = None) -> list[str]:
+    """Judge bias per group, differential bias, raw vs corrected gaps, probes; with no
+    human labels, ``labelling`` says what calibration needs."""
     out = ["## Calibration: can the judge be trusted?", ""]
     if cal.get("note"):
         out += [md(cal["note"]), ""]
+    if labelling:
+        out += [md(labelling), ""]
     out += [f"{cal.get('n_labels', 0)} human labels on {cal.get('n_items_labelled', 0)} items.",
             ""]
     bias = [r for r in cal.get("bias", []) if r.get("metric") == "mean_bias"]
@@ -192,11 +195,14 @@ def calibration_markdown(cal: dict[str, Any]) -> list[str]:
                     r["estimator"], _ci(r), f"{r.get('n_labelled')} / {r.get('n_unlabelled')}",
                     _fmt(r.get("planted"))] for r in gaps])
     out += _table("Judge invariance probes (no humans needed)",
-                  "Score change when only the probed factor changes.",
+                  "Score change (numeric criteria) or share of verdicts that change "
+                  "(verdict_change_rate) when only the probed factor changes; position swap: "
+                  "share of verdicts that survive; test-retest: agreement of repeats.",
                   ["probe", "judge", "rubric.criterion", "attribute", "shown vs original",
                    "metric", "value [95% CI]", "n"],
                   [[r["probe"], r["judge"], f"{r['rubric_id']}.{r['criterion']}", r["attribute"],
-                    f"{r['level']} vs {r['reference']}", r["metric"], _ci(r), r["n"]]
+                    f"{r['level']} vs {r['reference']}" if r.get("reference") else "(all)",
+                    r["metric"], _ci(r), r["n"]]
                    for r in cal.get("probes", [])])
     for f in cal.get("self_preference", []):
         out.append(f"- self-preference risk: judge {md(f['judge'])} and generator "
@@ -226,7 +232,7 @@ def report(ctx: RunContext) -> StageResult:
     cal_path = d / "calibration.json"
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
     manifest = ctx.store.manifest()
-    hint = None if calibration else labelling_hint(d)
+    hint = None if (calibration or {}).get("n_labels") else labelling_hint(d)
     write_text_atomic(d / "report.md", render_markdown(manifest, metrics, calibration, hint))
     from judge.report import write_html_report
 

@@ -4,11 +4,15 @@ Input is a run's joined judgments frame (``judge.load(run_dir).judgments``). Eac
 judgment is paired with the plain judgment of the same target, judge and rubric:
 
 - ``attribute_swap``: the same response judged while the query shows another group
-  member's attributes. Effect = probe score - original score, per swapped attribute and
-  (shown level, original level). Any systematic change is the judge's attribute sensitivity.
-- ``verbosity``: the response padded with neutral filler. Effect = padded - original.
+  member's attributes. Effect = probe score - original score (``mean_score_change``), per
+  swapped attribute and (shown level, original level); for categorical and binary criteria
+  (yes/no verdicts), the share of verdicts that change (``verdict_change_rate``). Any
+  systematic change is the judge's attribute sensitivity.
+- ``verbosity``: the response padded with neutral filler. Effect = padded - original (or
+  the verdict change rate).
 - ``position_swap`` (pairwise): share of pairs whose verdict survives swapping the order.
-- ``test_retest``: repeats of the same judgment; exact agreement and mean |difference|.
+- ``test_retest``: repeats of the same judgment; exact agreement, and mean |difference| for
+  numeric criteria.
 
 Every row has one fixed schema (:data:`PROBE_COLUMNS`) with a cluster-bootstrap CI over
 counterfactual groups.
@@ -34,6 +38,22 @@ def _numeric_scores(j: pd.DataFrame) -> list[str]:
     return cols
 
 
+def _categorical_scores(j: pd.DataFrame, numeric: list[str]) -> list[str]:
+    """Score columns with verdicts that are not numbers (labels, yes/no, booleans)."""
+    return [c for c in j.columns if c.startswith("score.") and c not in numeric
+            and j[c].notna().any()]
+
+
+def _change(p: pd.DataFrame, col: str, numeric: bool) -> pd.Series:
+    """Per pair: probe minus original score (numeric), or 1.0 if the verdict changed."""
+    if numeric:
+        return pd.to_numeric(p[col], errors="coerce") - pd.to_numeric(p[f"{col}_orig"],
+                                                                       errors="coerce")
+    both = p[col].notna() & p[f"{col}_orig"].notna()
+    changed = (p[col].astype(str) != p[f"{col}_orig"].astype(str)).astype(float)
+    return changed.where(both)
+
+
 def _row(probe, judge, rubric, crit, attr, level, ref, metric, est) -> dict:
     return {"probe": probe, "judge": judge, "rubric_id": rubric, "criterion": crit,
             "attribute": attr, "level": level, "reference": ref, "metric": metric,
@@ -55,29 +75,31 @@ def probe_effects(j: pd.DataFrame, B: int = DEFAULT_B, seed: int = 0) -> pd.Data
     if j.empty or "probe" not in j:
         return pd.DataFrame(columns=PROBE_COLUMNS)
     scores = _numeric_scores(j)
+    kinds = [(c, True) for c in scores] + [(c, False) for c in _categorical_scores(j, scores)]
     for probe in ("attribute_swap", "verbosity"):
         p = _paired(j, probe)
         if p.empty:
             continue
-        for col in scores:
+        for col, numeric in kinds:
             if col not in p or f"{col}_orig" not in p:
                 continue
-            p["delta"] = pd.to_numeric(p[col], errors="coerce") - pd.to_numeric(
-                p[f"{col}_orig"], errors="coerce")
+            metric = "mean_score_change" if numeric else "verdict_change_rate"
+            p["delta"] = _change(p, col, numeric)
             for (judge, rubric), g in p.dropna(subset=["delta"]).groupby(["judge", "rubric_id"]):
                 crit = col.removeprefix("score.")
                 est = mean_ci(g["delta"].to_numpy(), g["cf_group"].to_numpy(), B=B, seed=seed)
                 rows.append(_row(probe, judge, rubric, crit, "(all)", "(all)", None,
-                                 "mean_score_change", est))
+                                 metric, est))
                 if probe == "attribute_swap":
-                    rows += _swap_rows(g, judge, rubric, crit, B, seed)
+                    rows += _swap_rows(g, judge, rubric, crit, B, seed, metric)
     rows += _position_rows(j, B, seed)
-    rows += _retest_rows(j, scores, B, seed)
+    rows += _retest_rows(j, kinds, B, seed)
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
 
 
-def _swap_rows(g: pd.DataFrame, judge, rubric, crit, B, seed) -> list[dict]:
-    """Score change by (attribute, level shown, original level)."""
+def _swap_rows(g: pd.DataFrame, judge, rubric, crit, B, seed,
+               metric: str = "mean_score_change") -> list[dict]:
+    """Score change (or verdict change rate) by (attribute, level shown, original level)."""
     rows = []
     shown = g["probe_meta"].map(lambda m: (m or {}).get("shown_attributes") or {})
     attrs = sorted({a for s in shown for a in s})
@@ -90,8 +112,7 @@ def _swap_rows(g: pd.DataFrame, judge, rubric, crit, B, seed) -> list[dict]:
         d = d[d["_to"].notna() & (d["_to"] != d["_from"])]
         for (lvl, ref), gg in d.groupby(["_to", "_from"]):
             est = mean_ci(gg["delta"].to_numpy(), gg["cf_group"].to_numpy(), B=B, seed=seed)
-            rows.append(_row("attribute_swap", judge, rubric, crit, a, lvl, ref,
-                             "mean_score_change", est))
+            rows.append(_row("attribute_swap", judge, rubric, crit, a, lvl, ref, metric, est))
     return rows
 
 
@@ -110,22 +131,25 @@ def _position_rows(j: pd.DataFrame, B, seed) -> list[dict]:
     return rows
 
 
-def _retest_rows(j: pd.DataFrame, scores: list[str], B, seed) -> list[dict]:
+def _retest_rows(j: pd.DataFrame, kinds: list[tuple[str, bool]], B, seed) -> list[dict]:
     ok = j[(j["parse_status"] == "ok") & j["probe"].isna()].copy()
     if ok.empty or ok["repeat"].max() < 1:
         return []
     ok["target"] = ok["target_ids"].map(lambda t: "|".join(t))
     a = ok[ok["repeat"] == 0].merge(ok[ok["repeat"] == 1], on=KEY, suffixes=("", "_r1"))
     rows = []
-    for col in scores:
-        diff = (pd.to_numeric(a[col], errors="coerce")
-                - pd.to_numeric(a[f"{col}_r1"], errors="coerce"))
+    for col, numeric in kinds:
+        diff = _change(a.rename(columns={f"{col}_r1": f"{col}_orig"}), col, numeric)
         for (judge, rubric), idx in a.groupby(["judge", "rubric_id"]).groups.items():
             d = diff.loc[idx]
             keep = d.notna()
+            if not keep.any():  # this criterion is not one of this rubric's
+                continue
             cl = a.loc[idx, "cf_group"][keep].to_numpy()
-            for metric, vals in (("exact_agreement", (d[keep] == 0).astype(float)),
-                                 ("mean_abs_difference", d[keep].abs())):
+            metrics = [("exact_agreement", (d[keep] == 0).astype(float))]
+            if numeric:
+                metrics.append(("mean_abs_difference", d[keep].abs()))
+            for metric, vals in metrics:
                 est = mean_ci(vals.to_numpy(), cl, B=B, seed=seed)
                 rows.append(_row("test_retest", judge, rubric, col.removeprefix("score."),
                                  "(all)", "(all)", None, metric, est))
