@@ -144,8 +144,18 @@ def test_real_model_end_to_end(server, tmp_path):
     # summaries need parsed pairs, which a 135M judge may not leave: the table must exist
     # and name only known probes (a 1-group run measured 5 parse failures in 7)
     assert {p["probe"] for p in cal["probes"]} <= PROBES | {"test_retest"}
+    # ... and every probe with a parsed pair (probe and plain judgment of one target) is
+    # summarised, yes/no verdicts included (verdict_change_rate)
+    plain = {(tuple(j["target_ids"]), j["rubric_id"]) for j in judgments.values()
+             if j["probe"] is None and j["repeat"] == 0 and j["parse_status"] == "ok"}
+    paired = {j["probe"] for j in judgments.values()
+              if j["probe"] in ("attribute_swap", "verbosity") and j["parse_status"] == "ok"
+              and (tuple(j["target_ids"]), j["rubric_id"]) in plain}
+    assert paired <= {p["probe"] for p in cal["probes"]}, (paired, cal["probes"])
 
     # the report renders, with the failure section
     html = (run / "report.html").read_text()
     md = (run / "report.md").read_text()
     assert "Failures" in html and len(md) > 500
+    # no human labels: the report says what calibration needs (here: the sample command)
+    assert "needs human labels" in md and "judge calibrate sample" in md
