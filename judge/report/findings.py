@@ -451,7 +451,7 @@ def mde_of(r: Mapping[str, Any]) -> float:
 
 
 def cannot_say(rows: Sequence[Mapping[str, Any]], findings: Sequence[Finding] = (), *,
-               limit: int = MAX_LIMITS) -> list[Limit]:
+               limit: int | None = MAX_LIMITS) -> list[Limit]:
     """Tested comparisons that are not findings and could only have detected a gap larger
     than a modest one (:data:`MODEST`). One entry per metric × attribute (× generator,
     judge, criterion): its best-powered level, so the entry is what the run could at
@@ -479,12 +479,13 @@ def cannot_say(rows: Sequence[Mapping[str, Any]], findings: Sequence[Finding] = 
         else:
             cur.n_levels += 1
     out = sorted(best.values(), key=lambda x: -x.mde)
-    return out[:limit]
+    return out if limit is None else out[:limit]
 
 
 def summary(findings: Sequence[Finding], limits: Sequence[Limit], n_rows: int,
-            family: Mapping[str, Any] | None = None) -> str:
-    """The one-paragraph summary above the findings."""
+            family: Mapping[str, Any] | None = None, shown: int | None = None) -> str:
+    """The one-paragraph summary above the findings. ``limits``: every imprecise
+    comparison (``cannot_say(..., limit=None)``); ``shown``: how many the report lists."""
     fam = family or {}
     how = (f"{fam.get('method', 'BH')} over the report's {fam.get('family_size')} tests"
            if fam.get("family_size") else "the report-wide adjusted p-values")
@@ -493,8 +494,10 @@ def summary(findings: Sequence[Finding], limits: Sequence[Limit], n_rows: int,
             "floor where one is measured, and the small-cell rule"
             if findings else "No disparity in this run survives multiplicity control "
             f"({how}), the noise floor where one is measured, and the small-cell rule")
+    listed = ("listed under what this run cannot say" if shown is None or shown >= len(limits)
+              else f"the {shown} least precise are listed under what this run cannot say")
     return (f"{head}, out of {n_rows:,} metric rows. "
             f"{len(limits)} comparison{'s are' if len(limits) != 1 else ' is'} too "
-            "imprecise to rule out a meaningful gap (listed under what this run cannot say). "
+            f"imprecise to rule out a meaningful gap ({listed}). "
             "Absence of a finding is not evidence of fairness; everything else is in the "
             "details below and in metrics.csv.")

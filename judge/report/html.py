@@ -140,9 +140,10 @@ def build_html(manifest: Mapping[str, Any], metrics: Mapping[str, Any],
     df = metric_frame(raw_rows)
     sec = split_sections(df)
     found = F.select_findings(raw_rows, calibration)
-    limits = F.cannot_say(raw_rows, found)
+    imprecise = F.cannot_say(raw_rows, found, limit=None)
+    limits = imprecise[:F.MAX_LIMITS]
     pairs = _pairs(frames, found)
-    intro = (f"<p><strong>{esc(F.summary(found, limits, len(df), metrics.get('multiplicity')))}"
+    intro = (f"<p><strong>{esc(F.summary(found, imprecise, len(df), metrics.get('multiplicity'), len(limits)))}"
              "</strong></p>"
              f'<p class="muted">metrics schema v{esc(metrics.get("schema_version", "?"))}; '
              f"{len(df)} metric rows; 95% intervals are cluster bootstraps over counterfactual "

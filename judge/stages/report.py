@@ -60,14 +60,16 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
 
     ``labelling``: for a run without human labels, what calibration needs (the sheets)."""
     from judge.report.elements import cost_text
-    from judge.report.findings import cannot_say, select_findings, summary
+    from judge.report.findings import MAX_LIMITS, cannot_say, select_findings, summary
 
     all_rows = metrics.get("metrics", [])
     found = select_findings(all_rows, calibration)
-    limits = cannot_say(all_rows, found)
+    imprecise = cannot_say(all_rows, found, limit=None)
+    limits = imprecise[:MAX_LIMITS]
     lines = [f"# Fairness report: {md(manifest.get('name', ''))}", "",
              *failure_banner(manifest),
-             md(summary(found, limits, len(all_rows), metrics.get("multiplicity"))), "",
+             md(summary(found, imprecise, len(all_rows), metrics.get("multiplicity"),
+                        shown=len(limits))), "",
              "## Findings", ""]
     if found:
         lines += [f"{i}. {md(f.sentence)}" for i, f in enumerate(found, 1)]

@@ -129,6 +129,19 @@ def test_cannot_say_lists_wide_null_comparisons_with_their_mde():
     assert math.isnan(mde_of({"n": 2}))
 
 
+def test_summary_counts_every_imprecise_comparison_not_the_capped_list():
+    from judge.report.findings import MAX_LIMITS
+
+    rows = [row(attribute=f"a{i}", value=0.02, lo=-0.15, hi=0.19, p=0.8, n=40)
+            for i in range(MAX_LIMITS + 5)]
+    every = cannot_say(rows, [], limit=None)
+    assert len(every) == MAX_LIMITS + 5 and len(cannot_say(rows, [])) == MAX_LIMITS
+    text = summary([], every, len(rows), shown=MAX_LIMITS)
+    assert f"{MAX_LIMITS + 5} comparisons are too imprecise" in text
+    assert f"the {MAX_LIMITS} least precise are listed" in text
+    assert "listed under what" in summary([], every[:3], len(rows), shown=3)
+
+
 def test_cost_is_never_a_fake_zero_and_sim_prices_say_simulated():
     assert cost_text({"cost": {"total_usd": 0.0, "calls_with_unknown_cost": 7}}) == \
         "unknown: 7 calls have no known price"
