@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from judge.llm._process import terminate
 from judge.sim.faults import FaultConfig
 from judge.sim.server import READY_PREFIX
 
@@ -61,14 +61,7 @@ class ServerHandle:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
 
 def server_command(faults: FaultConfig, *, backend: str, log_path: Path | None,
