@@ -93,8 +93,8 @@ def test_run_with_set_records_the_override_in_the_manifest(make_config, tmp_path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["schema", "bogus"], "error: unknown record 'bogus' (choose one of query, generation, "
-                          "judgment, human_label)"),
+    (["schema", "bogus"], "error: unknown record or frame 'bogus' (choose one of query, "
+                          "generation, judgment, human_label, metrics, calibration)"),
     (["report"], "error: missing CONFIG (or use --compare RUN_A RUN_B)"),
     (["report", "x.yaml", "--compare", "a", "b"], "error: give either CONFIG or --compare RUN_A "
                                                   "RUN_B, not both"),
