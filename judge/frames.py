@@ -40,16 +40,9 @@ def split_score_column(col: str) -> tuple[str, str]:
     return rubric, criterion
 
 
-def score_columns(frame: pd.DataFrame, rubric_id: str | None = None) -> dict[str, str]:
-    """The ``score.<rubric>.<criterion>`` columns of ``frame`` (of one rubric if given),
-    as column -> criterion."""
-    out = {}
-    for c in frame.columns:
-        if isinstance(c, str) and c.startswith(SCORE_PREFIX):
-            rub, crit = split_score_column(c)
-            if rubric_id is None or rub == rubric_id:
-                out[c] = crit
-    return out
+def score_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``score.<rubric>.<criterion>`` columns of ``frame``, in its order."""
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(SCORE_PREFIX)]
 
 
 @dataclass

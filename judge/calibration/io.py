@@ -385,7 +385,7 @@ def from_run_frames(judgments: pd.DataFrame, human_labels: pd.DataFrame
              if c.startswith(ATTR_PREFIX)}
     base = j.rename(columns={"generation_id": "item_id", "cf_group": "cluster", **attrs})
     long = base.melt(id_vars=["item_id", "judge", "cluster", *attrs.values()],
-                     value_vars=list(score_columns(j)), var_name="criterion",
+                     value_vars=score_columns(j), var_name="criterion",
                      value_name="score")
     long["criterion"] = long["criterion"].str.removeprefix(SCORE_PREFIX)
     long = long[long["score"].notna()].reset_index(drop=True)

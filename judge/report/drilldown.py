@@ -108,7 +108,7 @@ def pairs_for(judgments: pd.DataFrame, queries: pd.DataFrame, labels: pd.DataFra
     if _missing(row.get("judge")) and "judge" in j:  # one judge's view, not duplicates
         j = j[j["judge"] == sorted(j["judge"].astype(str).unique())[0]]
     crit, rub = row.get("criterion"), row.get("rubric_id")
-    scols = list(score_columns(j))
+    scols = score_columns(j)
     if not _missing(crit) and not _missing(rub) and score_column(rub, crit) in scols:
         scols = [score_column(rub, crit)]
     qtext = dict(zip(queries["query_id"], queries["text"])) if {"query_id", "text"} <= set(
