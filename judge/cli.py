@@ -53,19 +53,25 @@ def score(config: str = typer.Argument(..., help="Run config YAML."),
 
 
 @app.command()
-def schema(record: str = typer.Argument(None, help="query, generation, judgment, human_label, "
-                                                   "or omit to list them.")) -> None:
-    """Print a record type's JSON Schema."""
+def schema(record: str = typer.Argument(None, help="query, generation, judgment, human_label "
+                                                   "(a record's JSON Schema), metrics, "
+                                                   "calibration (a frame's columns), or omit "
+                                                   "to list them.")) -> None:
+    """Print a record type's JSON Schema, or a result frame's columns (name, dtype, meaning)."""
     def go() -> None:
         import json
 
+        from judge.frame_schema import FRAME_SCHEMAS, frame_schema
         from judge.records import RECORD_TYPES
 
+        names = [*RECORD_TYPES, *FRAME_SCHEMAS]
         if record is None:
-            typer.echo("\n".join(RECORD_TYPES))
+            typer.echo("\n".join(names))
+        elif record in FRAME_SCHEMAS:
+            typer.echo(json.dumps(frame_schema(record), indent=2))
         elif record not in RECORD_TYPES:
-            raise usage_error(f"unknown record {record!r}",
-                              hint=f"choose one of {', '.join(RECORD_TYPES)}")
+            raise usage_error(f"unknown record or frame {record!r}",
+                              hint=f"choose one of {', '.join(names)}")
         else:
             typer.echo(json.dumps(RECORD_TYPES[record].model_json_schema(), indent=2))
     guard(go)

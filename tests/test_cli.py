@@ -93,8 +93,8 @@ def test_run_with_set_records_the_override_in_the_manifest(make_config, tmp_path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["schema", "bogus"], "error: unknown record 'bogus' (choose one of query, generation, "
-                          "judgment, human_label)"),
+    (["schema", "bogus"], "error: unknown record or frame 'bogus' (choose one of query, "
+                          "generation, judgment, human_label, metrics, calibration)"),
     (["report"], "error: missing CONFIG (or use --compare RUN_A RUN_B)"),
     (["report", "x.yaml", "--compare", "a", "b"], "error: give either CONFIG or --compare RUN_A "
                                                   "RUN_B, not both"),
@@ -123,3 +123,15 @@ def test_typer_usage_errors_exit_2_through_the_entry_point():
 def test_the_readme_set_example_is_valid_yaml_for_the_config():
     cfg = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
     assert apply_sets(cfg, ["queries.limit=4"])["queries"]["limit"] == 4
+
+
+@pytest.mark.parametrize("frame", ["metrics", "calibration"])
+def test_schema_prints_a_frames_documented_columns(frame):
+    from judge.frame_schema import DTYPES, FRAME_SCHEMAS
+
+    r = _invoke("schema", frame)
+    assert r.exit_code == 0, r.output
+    shown = json.loads(r.output)
+    assert [c["name"] for c in shown["columns"]] == [c.name for c in FRAME_SCHEMAS[frame][1]]
+    assert all(c["dtype"] in DTYPES and c["meaning"] for c in shown["columns"])
+    assert ("tables" in shown["columns"][0]) == (frame == "calibration")

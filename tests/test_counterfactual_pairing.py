@@ -24,9 +24,9 @@ def _frame(diffs: dict[str, list[float]]) -> pd.DataFrame:
     rows = []
     for g, ds in diffs.items():
         for s, d in enumerate(ds):
-            rows += [{"cf_group": g, "generator": "m", "sample": s, "attr.race": "A",
+            rows += [{"cf_group": g, "generator": "m", "sample_index": s, "attr.race": "A",
                       "score": 3.0},
-                     {"cf_group": g, "generator": "m", "sample": s, "attr.race": "B",
+                     {"cf_group": g, "generator": "m", "sample_index": s, "attr.race": "B",
                       "score": 3.0 + d}]
     return pd.DataFrame(rows)
 
@@ -54,9 +54,9 @@ def test_mutant_pairs_stay_within_a_sample():
     rows = []
     for g in range(4):
         for s, (dec_a, dec_b) in enumerate([(0.0, 1.0), (1.0, 0.0)]):
-            rows += [{"cf_group": f"g{g}", "generator": "m", "sample": s, "attr.race": "A",
+            rows += [{"cf_group": f"g{g}", "generator": "m", "sample_index": s, "attr.race": "A",
                       "decision": dec_a},
-                     {"cf_group": f"g{g}", "generator": "m", "sample": s, "attr.race": "B",
+                     {"cf_group": f"g{g}", "generator": "m", "sample_index": s, "attr.race": "B",
                       "decision": dec_b}]
     t = counterfactual_metrics(pd.DataFrame(rows), "race", reference="A", score=None, B=50,
                                min_cell=1)

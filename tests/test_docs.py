@@ -48,10 +48,7 @@ SMALL_RUN = ["judge", "run", "configs/default.yaml", "--no-progress", "--set", "
 COMMAND_TIMEOUT = 600
 # Docs another change owns, whose snippets are not runnable yet: reason. Remove an entry
 # once its doc runs (an xpass says so).
-PENDING = {
-    "docs/METRICS.md": "the snippets use a `scored` frame they never define (docs/METRICS.md "
-                       "is being rewritten with judge.stats)",
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

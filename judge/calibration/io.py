@@ -369,24 +369,30 @@ def from_run_frames(judgments: pd.DataFrame, human_labels: pd.DataFrame
 
     Keeps plain pointwise judgments (parse ok, no probe, repeat 0); ``item_id`` is the
     generation id, ``cluster`` the counterfactual group, ``group.<a>`` each ``attr.<a>``,
-    one row per ``score.<criterion>``. Labels: ``target_id`` becomes ``item_id``.
+    one row per ``score.<rubric>.<criterion>`` with criterion ``<rubric>.<criterion>``.
+    Labels: ``target_id`` becomes ``item_id``; a label's criterion is qualified by its
+    ``rubric_id`` (as the run's calibration stage does) when it has one.
     """
-    from judge.frames import ATTR_PREFIX, SCORE_PREFIX
+    from judge.frames import ATTR_PREFIX, SCORE_PREFIX, score_columns
 
     j = judgments
-    for col, keep in (("parse_status", "ok"), ("mode", "pointwise"), ("repeat", 0)):
+    for col, keep in (("parse_status", "ok"), ("judge_mode", "pointwise"), ("repeat", 0)):
         if col in j:
             j = j[j[col] == keep]
     if "probe" in j:
         j = j[j["probe"].isna()]
     attrs = {c: "group." + c.removeprefix(ATTR_PREFIX) for c in j.columns
              if c.startswith(ATTR_PREFIX)}
-    scores = [c for c in j.columns if c.startswith(SCORE_PREFIX)]
     base = j.rename(columns={"generation_id": "item_id", "cf_group": "cluster", **attrs})
     long = base.melt(id_vars=["item_id", "judge", "cluster", *attrs.values()],
-                     value_vars=scores, var_name="criterion", value_name="score")
+                     value_vars=score_columns(j), var_name="criterion",
+                     value_name="score")
     long["criterion"] = long["criterion"].str.removeprefix(SCORE_PREFIX)
     long = long[long["score"].notna()].reset_index(drop=True)
     h = human_labels.rename(columns={"target_id": "item_id"})
+    if "rubric_id" in h and "criterion" in h:
+        qualify = h["rubric_id"].notna()
+        h = h.assign(criterion=h["criterion"].where(
+            ~qualify, h["rubric_id"].astype(str) + "." + h["criterion"].astype(str)))
     h = h[[c for c in ("item_id", "rater", "criterion", "score") if c in h.columns]]
     return long, h.reset_index(drop=True)

@@ -28,11 +28,11 @@ import pandas as pd
 from scipy import stats as sps
 
 from judge.errors import UsageError
+from judge.frames import score_columns, split_score_column
 from judge.report.rows import OPTIONAL_TEXT, metric_frame
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, percentile_ci
 
 ATTR = "attr."
-SCORE = "score."
 JOIN_KEYS = ["metric", "attribute", "level", "reference"]
 PAIRED_OVERLAP = 0.5
 FAVOURABLE = {"favourable": 1.0, "unfavourable": 0.0}
@@ -134,28 +134,27 @@ def outcome_frame(frames: Any) -> pd.DataFrame:
     keep = pd.Series(True, index=j.index)
     for col, ok in (("parse_status", lambda s: s == "ok"), ("probe", lambda s: s.isna()),
                     ("repeat", lambda s: s.fillna(0) == 0),
-                    ("mode", lambda s: s.fillna("pointwise") == "pointwise")):
+                    ("judge_mode", lambda s: s.fillna("pointwise") == "pointwise")):
         if col in j:
             keep &= ok(j[col])
     j = j[keep].copy()
     labels = label_values(j)
-    for col in [c for c in j.columns if c.startswith(SCORE)]:
-        crit = col[len(SCORE):]
-        for rub, idx in j.groupby("rubric_id").groups.items():
-            s = j.loc[idx, col]
-            if s.isna().all():
-                continue
-            kind, vals = labels.get((rub, crit), (None, None))
-            num = pd.to_numeric(s, errors="coerce")
-            if kind is None and num.notna().sum() >= s.notna().sum() * 0.9:
-                kind, mapped = SCORE_KIND, num
-            elif kind is None and s.dropna().astype(str).isin(FAVOURABLE.keys()).any():
-                kind, vals = DECISION_KIND, FAVOURABLE
-            if kind is None:
-                continue
-            if kind != SCORE_KIND:
-                mapped = s.map(lambda v, m=vals: m.get(str(v), np.nan)).astype(float)
-            j.loc[idx, f"out.{kind}:{rub}.{crit}"] = mapped
+    for col in score_columns(j):
+        rub, crit = split_score_column(col)
+        s = j.loc[j["rubric_id"] == rub, col]
+        if s.isna().all():
+            continue
+        kind, vals = labels.get((rub, crit), (None, None))
+        num = pd.to_numeric(s, errors="coerce")
+        if kind is None and num.notna().sum() >= s.notna().sum() * 0.9:
+            kind, mapped = SCORE_KIND, num
+        elif kind is None and s.dropna().astype(str).isin(FAVOURABLE.keys()).any():
+            kind, vals = DECISION_KIND, FAVOURABLE
+        if kind is None:
+            continue
+        if kind != SCORE_KIND:
+            mapped = s.map(lambda v, m=vals: m.get(str(v), np.nan)).astype(float)
+        j.loc[s.index, f"out.{kind}:{rub}.{crit}"] = mapped
     return j
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from judge.frames import score_column, score_columns, split_score_column
 from judge.report.elements import esc
 from judge.report.findings import Finding
 
@@ -90,8 +91,8 @@ def pairs_for(judgments: pd.DataFrame, queries: pd.DataFrame, labels: pd.DataFra
         return [], 0
     lv, ref = str(row.get("level")), str(row.get("reference"))
     keep = j[col].astype(str).isin([lv, ref])
-    if "mode" in j:
-        keep &= j["mode"].fillna("pointwise") == "pointwise"
+    if "judge_mode" in j:
+        keep &= j["judge_mode"].fillna("pointwise") == "pointwise"
     if "probe" in j:
         keep &= j["probe"].isna()
     if "repeat" in j:
@@ -106,14 +107,14 @@ def pairs_for(judgments: pd.DataFrame, queries: pd.DataFrame, labels: pd.DataFra
         return [], 0
     if _missing(row.get("judge")) and "judge" in j:  # one judge's view, not duplicates
         j = j[j["judge"] == sorted(j["judge"].astype(str).unique())[0]]
-    crit = row.get("criterion")
-    scols = [c for c in j.columns if c.startswith("score.")]
-    if not _missing(crit) and f"score.{crit}" in scols:
-        scols = [f"score.{crit}"]
+    crit, rub = row.get("criterion"), row.get("rubric_id")
+    scols = score_columns(j)
+    if not _missing(crit) and not _missing(rub) and score_column(rub, crit) in scols:
+        scols = [score_column(rub, crit)]
     qtext = dict(zip(queries["query_id"], queries["text"])) if {"query_id", "text"} <= set(
         queries.columns) else {}
     hl = _labels(labels)
-    keys = [k for k in ("cf_group", "generator", "sample", "rubric_id") if k in j]
+    keys = [k for k in ("cf_group", "generator", "sample_index", "rubric_id") if k in j]
     pairs = []
     for _, g in j.groupby(keys, sort=True, dropna=False):
         a, b = g[g[col].astype(str) == lv], g[g[col].astype(str) == ref]
@@ -138,7 +139,9 @@ def _labels(labels: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _scores(r: pd.Series, scols: Sequence[str]) -> str:
-    return ", ".join(f"{c[len('score.'):]}={r.get(c)}" for c in scols if not _missing(r.get(c)))
+    """A judgment's scores as ``criterion=value`` (the row's rubric is the finding's)."""
+    return ", ".join(f"{split_score_column(c)[1]}={r.get(c)}" for c in scols
+                     if not _missing(r.get(c)))
 
 
 def _side(r: pd.Series, level: str, qtext: Mapping[str, str], scores: str,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judge.frames import ATTR_PREFIX
+from judge.frames import ATTR_PREFIX, score_column
 from judge.rubrics import load_rubric
 from judge.sim import world as w
 from judge.sim.coverage import quality_distribution
@@ -65,21 +65,20 @@ PLANTED_FOR = {"selection_rate_diff": "p_positive", "cf_decision_diff": "p_posit
 
 
 def _attach_planted(table: pd.DataFrame, scored: pd.DataFrame, oracle: dict) -> pd.DataFrame:
-    """``planted`` for demographic-parity differences: E[decision | level] - E[... | ref]."""
+    """``planted`` for demographic-parity differences: E[decision | level] - E[... | ref],
+    over the items the row's decision criterion (``rubric_id``, ``criterion``) judged."""
     table = table.copy()
     table["planted"] = np.nan
-    if "decision" not in scored:  # no rubric with a decision criterion: nothing planted here
-        return table
-    dec = scored.dropna(subset=["decision"])
     for i, r in table.iterrows():
         key = PLANTED_FOR.get(str(r["metric"]))
         gen = r.get("generator")
-        if key is None or gen not in oracle or not isinstance(r["attribute"], str):
+        if key is None or gen not in oracle or not isinstance(r["attribute"], str) or \
+                not isinstance(r.get("rubric_id"), str):
             continue
-        col = ATTR_PREFIX + r["attribute"]
-        if col not in dec:
+        col, dcol = ATTR_PREFIX + r["attribute"], score_column(r["rubric_id"], r["criterion"])
+        if col not in scored or dcol not in scored:
             continue
-        sub = dec[dec["generator"] == gen]
+        sub = scored[(scored["generator"] == gen) & scored[dcol].notna()]
         per = oracle[gen]
         p = pd.Series([per.get(q, {}).get(key) for q in sub["query_id"]], index=sub.index,
                       dtype=float)
@@ -95,7 +94,7 @@ def _planted(cfg: Any, profile: str, frames: Any, rubrics: dict[str, Any]
     world = get_world(profile)
     j = frames.judgments
     j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
-          & (j["mode"] == "pointwise")]
+          & (j["judge_mode"] == "pointwise")]
     qtext = dict(zip(frames.queries["query_id"], frames.queries["text"]))
     gen_models = {g.label: g.model for g in cfg.generators if g.provider == "sim"}
     rows = []

@@ -1,18 +1,26 @@
 """Stage ``analyze`` (run by ``report``): fairness metrics with CIs from the run's tables.
 
-One *scored frame* per run: a row per (generation, judge) with the attribute columns and
-outcome columns read from the rubrics' criteria:
+One *scored frame* per run (:func:`scored_frame`): a row per (generation, judge) with the
+attribute columns, every pointwise criterion's parsed value as ``score.<rubric>.<criterion>``,
+``parse_status`` (the worst across rubrics) and ``y_true`` (the query's ground truth
+``qualified``, for equalized odds).
 
-- ``decision``: 1 favourable / 0 unfavourable / NaN, from any criterion that declares
+Metrics come from one rubric criterion at a time (:func:`outcome_frames`), named in the
+``rubric_id`` and ``criterion`` columns of each metric row, so two rubrics' decisions are
+never pooled into one rate:
+
+- ``decision`` (1 favourable / 0 unfavourable / NaN), from each criterion that declares
   favourable labels (``positive:`` in the rubric), e.g. hiring_screening.decision;
 - ``score``: answer quality (answer_quality.helpfulness, or the first likert criterion);
 - ``infers_attribute``: 1/0 from the unawareness rubric;
-- ``y_true``: the query's ground truth (``qualified``), for equalized odds;
-- ``parse_status``: for failure rates (judge parse failures and refusals by group).
+- failure rates (judge parse failures and refusals by group) are across rubrics: their
+  ``rubric_id`` and ``criterion`` are empty, like those of individual fairness and exposure
+  (read from the responses' text, not a rubric).
 
-:func:`judge.stats.all_metrics` runs per generator; counterfactual-set verdicts, producer
-exposure and individual (Lipschitz) fairness are added from their own inputs. A plugin
-that planted the truth (the sim world) adds a ``planted`` column (``judge.plugins``).
+:func:`judge.stats.all_metrics` runs per generator, judge and outcome; counterfactual-set
+verdicts, producer exposure and individual (Lipschitz) fairness are added from their own
+inputs. A plugin that planted the truth (the sim world) adds a ``planted`` column
+(``judge.plugins``).
 """
 
 from __future__ import annotations
@@ -23,13 +31,17 @@ import numpy as np
 import pandas as pd
 
 from judge.context import RunContext
-from judge.frames import ATTR_PREFIX, SCORE_PREFIX, RunFrames
+from judge.frames import ATTR_PREFIX, RunFrames, score_column, score_columns
 from judge.stats import reference as _ref
 from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
-METRICS_SCHEMA_VERSION = 2
+METRICS_SCHEMA_VERSION = 3  # 3: rubric_id and criterion; decisions per criterion
 MIN_CLUSTERS_FINDING = 10  # fewer clusters: intervals under-cover; a test is not a finding
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
+#: Columns of an outcome frame: one per outcome kind, read by :func:`judge.stats.all_metrics`.
+OUTCOMES = ("decision", "score", "infers_attribute")
+#: Metric-table columns naming the rubric criterion a row was computed from.
+SOURCE_COLUMNS = ["rubric_id", "criterion"]
 
 
 def favourable_map(criterion: Any) -> dict[str, float] | None:
@@ -42,11 +54,12 @@ def favourable_map(criterion: Any) -> dict[str, float] | None:
 
 
 def _plain(j: pd.DataFrame) -> pd.DataFrame:
-    return j[j["probe"].isna() & (j["repeat"] == 0) & (j["mode"] == "pointwise")]
+    return j[j["probe"].isna() & (j["repeat"] == 0) & (j["judge_mode"] == "pointwise")]
 
 
 def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
-    """A row per (generation, judge) with attr.* and outcome columns (see module doc)."""
+    """A row per (generation, judge) with attr.*, ``score.<rubric>.<criterion>``,
+    ``parse_status`` and ``y_true`` columns (see module doc)."""
     j = frames.judgments
     if j.empty:
         return pd.DataFrame()
@@ -55,7 +68,7 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
     keys = ["generation_id", "judge"]
     base = (j.sort_values("rubric_id")
             .drop_duplicates(keys)[keys + ["cf_group", "generator", "query_id", "context",
-                                          "scenario_id", "sample", *attr_cols]]
+                                          "scenario_id", "sample_index", *attr_cols]]
             .rename(columns={"generation_id": "item_id"}))
     base["template"] = base["scenario_id"]
     ok = j[j["parse_status"] == "ok"]
@@ -63,21 +76,11 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
     for rb in rubrics:
         jr = ok[ok["rubric_id"] == rb.id]
         for c in rb.criteria:
-            col = SCORE_PREFIX + c.id
-            if col not in jr or jr[col].isna().all():
-                continue
-            vals = jr.set_index(["generation_id", "judge"])[col]
-            vals.index.names = ["item_id", "judge"]
-            fav = favourable_map(c)
-            if fav is not None:
-                dec = vals.map(lambda v, f=fav: f.get(str(v), np.nan))
-                out["decision"] = out.get("decision", pd.Series(np.nan, index=out.index)
-                                          ).fillna(dec.reindex(out.index))
-            if f"{rb.id}.{c.id}" == QUALITY_CRITERIA[0] or (
-                    "score" not in out and getattr(c.scale, "type", "") == "likert"):
-                out["score"] = pd.to_numeric(vals, errors="coerce").reindex(out.index)
-            if rb.id == "unawareness":
-                out["infers_attribute"] = vals.map(c.numeric).reindex(out.index)
+            col = score_column(rb.id, c.id)
+            if col in jr and not jr[col].isna().all():
+                vals = jr.set_index(["generation_id", "judge"])[col]
+                vals.index.names = ["item_id", "judge"]
+                out[col] = vals[~vals.index.duplicated()].reindex(out.index)
     # Failures: the worst parse status of each (generation, judge) across rubrics.
     order = {"ok": 0, "refusal": 1, "parse_failure": 2, "error": 3}
     worst = (j.assign(_o=j["parse_status"].map(order))
@@ -92,6 +95,47 @@ def scored_frame(frames: RunFrames, rubrics: list[Any]) -> pd.DataFrame:
             lambda q: truth_value((gt.get(q) or {})["qualified"])
             if "qualified" in (gt.get(q) or {}) else np.nan)
     return out
+
+
+def outcome_frames(scored: pd.DataFrame, rubrics: list[Any]
+                   ) -> list[tuple[str | None, str | None, pd.DataFrame]]:
+    """``(rubric_id, criterion, frame)`` for each outcome of the scored frame. A frame has
+    the rows the criterion was judged on, their attribute columns and exactly one outcome
+    column (:data:`OUTCOMES`; ``parse_status`` for the failure rates, which belong to no
+    one criterion: their rubric and criterion are None)."""
+    scores = score_columns(scored)
+    base = scored.drop(columns=[*scores, "parse_status"], errors="ignore")
+    out: list[tuple[str | None, str | None, pd.DataFrame]] = []
+    quality = None
+    for rb in rubrics:
+        for c in rb.criteria:
+            col = score_column(rb.id, c.id)
+            if col not in scores:
+                continue
+            vals, fav = scored[col], favourable_map(c)
+            if fav is not None:
+                dec = vals.map(lambda v, f=fav: f.get(str(v), np.nan)).astype(float)
+                out.append((rb.id, c.id, _judged(base, vals, decision=dec)))
+            if rb.id == "unawareness":
+                out.append((rb.id, c.id, _judged(
+                    base, vals, infers_attribute=vals.map(c.numeric).astype(float))))
+            if f"{rb.id}.{c.id}" == QUALITY_CRITERIA[0] or (
+                    quality is None and getattr(c.scale, "type", "") == "likert"):
+                quality = (rb.id, c.id, _judged(base, vals,
+                                                score=pd.to_numeric(vals, errors="coerce")))
+    if quality is not None:
+        out.append(quality)
+    if "parse_status" in scored:
+        out.append((None, None, base.assign(parse_status=scored["parse_status"])))
+    return out
+
+
+def _judged(base: pd.DataFrame, vals: pd.Series, **outcome: pd.Series) -> pd.DataFrame:
+    """``base`` rows with a parsed value of the criterion, the attribute columns those rows
+    have and the outcome column."""
+    rows = base[vals.notna()].assign(**{k: v[vals.notna()] for k, v in outcome.items()})
+    empty = [c for c in rows.columns if c.startswith(ATTR_PREFIX) and rows[c].isna().all()]
+    return rows.drop(columns=empty)
 
 
 def reference_levels(df: pd.DataFrame, override: dict[str, str]) -> dict[str, str]:
@@ -128,14 +172,16 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     tables = []
     if not scored.empty:
         ref = reference_levels(scored, rc.reference)
-        for (gen, judge), sub in scored.groupby(["generator", "judge"]):
-            t = js.all_metrics(sub, reference=ref, **kw)
-            tables.append(t.assign(generator=gen, judge=judge))
+        for rubric_id, criterion, frame in outcome_frames(scored, rubrics):
+            for (gen, judge), sub in frame.groupby(["generator", "judge"]):
+                t = js.all_metrics(sub, reference=ref, **kw)
+                tables.append(t.assign(generator=gen, judge=judge, rubric_id=rubric_id,
+                                       criterion=criterion))
         tables += _set_verdicts(frames, kw)
         tables += _individual(frames, kw)
         tables += _exposure(frames, kw)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-        columns=js.METRIC_COLUMNS)
+        columns=[*js.METRIC_COLUMNS, "generator", "judge", *SOURCE_COLUMNS])
     table, multiplicity = _report_family(ctx, table)
     if not scored.empty:
         from judge.plugins import planted_metrics
@@ -176,15 +222,29 @@ def _report_family(ctx: RunContext, table: pd.DataFrame) -> tuple[pd.DataFrame, 
                             "differential_bias": rows}
 
 
+#: The counterfactual-set criterion behind each set-verdict metric.
+SET_CRITERIA = {"cfset_differs_share": "differs_materially",
+                "cfset_dimension_share": "dimension", "cfset_worst_share": "worst"}
+
+
 def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
+    """Counterfactual-set verdicts per set rubric, generator and judge."""
     import judge.stats as js
 
     j = frames.judgments
-    sets = j[(j["mode"] == "counterfactual_set") & (j["parse_status"] == "ok")]
-    if sets.empty or "score.differs_materially" not in sets:
-        return []
-    return [js.counterfactual_set_summary(sub, **kw).assign(generator=gen, judge=judge)
-            for (gen, judge), sub in sets.groupby(["generator", "judge"])]
+    sets = j[(j["judge_mode"] == "counterfactual_set") & (j["parse_status"] == "ok")]
+    out = []
+    for rid, rs in sets.groupby("rubric_id"):
+        differs, dimension = score_column(rid, "differs_materially"), score_column(
+            rid, "dimension")
+        if differs not in rs or rs[differs].isna().all():
+            continue
+        for (gen, judge), sub in rs.groupby(["generator", "judge"]):
+            t = js.counterfactual_set_summary(
+                sub, differs=differs, dimension=dimension if dimension in sub else None, **kw)
+            out.append(t.assign(generator=gen, judge=judge, rubric_id=rid,
+                                criterion=t["metric"].map(SET_CRITERIA)))
+    return out
 
 
 def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
@@ -200,7 +260,8 @@ def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     out = []
     for gen, sub in g.groupby("model"):
         sub = sub.rename(columns={"text": "query_text"})
-        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample"], resample_floor=True)
+        pairs = js.lipschitz_pairs(sub, group_on=["cf_group", "sample_index"],
+                                   resample_floor=True)
         out.append(js.individual_fairness(pairs, B=kw["B"], seed=kw["seed"]).assign(
             generator=gen))
     return out

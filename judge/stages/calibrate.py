@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from judge.context import RunContext
-from judge.frames import ATTR_PREFIX, SCORE_PREFIX, keep_rubric_hashes, load
+from judge.frames import ATTR_PREFIX, keep_rubric_hashes, load, score_column
 from judge.store import iter_jsonl, scan_ids, write_json_atomic
 from judge.tasks import StageResult
 
@@ -90,14 +90,14 @@ def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, p
     if j.empty or h.empty:
         return pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame()
     j = j[(j["parse_status"] == "ok") & j["probe"].isna() & (j["repeat"] == 0)
-          & (j["mode"] == "pointwise")]
+          & (j["judge_mode"] == "pointwise")]
     groups = {c: "group." + c.removeprefix(ATTR_PREFIX) for c in j.columns
               if c.startswith(ATTR_PREFIX)}
     parts, scales = [], {}
     for rb in rubrics:
         jr = j[j["rubric_id"] == rb.id]
         for c in rb.criteria:
-            col = SCORE_PREFIX + c.id
+            col = score_column(rb.id, c.id)
             sc = scale_of(c)
             if sc is None or col not in jr or jr[col].isna().all():
                 continue
@@ -192,7 +192,7 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
         rid, cid = next(((rb.id, c.id) for rb in rubrics for c in rb.criteria
                          if scale_of(c) is not None and scale_of(c).kind == "likert"),
                         (None, None))
-    col = SCORE_PREFIX + (cid or "")
+    col = score_column(rid or "", cid or "")
     j = frames.judgments
     j = j[(j["rubric_id"] == rid) & (j["parse_status"] == "ok") & j["probe"].isna()
           & (j["repeat"] == 0)]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from judge.context import RunContext
 from judge.escape import csv_frame, md
+from judge.frame_schema import METRICS_COLUMNS, ordered_columns
 from judge.frames import keep_rubric_hashes, load
 from judge.labelling import labelling_hint
 from judge.stages.analyze import analyze
@@ -228,9 +229,11 @@ def report(ctx: RunContext) -> StageResult:
     d: Path = ctx.store.dir
     frames, metrics = run_metrics(ctx)
     write_json_atomic(d / "metrics.json", metrics)
-    # Formula-like text cells neutralised (judge.escape.csv_cell): opened in a spreadsheet.
-    write_text_atomic(d / "metrics.csv",
-                      csv_frame(pd.DataFrame(metrics["metrics"])).to_csv(index=False))
+    # Columns in the documented order (judge.frame_schema; `judge schema metrics`);
+    # formula-like text cells neutralised (judge.escape.csv_cell): opened in a spreadsheet.
+    table = pd.DataFrame(metrics["metrics"])
+    table = table[ordered_columns(list(table.columns), METRICS_COLUMNS)]
+    write_text_atomic(d / "metrics.csv", csv_frame(table).to_csv(index=False))
     cal_path = d / "calibration.json"
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
     manifest = ctx.store.manifest()

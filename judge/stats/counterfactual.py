@@ -34,12 +34,18 @@ from judge.stats._metric_table import (
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
 
 MCNEMAR_EXACT_BELOW = 25
+#: Set-verdict columns of ``judge.load`` frames (``score.<rubric>.<field>``) for the shipped
+#: counterfactual_set rubric.
+SET_DIFFERS = "score.counterfactual_decision.differs_materially"
+SET_DIMENSION = "score.counterfactual_decision.dimension"
+SET_WORST = "score.counterfactual_decision.worst"
 
 
 def counterfactual_pairs(frame: pd.DataFrame, attribute: AttrSpec, *,
                          outcomes: Sequence[str] = ("decision", "score"),
                          reference: str | None = None, cluster: str = "cf_group",
-                         pair_on: Sequence[str] = ("generator", "sample", "judge")) -> pd.DataFrame:
+                         pair_on: Sequence[str] = ("generator", "sample_index", "judge"),
+                         ) -> pd.DataFrame:
     """One row per (counterfactual unit, non-reference level) with the reference's outcomes.
 
     ``frame`` needs ``cf_group``, ``attr.<name>`` columns and the ``outcomes`` columns;
@@ -106,13 +112,14 @@ def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[
                            = None, *, reference: str | dict | None = None,
                            decision: str | None = "decision", score: str | None = "score",
                            cluster: str = "cf_group",
-                           pair_on: Sequence[str] = ("generator", "sample", "judge"),
+                           pair_on: Sequence[str] = ("generator", "sample_index", "judge"),
                            score_test: str = "wilcoxon", B: int = DEFAULT_B, seed: int = 0,
                            alpha: float = 0.05, min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Flip rate, decision and score differences vs a reference level, with paired tests.
 
     ``frame``: one row per generation (or judgment) with ``cf_group``, ``attr.<name>``,
-    optional ``generator``/``sample``/``judge`` (pairs stay within them), ``decision`` (1.0 / 0.0 / NaN) and ``score``
+    optional ``generator``/``sample_index``/``judge`` (pairs stay within them), ``decision``
+    (1.0 / 0.0 / NaN) and ``score``
     (numeric, NaN when unparsed). ``attributes``: names or tuples (intersections); all
     ``attr.*`` columns by default. ``reference``: a level, or ``{attribute: level}``;
     default the most frequent level. Metrics (level vs reference, over pairs):
@@ -191,7 +198,7 @@ def _rows_for(metric: str, gb, label: str, ref: str, levels: list[str], alpha: f
 
 
 def worst_levels(judgments: pd.DataFrame, generations: pd.DataFrame, attribute: AttrSpec, *,
-                 worst: str = "score.worst", targets: str = "target_ids") -> pd.Series:
+                 worst: str = SET_WORST, targets: str = "target_ids") -> pd.Series:
     """The attribute level of the response each set judgment named worst (None if none).
 
     ``judgments``: ``target_ids`` (generation ids in original order) and the ``worst``
@@ -217,8 +224,8 @@ def worst_levels(judgments: pd.DataFrame, generations: pd.DataFrame, attribute: 
 
 
 def counterfactual_set_summary(judgments: pd.DataFrame, *,
-                               differs: str = "score.differs_materially",
-                               dimension: str | None = "score.dimension",
+                               differs: str = SET_DIFFERS,
+                               dimension: str | None = SET_DIMENSION,
                                worst_level: str | None = "worst_level", attribute: str = "all",
                                cluster: str = "cf_group",
                                levels: Sequence[str] | None = None, B: int = DEFAULT_B,
@@ -226,9 +233,10 @@ def counterfactual_set_summary(judgments: pd.DataFrame, *,
                                min_cell: int = MIN_CELL) -> pd.DataFrame:
     """Summarise counterfactual_set judge verdicts (one row per set judgment).
 
-    ``judgments`` columns (defaults as in ``judge.load`` frames): ``cf_group``;
-    ``score.differs_materially`` (bool; missing = unparsed, dropped);
-    ``score.dimension`` (decision / quality / tone / none); ``worst_level`` (the level of
+    ``judgments`` columns (defaults: ``judge.load`` frames of the shipped
+    ``counterfactual_decision`` rubric; pass another set rubric's columns by keyword):
+    ``cf_group``; ``differs`` (bool; missing = unparsed, dropped); ``dimension``
+    (decision / quality / tone / none); ``worst_level`` (the level of
     ``attribute`` named worst, e.g. from :func:`worst_levels`; null if none). ``levels``
     is the level set of the uniform null (default: the levels ever named). Metrics:
 

@@ -192,9 +192,9 @@ def _differing(A: np.ndarray, attrs: list[str], ia: np.ndarray, ib: np.ndarray) 
 def lipschitz_pairs(frame: pd.DataFrame, *, response: str = "response",
                     query: str = "query_text", distance: str | BatchDistance = "rouge_l",
                     input_distance: str | BatchDistance | float | None = None,
-                    group_on: Sequence[str] = ("cf_group", "generator", "sample", "judge"),
+                    group_on: Sequence[str] = ("cf_group", "generator", "sample_index", "judge"),
                     cluster: str = "cf_group", resample_floor: bool = False,
-                    sample: str = "sample") -> pd.DataFrame:
+                    sample: str = "sample_index") -> pd.DataFrame:
     """All within-group response pairs with their distances.
 
     ``frame``: ``cf_group``, ``response`` (text), ``attr.*``; ``query_text`` (the input)

@@ -77,10 +77,10 @@ def cf_pair_values(frame: pd.DataFrame, attrs: Sequence[str], outcome: str, refe
 
 
 def noise_pair_values(frame: pd.DataFrame, attrs: Sequence[str], outcome: str, cluster: str,
-                      query: str = "query_id", sample: str = "sample",
+                      query: str = "query_id", sample: str = "sample_index",
                       same: Sequence[str] = ("generator", "judge")) -> pd.DataFrame:
     """``|outcome_i - outcome_j|`` for every pair of samples i < j of one query (same
-    generator and judge): ``cluster, level, value``. Empty without a ``sample`` column."""
+    generator and judge): ``cluster, level, value``. Empty without a ``sample_index`` column."""
     if sample not in frame or frame[sample].nunique(dropna=True) < 2:
         return pd.DataFrame({"cluster": [], "level": [], "value": []})
     qkey = [query] if query in frame else \
@@ -185,13 +185,13 @@ def excess_over_noise(cf: pd.DataFrame, noise: pd.DataFrame, levels: list[str], 
 def noise_floor_metrics(frame: pd.DataFrame, attributes: Sequence | None = None, *,
                         reference: str | dict | None = None, decision: str | None = "decision",
                         score: str | None = "score", cluster: str = "cf_group",
-                        pair_on: Sequence[str] = ("generator", "sample", "judge"),
-                        query: str = "query_id", sample: str = "sample", B: int = DEFAULT_B,
+                        pair_on: Sequence[str] = ("generator", "sample_index", "judge"),
+                        query: str = "query_id", sample: str = "sample_index", B: int = DEFAULT_B,
                         seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """Noise floor and excess of the counterfactual flip rate (``decision``) and absolute
     score difference (``score``) per attribute (or intersection tuple) and level.
 
-    ``frame``: a scored frame (``cf_group``, ``attr.*``, ``query_id``, ``sample`` and the
+    ``frame``: a scored frame (``cf_group``, ``attr.*``, ``query_id``, ``sample_index`` and the
     outcome columns; ``generator``/``judge`` when present). ``reference``: as
     :func:`judge.stats.counterfactual_metrics`; default :func:`choose_reference`.
     """

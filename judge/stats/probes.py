@@ -29,6 +29,15 @@ PROBE_COLUMNS = ["probe", "judge", "rubric_id", "criterion", "attribute", "level
 KEY = ["target", "judge", "rubric_id"]
 
 
+def _criterion(col: str) -> str:
+    """The criterion of a ``score.<rubric>.<criterion>`` column (as in ``judge.load``).
+
+    >>> _criterion("score.answer_quality.helpfulness")
+    'helpfulness'
+    """
+    return col.removeprefix("score.").partition(".")[2]
+
+
 def _numeric_scores(j: pd.DataFrame) -> list[str]:
     cols = []
     for c in j.columns:
@@ -86,7 +95,7 @@ def probe_effects(j: pd.DataFrame, B: int = DEFAULT_B, seed: int = 0) -> pd.Data
             metric = "mean_score_change" if numeric else "verdict_change_rate"
             p["delta"] = _change(p, col, numeric)
             for (judge, rubric), g in p.dropna(subset=["delta"]).groupby(["judge", "rubric_id"]):
-                crit = col.removeprefix("score.")
+                crit = _criterion(col)
                 est = mean_ci(g["delta"].to_numpy(), g["cf_group"].to_numpy(), B=B, seed=seed)
                 rows.append(_row(probe, judge, rubric, crit, "(all)", "(all)", None,
                                  metric, est))
@@ -124,9 +133,11 @@ def _position_rows(j: pd.DataFrame, B, seed) -> list[dict]:
             continue
         same = (p[col].astype(str) == p[f"{col}_orig"].astype(str)).astype(float)
         for (judge, rubric), idx in p.groupby(["judge", "rubric_id"]).groups.items():
+            if p.loc[idx, col].isna().all():  # another rubric's criterion
+                continue
             est = mean_ci(same.loc[idx].to_numpy(), p.loc[idx, "cf_group"].to_numpy(), B=B,
                           seed=seed)
-            rows.append(_row("position_swap", judge, rubric, col.removeprefix("score."),
+            rows.append(_row("position_swap", judge, rubric, _criterion(col),
                              "(all)", "(all)", None, "consistency_rate", est))
     return rows
 
@@ -143,7 +154,7 @@ def _retest_rows(j: pd.DataFrame, kinds: list[tuple[str, bool]], B, seed) -> lis
         for (judge, rubric), idx in a.groupby(["judge", "rubric_id"]).groups.items():
             d = diff.loc[idx]
             keep = d.notna()
-            if not keep.any():  # this criterion is not one of this rubric's
+            if not keep.any():  # another rubric's criterion
                 continue
             cl = a.loc[idx, "cf_group"][keep].to_numpy()
             metrics = [("exact_agreement", (d[keep] == 0).astype(float))]
@@ -151,7 +162,7 @@ def _retest_rows(j: pd.DataFrame, kinds: list[tuple[str, bool]], B, seed) -> lis
                 metrics.append(("mean_abs_difference", d[keep].abs()))
             for metric, vals in metrics:
                 est = mean_ci(vals.to_numpy(), cl, B=B, seed=seed)
-                rows.append(_row("test_retest", judge, rubric, col.removeprefix("score."),
+                rows.append(_row("test_retest", judge, rubric, _criterion(col),
                                  "(all)", "(all)", None, metric, est))
     return rows
 

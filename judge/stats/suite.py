@@ -33,7 +33,7 @@ def all_metrics(frame: pd.DataFrame, attributes: Sequence[str] | None = None, *,
 
     ``frame``: a scored frame (``cf_group``, ``attr.*`` and any of ``decision``, ``score``,
     ``y_true``, ``parse_status``/``refused``, ``infers_attribute``; other names through
-    the keyword arguments, e.g. ``unaware="score.infers_attribute"``). ``attributes``:
+    the keyword arguments, e.g. ``unaware="score.unawareness.infers_attribute"``). ``attributes``:
     single attribute names (default: all); with ``intersections`` the counterfactual
     metrics also run on every pair of them, and the intersectional cells on all
     combinations. ``p_adj``: ``correction`` within each metric, across attributes and

@@ -124,13 +124,16 @@ def test_from_run_frames_long_shape():
 
     j = pd.DataFrame({
         "generation_id": ["g1", "g2", "g1"], "judge": ["sim/judge"] * 3, "cf_group": ["cf1"] * 3,
-        "attr.race": ["a", "b", "a"], "score.helpful": [4, 2, 5], "score.harm": [0, None, 1],
-        "parse_status": ["ok", "ok", "ok"], "probe": [None, None, "attribute_swap"],
-        "repeat": [0, 0, 0], "mode": ["pointwise"] * 3})
-    h = pd.DataFrame({"target_id": ["g1"], "rater": ["r1"], "criterion": ["helpful"],
-                      "score": [5], "label_id": ["h-1"]})
+        "attr.race": ["a", "b", "a"], "score.qa.helpful": [4, 2, 5],
+        "score.qa.harm": [0, None, 1], "parse_status": ["ok", "ok", "ok"],
+        "probe": [None, None, "attribute_swap"], "repeat": [0, 0, 0],
+        "judge_mode": ["pointwise"] * 3})
+    h = pd.DataFrame({"target_id": ["g1", "g2"], "rater": ["r1", "r1"],
+                      "criterion": ["helpful", "helpful"], "rubric_id": ["qa", None],
+                      "score": [5, 3], "label_id": ["h-1", "h-2"]})
     jl, hl = from_run_frames(j, h)
     assert sorted(map(tuple, jl[["item_id", "criterion", "score"]].values.tolist())) == [
-        ("g1", "harm", 0), ("g1", "helpful", 4), ("g2", "helpful", 2)]
+        ("g1", "qa.harm", 0), ("g1", "qa.helpful", 4), ("g2", "qa.helpful", 2)]
     assert set(jl.columns) == {"item_id", "judge", "cluster", "group.race", "criterion", "score"}
     assert hl.columns.tolist() == ["item_id", "rater", "criterion", "score"]
+    assert hl["criterion"].tolist() == ["qa.helpful", "helpful"]  # qualified by its rubric

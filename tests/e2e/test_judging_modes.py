@@ -9,6 +9,7 @@ from judge.config import load_config
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
+SET = "score.counterfactual_decision."  # the set rubric's verdict columns
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +28,26 @@ def frames(tmp_path_factory, small_config_fn):
 
 def test_pairwise_is_judged_in_both_orders_and_mapped_back(frames):
     f, _ = frames
-    pw = f.judgments[f.judgments["mode"] == "pairwise"]
+    pw = f.judgments[f.judgments["judge_mode"] == "pairwise"]
     assert len(pw) > 0 and set(pw["probe"].fillna("none")) == {"none", "position_swap"}
     swapped = pw[pw["probe"] == "position_swap"]
     assert all(m["presented_order"] == [1, 0] for m in swapped["probe_meta"])
     # canonical target order is the same in both judgments of a pair
     plain = pw[pw["probe"].isna()]
     assert set(map(tuple, plain["target_ids"])) == set(map(tuple, swapped["target_ids"]))
-    assert set(pw["score.preferred"].dropna()) <= {"A", "B", "tie"}
+    assert set(pw["score.answer_quality_pairwise.preferred"].dropna()) <= {"A", "B", "tie"}
 
 
 def test_counterfactual_sets_are_rotated_and_consistent(frames):
     f, _ = frames
-    cs = f.judgments[f.judgments["mode"] == "counterfactual_set"]
+    cs = f.judgments[f.judgments["judge_mode"] == "counterfactual_set"]
     assert len(cs) > 0
     rotated = cs[cs["probe_meta"].map(lambda m: "presented_order" in m)]
     assert len(rotated) > 0
     ok = cs[cs["parse_status"] == "ok"]
     # Column access by name: itertuples() would rename the dotted columns (_12, ...).
-    verdicts = list(zip(ok["score.differs_materially"], ok["score.dimension"],
-                        ok["score.worst"], strict=True))
+    verdicts = list(zip(ok[SET + "differs_materially"], ok[SET + "dimension"],
+                        ok[SET + "worst"], strict=True))
     assert len(verdicts) == len(ok) > 0
     assert {type(d) for d, _, _ in verdicts} == {bool}
     same = [(dim, worst) for d, dim, worst in verdicts if not d]
@@ -59,7 +60,7 @@ def test_counterfactual_sets_are_rotated_and_consistent(frames):
 def test_probes_and_repeats_are_recorded(frames):
     f, cfg = frames
     j = f.judgments
-    pw = j[j["mode"] == "pointwise"]
+    pw = j[j["judge_mode"] == "pointwise"]
     assert {"attribute_swap", "verbosity"} <= set(pw["probe"].dropna())
     swap = pw[pw["probe"] == "attribute_swap"]
     assert all(m["shown_attributes"] for m in swap["probe_meta"])

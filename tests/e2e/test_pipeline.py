@@ -115,11 +115,12 @@ def test_planted_generator_disparity_is_recovered_within_ci(make_config):
         rubrics=["lending_decision", "hiring_screening"], human_labels=None))
     judge.run(cfg, stages=["generate", "score", "report"])
     rows = json.loads((cfg.run_dir / "metrics.json").read_text())["metrics"]
-    dp = [r for r in rows if r["metric"] == "selection_rate_diff"
-          and r["attribute"] == "race" and r["level"] == "Black"]
-    assert len(dp) == 1, "no race selection-rate row"
-    r = dp[0]
-    assert r["reference"] == "White"
-    assert r["planted"] < -0.05  # the profile plants a real gap
-    assert r["ci_low"] <= r["planted"] <= r["ci_high"]
-    assert r["ci_high"] < 0  # and the run detects it
+    dp = {r["rubric_id"]: r for r in rows if r["metric"] == "selection_rate_diff"
+          and r["attribute"] == "race" and r["level"] == "Black"}
+    # one row per decision criterion: the two rubrics' decisions are never pooled
+    assert sorted(dp) == ["hiring_screening", "lending_decision"], "no race selection-rate row"
+    for r in dp.values():
+        assert r["reference"] == "White" and r["criterion"] == "decision"
+        assert r["planted"] < -0.05  # the profile plants a real gap
+        assert r["ci_low"] <= r["planted"] <= r["ci_high"]
+        assert r["ci_high"] < 0  # and the run detects it

@@ -31,9 +31,9 @@ def _frames(n_groups: int = 24) -> RunFrames:
             q.append({"query_id": qid, "text": text, "attr.gender": lv, "cf_group": f"c{g}"})
             j.append({"judgment_id": f"j{g}{lv}", "generation_id": gid, "query_id": qid,
                       "cf_group": f"c{g}", "generator": "sim/generator", "judge": "sim/judge",
-                      "rubric_id": "decision_dev", "mode": "pointwise", "probe": None,
-                      "sample": 0, "attr.gender": lv, "response": resp,
-                      "score.quality": 2 if lv == "female" else 4})
+                      "rubric_id": "decision_dev", "judge_mode": "pointwise", "probe": None,
+                      "sample_index": 0, "attr.gender": lv, "response": resp,
+                      "score.decision_dev.quality": 2 if lv == "female" else 4})
             h.append({"label_id": f"h{g}{lv}", "target_id": gid, "criterion": "quality",
                       "rater": "r1", "score": 3})
     return RunFrames(pd.DataFrame(q), pd.DataFrame(), pd.DataFrame(j), pd.DataFrame(h))

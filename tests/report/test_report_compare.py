@@ -233,10 +233,10 @@ def test_outcomes_follow_the_rubric_scales():
     j = pd.DataFrame({
         "rubric_id": ["lending_decision"] * 3 + ["unawareness"] * 2,
         "rubric_version": ["1.0.0"] * 5, "parse_status": "ok", "probe": None, "repeat": 0,
-        "mode": "pointwise",
-        "score.decision": ["approve", "deny", "unclear", None, None],
-        "score.reasoning_quality": [4, 2, 3, None, None],
-        "score.infers_attribute": [None, None, None, "yes", "no"]})
+        "judge_mode": "pointwise",
+        "score.lending_decision.decision": ["approve", "deny", "unclear", None, None],
+        "score.lending_decision.reasoning_quality": [4, 2, 3, None, None],
+        "score.unawareness.infers_attribute": [None, None, None, "yes", "no"]})
     out = outcome_frame(SimpleNamespace(judgments=j))
     dec = out["out.decision:lending_decision.decision"]
     assert dec.iloc[:2].tolist() == [1.0, 0.0] and math.isnan(dec.iloc[2])  # unclear: no value
@@ -245,7 +245,8 @@ def test_outcomes_follow_the_rubric_scales():
     from judge.report.compare import metric_names
     assert metric_names("rate:unawareness.infers_attribute") == (
         "rate:unawareness.infers_attribute", "rate_gap:unawareness.infers_attribute")
-    unknown = j.assign(rubric_id="no_such_rubric")
+    unknown = j.rename(columns=lambda c: c.replace("lending_decision", "no_such_rubric")
+                       ).assign(rubric_id="no_such_rubric")
     assert not any(c.startswith("out.decision") for c in
                    outcome_frame(SimpleNamespace(judgments=unknown)).columns)
 
@@ -260,10 +261,10 @@ def _clustered_judgments(seed: int, prefix: str = "c"):
 
     f = clustered_frame(seed)
     j = pd.DataFrame({"rubric_id": "no_such_rubric", "generator": "g", "parse_status": "ok",
-                      "probe": None, "repeat": 0, "mode": "pointwise",
+                      "probe": None, "repeat": 0, "judge_mode": "pointwise",
                       "cf_group": prefix + f["cf_group"], "row": f["row"].astype(str),
-                      "attr.race": f["attr.race"], "score.quality": f["score"],
-                      "score.decision": np.where(f["decision"] == 1, "favourable",
+                      "attr.race": f["attr.race"], "score.no_such_rubric.quality": f["score"],
+                      "score.no_such_rubric.decision": np.where(f["decision"] == 1, "favourable",
                                                  "unfavourable")})
     return SimpleNamespace(judgments=j)
 

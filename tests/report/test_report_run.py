@@ -11,10 +11,6 @@ import re
 
 import pytest
 
-import judge
-from judge.config import load_config
-from tests.conftest import ROOT
-
 pytestmark = pytest.mark.e2e
 
 SECTION_IDS = ["findings", "cannot-say", "drilldown", "headline", "counterfactual", "groups",
@@ -31,15 +27,8 @@ SHOWN_IN = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, small_config_fn):
-    tmp = tmp_path_factory.mktemp("report-run")
-    cfg = load_config(small_config_fn(
-        tmp, "tiny", rubrics=["lending_decision", "answer_quality"], probes=["attribute_swap"],
-        queries={"scenarios": [str(ROOT / "datasets/scenarios/loan_decision.yaml")],
-                 "limit": 6, "design": {"kind": "single_swap"}},
-        human_labels={"simulate": {"raters": 2, "items": 24}}, report={"bootstrap": 100}))
-    judge.run(cfg)
-    d = cfg.run_dir
+def run(tiny_run):
+    d = tiny_run  # tests/conftest.py: lending_decision + answer_quality, attribute_swap
 
     def section(doc: str, sid: str) -> str:
         i = SECTION_IDS.index(sid)

@@ -47,7 +47,7 @@ def clustered_frame(seed: int = 0, levels: tuple[str, ...] = ("a", "b"),
         return (rng.random(n) < p).astype(float)
 
     return pd.DataFrame({
-        "cf_group": [f"c{x:02d}" for x in c], "sample": s,
+        "cf_group": [f"c{x:02d}" for x in c], "sample_index": s,
         "unit": [f"c{x:02d}-s{y:02d}" for x, y in zip(c, s, strict=True)],
         "row": np.arange(n), "attr.race": np.array(levels, dtype=object)[k],
         "score": cell(lambda sh: rng.normal(3.0, 1.0, sh)) + rng.normal(0, 0.3, n),

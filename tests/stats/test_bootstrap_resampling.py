@@ -42,6 +42,7 @@ from judge.stats.bootstrap import (
     mean_ci,
     resampled_sums,
 )
+from judge.stats.counterfactual import SET_DIFFERS, SET_DIMENSION
 from judge.stats.ppi import ppi_gap_cluster_bootstrap
 from judge.stats.probes import probe_effects
 from tests.stats._clustered import (
@@ -214,7 +215,7 @@ def test_counterfactual_metrics_resample_clusters():
     f = clustered_frame(0)
 
     def run(cl):  # "unit" keeps each counterfactual pair whole: pairs resampled, not clusters
-        return counterfactual_metrics(f, ["race"], cluster=cl, pair_on=("sample",), **KW)
+        return counterfactual_metrics(f, ["race"], cluster=cl, pair_on=("sample_index",), **KW)
     assert assert_wider(run("cf_group"), run("unit")) == 4
 
 
@@ -235,11 +236,12 @@ def test_counterfactual_set_summary_resamples_clusters():
     rng = np.random.default_rng(4)
     c = np.repeat(np.arange(20), 30)
     p = rng.choice([0.05, 0.95], 20)[c]
+    differs, dimension = SET_DIFFERS, SET_DIMENSION  # the summary's default columns
     j = pd.DataFrame({"cf_group": c, "row": np.arange(len(c)),
-                      "score.differs_materially": rng.random(len(c)) < p,
-                      "score.dimension": rng.choice(["tone", "decision", "quality"], 20)[c],
+                      differs: rng.random(len(c)) < p,
+                      dimension: rng.choice(["tone", "decision", "quality"], 20)[c],
                       "worst_level": rng.choice(["a", "b", "c"], 20)[c]})
-    j.loc[rng.random(len(c)) < 0.1, "score.dimension"] = "none"  # some within-cluster noise
+    j.loc[rng.random(len(c)) < 0.1, dimension] = "none"  # some within-cluster noise
     n = assert_wider(counterfactual_set_summary(j, cluster="cf_group", B=B, min_cell=1),
                      counterfactual_set_summary(j, cluster="row", B=B, min_cell=1))
     assert n == 7  # differs, 3 dimensions, 3 worst levels
@@ -383,12 +385,12 @@ def _probe_judgments(seed=0):
                     "target_ids": [f"g-{c}-{i}"], "cf_group": f"c{c}", "probe_meta": None,
                     "attr.race": "ab"[i % 2]}
             s = float(rng.integers(2, 5))
-            rows.append({**base, "probe": None, "repeat": 0, "score.quality": s})
+            rows.append({**base, "probe": None, "repeat": 0, "score.r.quality": s})
             rows.append({**base, "probe": None, "repeat": 1,
-                         "score.quality": s + (1.0 if unstable[c] and rng.random() < 0.9
+                         "score.r.quality": s + (1.0 if unstable[c] and rng.random() < 0.9
                                                else 0.0)})
             rows.append({**base, "probe": "verbosity", "repeat": 0,
-                         "score.quality": s + shift[c] + rng.normal(0, 0.2)})
+                         "score.r.quality": s + shift[c] + rng.normal(0, 0.2)})
     return pd.DataFrame(rows)
 
 

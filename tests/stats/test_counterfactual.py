@@ -147,6 +147,9 @@ def test_cluster_by_template_gives_fewer_clusters(world):
     assert r.n_clusters == world.template.nunique()
 
 
+SET = "score.counterfactual_decision."
+
+
 def set_judgments() -> tuple[pd.DataFrame, pd.DataFrame]:
     gens = pd.DataFrame({"generation_id": [f"x{i}" for i in range(9)],
                          "attr.race": ["Asian", "Black", "White"] * 3,
@@ -156,9 +159,10 @@ def set_judgments() -> tuple[pd.DataFrame, pd.DataFrame]:
         "target_ids": [["x0", "x1", "x2"], ["x3", "x4", "x5"], ["x6", "x7", "x8"],
                        ["x2", "x1", "x0"], ["x0", "x1", "x2"], ["x0", "x1", "x2"],
                        ["x0", "x1", "x2"]],
-        "score.differs_materially": [True, True, False, True, None, False, True],
-        "score.dimension": ["decision", "tone", "none", "decision", None, "none", "quality"],
-        "score.worst": ["B", "B", "none", "C", None, "none", "A"],
+        # the set-verdict columns of judge.load frames (the shipped set rubric's)
+        f"{SET}differs_materially": [True, True, False, True, None, False, True],
+        f"{SET}dimension": ["decision", "tone", "none", "decision", None, "none", "quality"],
+        f"{SET}worst": ["B", "B", "none", "C", None, "none", "A"],
     })
     return j, gens
 

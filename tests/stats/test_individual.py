@@ -160,7 +160,7 @@ def test_resample_floor_pairs_two_samples_of_one_query():
         for race in ("A", "B"):
             for sample in (0, 1):
                 text = "same answer" if sample == 0 else "same answer again"
-                rows.append({"cf_group": f"g{g}", "sample": sample, "attr.race": race,
+                rows.append({"cf_group": f"g{g}", "sample_index": sample, "attr.race": race,
                              "response": text if race == "A" else "different words",
                              "query_text": f"q {race} {g}"})
     df = pd.DataFrame(rows)
@@ -188,7 +188,7 @@ def sampled_world(unfair: float, samples: int = 3, groups: int = 60, seed: int =
         for race in ("A", "B"):
             for s in range(samples):
                 pool = other if race == "B" and rng.random() < unfair else words
-                rows.append({"cf_group": f"g{g}", "sample": s, "attr.race": race,
+                rows.append({"cf_group": f"g{g}", "sample_index": s, "attr.race": race,
                              "query_text": f"I am {race} applicant {g}, may I have a loan",
                              "response": " ".join(rng.choice(pool, 6))})
     return pd.DataFrame(rows)
@@ -197,7 +197,7 @@ def sampled_world(unfair: float, samples: int = 3, groups: int = 60, seed: int =
 def test_violation_share_is_zero_for_a_generator_that_ignores_the_attribute():
     """The issue: lipschitz_violation_share was 0.999 for every generator, because any
     sampled answer differs from another more than two near-identical prompts do."""
-    pairs = lipschitz_pairs(sampled_world(0.0), group_on=["cf_group", "sample"],
+    pairs = lipschitz_pairs(sampled_world(0.0), group_on=["cf_group", "sample_index"],
                             resample_floor=True)
     t = individual_fairness(pairs, B=300)
     get = t.set_index("metric")
@@ -213,10 +213,11 @@ def test_violation_share_is_zero_for_a_generator_that_ignores_the_attribute():
 def test_violation_share_identical_answers_score_exactly_zero_and_unfairness_shows():
     df = sampled_world(0.0)
     df["response"] = "Approved."
-    t = individual_fairness(lipschitz_pairs(df, group_on=["cf_group", "sample"],
+    t = individual_fairness(lipschitz_pairs(df, group_on=["cf_group", "sample_index"],
                                             resample_floor=True), B=100).set_index("metric")
     assert t.loc["lipschitz_violation_share"].value == 0.0
     assert t.loc["lipschitz_violation_share_raw"].value == 0.0
-    t = individual_fairness(lipschitz_pairs(sampled_world(0.6), group_on=["cf_group", "sample"],
+    t = individual_fairness(lipschitz_pairs(sampled_world(0.6),
+                                            group_on=["cf_group", "sample_index"],
                                             resample_floor=True), B=300).set_index("metric")
     assert t.loc["lipschitz_violation_share"].ci_low > 0.1

@@ -24,7 +24,7 @@ def world(effect: float, groups: int = 80, samples: int = 4, seed: int = 0) -> p
             pl = min(max(p + (effect if lv == "B" else 0.0), 0.0), 1.0)
             for s in range(samples):
                 dec = float(rng.random() < pl)
-                rows.append({"cf_group": f"g{g}", "query_id": f"g{g}-{lv}", "sample": s,
+                rows.append({"cf_group": f"g{g}", "query_id": f"g{g}-{lv}", "sample_index": s,
                              "generator": "gen", "judge": "j", "attr.race": lv,
                              "decision": dec, "score": 3.0 + 2 * dec + rng.normal(0, 0.5)})
     return pd.DataFrame(rows)
@@ -37,7 +37,7 @@ def rows_by_metric(t: pd.DataFrame) -> dict:
 def test_no_planted_effect_excess_covers_zero_while_raw_flip_rate_is_large():
     f = world(0.0)
     t = rows_by_metric(noise_floor_metrics(f, reference={"race": "A"}, B=400, seed=1))
-    cf = cf_pair_values(f, ("race",), "decision", "A", "cf_group", ("generator", "sample"))
+    cf = cf_pair_values(f, ("race",), "decision", "A", "cf_group", ("generator", "sample_index"))
     raw = cf["value"].mean()
     assert raw > 0.35  # the raw flip rate looks like a big effect...
     floor, ex = t["cf_flip_rate_noise_floor"], t["cf_flip_rate_excess"]
@@ -85,7 +85,7 @@ def test_one_sample_per_query_has_no_floor_and_says_why():
 
 def test_noise_pairs_are_sample_pairs_of_one_query():
     f = pd.DataFrame({"cf_group": "g", "query_id": ["q1"] * 3 + ["q2"] * 2,
-                      "sample": [0, 1, 2, 0, 1], "attr.race": ["A"] * 3 + ["B"] * 2,
+                      "sample_index": [0, 1, 2, 0, 1], "attr.race": ["A"] * 3 + ["B"] * 2,
                       "decision": [1.0, 0.0, 1.0, 1.0, 1.0]})
     p = noise_pair_values(f, ("race",), "decision", "cf_group")
     assert sorted(p.loc[p["level"] == "A", "value"]) == [0.0, 1.0, 1.0]

@@ -23,15 +23,15 @@ def _judgments(flip_swap: float, flip_verbose: float, seed: int = 0) -> pd.DataF
             v = rng.choice(["yes", "no"])
             q = float(rng.integers(1, 6))
             flip = {"yes": "no", "no": "yes"}
-            rows.append({**base, "score.decision": v, "score.quality": q})
-            rows.append({**base, "repeat": 1, "score.decision": v, "score.quality": q})
+            rows.append({**base, "score.short.decision": v, "score.short.quality": q})
+            rows.append({**base, "repeat": 1, "score.short.decision": v, "score.short.quality": q})
             rows.append({**base, "probe": "attribute_swap",
                          "probe_meta": {"shown_attributes": {"race": other}},
-                         "score.decision": flip[v] if rng.random() < flip_swap else v,
-                         "score.quality": q})
+                         "score.short.decision": flip[v] if rng.random() < flip_swap else v,
+                         "score.short.quality": q})
             rows.append({**base, "probe": "verbosity",
-                         "score.decision": flip[v] if rng.random() < flip_verbose else v,
-                         "score.quality": q + 1.0})
+                         "score.short.decision": flip[v] if rng.random() < flip_verbose else v,
+                         "score.short.quality": q + 1.0})
     return pd.DataFrame(rows)
 
 
