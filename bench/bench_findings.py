@@ -98,7 +98,9 @@ def planted_rows(run_dir: Path) -> list[dict[str, Any]]:
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     cal_path = run_dir / "calibration.json"
     cal = json.loads(cal_path.read_text()) if cal_path.exists() else {}
-    rows = metrics + cal.get("differential_bias", []) + cal.get("corrected", [])
+    rows = ([{**r, "_source": "metrics"} for r in metrics]
+            + [{**r, "_source": "differential_bias"} for r in cal.get("differential_bias", [])]
+            + [{**r, "_source": "corrected"} for r in cal.get("corrected", [])])
     return [r for r in rows if r.get("planted") is not None and r.get("ci_low") is not None]
 
 
@@ -130,7 +132,7 @@ def one_run(args: tuple[str, int, int, str]) -> dict[str, Any]:
     shutil.rmtree(cfg.run_dir, ignore_errors=True)  # 200 runs: keep the disk small
     return {"world": world, "seed": seed, "headlines": heads,
             "findings": [key(r) for r in found],
-            "planted": [{"key": key(r), "planted": r["planted"],
+            "planted": [{"key": key(r), "source": r["_source"], "planted": r["planted"],
                          "value": r.get("value", r.get("estimate")),
                          "ci": [r["ci_low"], r["ci_high"]],
                          "found": key(r) in {key(f) for f in found}} for r in planted]}
@@ -154,10 +156,13 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     if default:
         cover, n_cov = 0, 0
         recall: dict[str, list[int]] = defaultdict(list)
+        by_metric: dict[str, list[int]] = defaultdict(list)
         for r in default:
             for p in r["planted"]:
                 n_cov += 1
-                cover += p["ci"][0] <= p["planted"] <= p["ci"][1]
+                hit = p["ci"][0] <= p["planted"] <= p["ci"][1]
+                cover += hit
+                by_metric[p.get("source", "") + ":" + p["key"].split("|")[0]].append(int(hit))
                 if abs(p["planted"]) > 1e-9:
                     right_sign = (p["value"] or 0) * p["planted"] > 0
                     recall[p["key"]].append(int(p["found"] and right_sign))
@@ -165,6 +170,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         out["default"] = {"runs": len(default), "coverage": cover / n_cov if n_cov else None,
                           "headlines_per_run": sum(heads) / len(heads),
                           "intervals": n_cov,
+                          "coverage_by_metric": {k: {"coverage": sum(v) / len(v),
+                                                     "intervals": len(v)}
+                                                 for k, v in sorted(by_metric.items())},
                           "recall": {k: sum(v) / len(v) for k, v in sorted(recall.items())}}
     return out
 
