@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from judge._cli.common import SetOpt, guard, load_run_config, run_stages_command
+from judge._cli.common import SetOpt, guard, load_run_config
+from judge._cli.run import run_stages_command
 from judge.errors import UsageError
 
 if TYPE_CHECKING:

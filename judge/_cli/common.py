@@ -3,7 +3,6 @@ overrides, and running stages of a config."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -100,36 +99,3 @@ def load_run_config(config: str, sets: list[str] | None = None) -> RunConfig:
     if not isinstance(data, dict):
         return load_config(config)  # raises the one-line error for a non-mapping
     return load_config(config, overrides=apply_sets(data, sets))
-
-
-def run_stages_command(config: str, stages: list[str], force: list[str] | None, progress: bool,
-            retry_errors: bool = False, executor: str | None = None,
-            address: str | None = None, shards: int | None = None,
-            workers: int | None = None, sets: list[str] | None = None) -> None:
-    def go() -> None:
-        from judge.pipeline import check_force, open_run, run_stages
-
-        cfg = load_run_config(config, sets)
-        if executor or address or shards or workers:
-            from judge.executors.options import apply_executor_overrides
-
-            cfg = apply_executor_overrides(cfg, executor, address, shards, workers)
-        check_force(force)
-        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
-        results = run_stages(ctx, stages, force)
-        for name, r in results.items():
-            typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
-                       f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
-            dups = (r.get("extra") or {}).get("duplicate_query_ids")
-            if dups:
-                typer.secho(f"warning: {dups} duplicate query id(s) in the query source: each "
-                            "id is called once", fg="yellow", err=True)
-            if r.get("stopped"):
-                typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
-                            fg="yellow", err=True)
-        if "report" in results:
-            for f in ("report.html", "report.md"):
-                p = ctx.store.dir / f
-                if p.exists():
-                    typer.echo(f"report: {p}")
-    guard(go)

@@ -1,6 +1,6 @@
 """``judge label SHEET`` (the local labelling page) and ``judge labels check|import``.
 
-Mounted in judge/cli.py by one line (:func:`mount`). docs/LABELLING.md.
+Loaded on first use by judge/cli.py (``COMMANDS``). docs/LABELLING.md.
 """
 
 from __future__ import annotations
@@ -135,9 +135,3 @@ def import_cmd(
                     fh.write(lab.model_dump_json() + "\n")
         typer.echo(f"wrote {len(labs)} labels to {out}")
     guard(go)
-
-
-def mount(app: typer.Typer) -> None:
-    """Add ``label`` and ``labels`` to the main app."""
-    app.command(name="label")(label_cmd)
-    app.add_typer(labels_app, name="labels", help="Check and import human labels.")

@@ -42,7 +42,7 @@ def serve_local(
 
 def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx: int,
                    threads: int | None, ready_timeout: float, sheet_items: int) -> None:
-    from judge._cli.common import run_stages_command
+    from judge._cli.run import run_stages_command
     from judge.config import load_config
     from judge.llm.local_server import start_local_server
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from judge._cli.common import SetOpt, guard, run_stages_command, usage_error
+from judge._cli.common import SetOpt, guard, usage_error
+from judge._cli.run import run_stages_command
 
 CompareOpt = typer.Option(None, "--compare", metavar="RUN_A RUN_B",
                           help="Compare two run directories (B − A, with 95% CIs) instead of "
