@@ -3,10 +3,15 @@ overrides, and running stages of a config."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from judge.config import load_config, load_yaml, redact
+from judge.errors import JudgeError, UsageError
 
 if TYPE_CHECKING:
     from judge.config import RunConfig
@@ -20,9 +25,6 @@ SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE",
 def guard(fn: Callable[[], Any]) -> Any:
     """Run ``fn``; turn JudgeError into one line on stderr and its exit code (2 for usage
     and config errors), and Ctrl-C into exit code 130. Every command runs through it."""
-    from judge.config import redact
-    from judge.errors import JudgeError
-
     try:
         return fn()
     except JudgeError as err:
@@ -35,8 +37,6 @@ def guard(fn: Callable[[], Any]) -> Any:
 
 def usage_error(message: str, **where: Any) -> Exception:
     """A :class:`~judge.errors.UsageError` (exit code 2) for a command to raise inside guard."""
-    from judge.errors import UsageError
-
     return UsageError(message, **where)
 
 
@@ -66,8 +66,6 @@ def apply_sets(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     >>> apply_sets({"queries": {"limit": 120, "design": {"kind": "x"}}}, ["queries.limit=2"])
     {'queries': {'limit': 2, 'design': {'kind': 'x'}}}
     """
-    import copy
-
     import yaml
 
     out = copy.deepcopy(data)
@@ -89,10 +87,6 @@ def apply_sets(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
 
 def load_run_config(config: str, sets: list[str] | None = None) -> RunConfig:
     """Load and validate a run config, with ``--set`` overrides applied before validation."""
-    from pathlib import Path
-
-    from judge.config import load_config, load_yaml
-
     if not sets:
         return load_config(config)
     data, _ = load_yaml(Path(config))

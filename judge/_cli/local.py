@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from judge._cli.calibrate import write_sample_sheet
+from judge._cli.common import guard
+from judge._cli.run import run_stages_command
+from judge.config import load_config
+from judge.llm.local_server import start_local_server
+from judge.rubrics import load_rubrics
+from judge.stages.calibrate import labelling_items
 
 Opt = typer.Option
 
@@ -31,8 +41,6 @@ def serve_local(
     judge serve-local                          serve the bundled SmolLM2-135M on :8011
     judge serve-local --run CONFIG             serve, run CONFIG, write the labelling sheet
     """
-    from judge._cli.common import guard
-
     if run is not None:
         guard(lambda: _serve_and_run(run, model, port, alias, n_ctx, threads, ready_timeout,
                                      sheet_items))
@@ -42,10 +50,6 @@ def serve_local(
 
 def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx: int,
                    threads: int | None, ready_timeout: float, sheet_items: int) -> None:
-    from judge._cli.run import run_stages_command
-    from judge.config import load_config
-    from judge.llm.local_server import start_local_server
-
     load_config(config)  # a bad config fails before the model loads
     with start_local_server(model, port=port, alias=alias, n_ctx=n_ctx, threads=threads,
                             ready_timeout=ready_timeout) as srv:
@@ -57,11 +61,6 @@ def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx
 def write_sheet(config: str, n: int) -> str:
     """Write the run's labelling sheet (first criterion of its first pointwise rubric) and
     say what it is for."""
-    from judge._cli.calibrate import write_sample_sheet
-    from judge.config import load_config
-    from judge.rubrics import load_rubrics
-    from judge.stages.calibrate import labelling_items
-
     cfg = load_config(config)
     rb = next(r for r in load_rubrics(cfg.rubrics) if r.mode == "pointwise" and r.criteria)
     items, rubric, crit = labelling_items(cfg, f"{rb.id}.{rb.criteria[0].id}")
@@ -79,11 +78,6 @@ def write_sheet(config: str, n: int) -> str:
 
 def _serve(model: Path | None, port: int, alias: str, n_ctx: int, threads: int | None,
            ready_timeout: float) -> None:
-    import signal
-    import threading
-
-    from judge.llm.local_server import start_local_server
-
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

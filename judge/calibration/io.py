@@ -18,6 +18,7 @@ import pandas as pd
 
 from judge.calibration.scale import ScaleSpec, infer_scale
 from judge.errors import DataError
+from judge.frames import ATTR_PREFIX, SCORE_PREFIX
 
 JUDGMENT_FIELDS = ("item_id", "judge", "criterion", "score")
 LABEL_FIELDS = ("item_id", "rater", "criterion", "score")
@@ -371,8 +372,6 @@ def from_run_frames(judgments: pd.DataFrame, human_labels: pd.DataFrame
     generation id, ``cluster`` the counterfactual group, ``group.<a>`` each ``attr.<a>``,
     one row per ``score.<criterion>``. Labels: ``target_id`` becomes ``item_id``.
     """
-    from judge.frames import ATTR_PREFIX, SCORE_PREFIX
-
     j = judgments
     for col, keep in (("parse_status", "ok"), ("mode", "pointwise"), ("repeat", 0)):
         if col in j:
