@@ -1,5 +1,5 @@
 """``judge calibrate``: a run's calibration stage, standalone calibration of judgments made
-elsewhere, and stratified labelling sheets (pandas is imported only inside functions).
+elsewhere, and stratified labelling sheets.
 
 ::
 
@@ -12,22 +12,17 @@ elsewhere, and stratified labelling sheets (pandas is imported only inside funct
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import pandas as pd
 import typer
 
 from judge._cli.common import SetOpt, guard, load_run_config
 from judge._cli.run import run_stages_command
-from judge.calibration import ScaleSpec, calibrate_files, read_judgments
+from judge.calibration import CalibrationResult, ScaleSpec, calibrate_files, read_judgments
 from judge.errors import UsageError
 from judge.labelling import default_raters, inferred_spec, items_from_frame, write_study
 from judge.stages.calibrate import labelling_items
 from judge.stats.sampling import stratified_sample
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from judge.calibration import CalibrationResult, ScaleSpec
 
 
 def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str] | None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
+import yaml
 
-from judge.config import load_config, load_yaml, redact
+from judge.config import RunConfig, load_config, load_yaml, redact
 from judge.errors import JudgeError, UsageError
-
-if TYPE_CHECKING:
-    from judge.config import RunConfig
 
 SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE",
                       help="Override one config setting for this invocation, e.g. --set "
@@ -66,8 +64,6 @@ def apply_sets(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     >>> apply_sets({"queries": {"limit": 120, "design": {"kind": "x"}}}, ["queries.limit=2"])
     {'queries': {'limit': 2, 'design': {'kind': 'x'}}}
     """
-    import yaml
-
     out = copy.deepcopy(data)
     touched = []
     for pair in pairs:

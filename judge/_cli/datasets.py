@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from judge._cli.common import guard
 from judge.config import DesignSpec, QueriesConfig
@@ -105,8 +106,6 @@ def expand(
 ) -> None:
     """Expand scenario files into Query JSONL (the same stream a run would use)."""
     def go() -> None:
-        from pydantic import ValidationError
-
         field = "--design"
         try:
             spec = DesignSpec(kind=design)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from judge._cli.common import guard
@@ -69,8 +70,6 @@ def check_cmd(
     """Reliability before use: alpha among humans (CI), per-rater agreement, outliers,
     skip rates and time per item; warns when humans agree less than the judge."""
     def go() -> None:
-        import pandas as pd
-
         key_dir = key or labels.parent
         needs_key = labels.suffix == ".json" or is_answers_file(labels)
         if needs_key and not (key_dir / "key.jsonl").exists():

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import generate_lorem_ipsum
 
 from judge.errors import ConfigError
 from judge.escape import fence
@@ -181,7 +182,6 @@ class _BoundedRange:
 def _bounded_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:
     if not isinstance(n, int) or n > 20 or max > 200:
         raise SecurityError("lipsum() is limited to 20 paragraphs of 200 words")
-    from jinja2.utils import generate_lorem_ipsum
 
     return generate_lorem_ipsum(n, html, min, max)
 

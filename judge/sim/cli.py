@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from judge._cli.common import guard
 from judge.errors import UsageError
@@ -51,8 +52,6 @@ def serve_sim(
 
 def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | None,
            mode: str, faults: dict) -> None:
-    from pydantic import ValidationError
-
     try:
         config = FaultConfig(**faults)
     except ValidationError as err:
