@@ -2,54 +2,61 @@
 
 Every command lives in this file or in ``judge/_cli/`` and reports errors through
 :func:`judge._cli.common.guard` (one line on stderr; exit code 2 for usage and config
-errors, as for typer's own usage errors). Heavy modules (litellm, pandas, the stages) are
-imported inside commands, so start-up stays fast.
+errors, as for typer's own usage errors). The commands of :data:`COMMANDS` are loaded on
+first use (:class:`judge._cli.lazy.LazyGroup`), so a command module imports the library at
+top level and ``judge --help`` or ``judge schema`` imports none of them.
 """
 
 from __future__ import annotations
 
+import json
+
 import typer
 
-from judge._cli.common import SetOpt, guard, run_stages_command, usage_error
-from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt, WorkersOpt
+from judge._cli.common import guard, usage_error
+from judge._cli.lazy import Lazy, LazyGroup
+from judge.frame_schema import FRAME_SCHEMAS, frame_schema
+from judge.llm.litellm_env import can_exit_now, exit_now
+from judge.plugins import register_commands
+from judge.records import RECORD_TYPES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# name -> where the command lives and the line `judge --help` shows for it (tests/test_cli.py
+# checks the line against the command's own help).
+COMMANDS = {
+    "run": Lazy("judge._cli.run", "run", "Run every stage: generate, score, calibrate, report "
+                                        "(resumes where it stopped)."),
+    "generate": Lazy("judge._cli.run", "generate",
+                     "Expand queries and answer them with the generator models."),
+    "score": Lazy("judge._cli.run", "score",
+                  "Score generations with the judge models and rubrics."),
+    "calibrate": Lazy("judge._cli.calibrate", "calibrate", "Judge vs human labels: agreement, "
+                      "bias per group, PPI++-corrected estimates."),
+    "report": Lazy("judge._cli.report", "report", "Compute metrics and write metrics.json/csv, "
+                   "report.md and report.html; or compare runs."),
+    "plan": Lazy("judge._cli.plan", "plan", "Print counts before anything runs: queries, "
+                 "groups, cells, calls, tokens, cost."),
+    "label": Lazy("judge._cli.label", "label_cmd", "Serve a labelling page on 127.0.0.1: one "
+                  "item at a time, answers saved as you go."),
+    "serve-local": Lazy("judge._cli.local", "serve_local", "Serve a local GGUF model "
+                        "(llama-cpp-python) until Ctrl-C; point configs at it."),
+    "rubrics": Lazy("judge._cli.rubrics", "app", "Lint, lock, diff and list rubrics.",
+                    group=True),
+    "datasets": Lazy("judge._cli.datasets", "app", "Import, fetch, list and expand datasets.",
+                     group=True),
+    "labels": Lazy("judge._cli.label", "labels_app", "Check and import human labels.",
+                   group=True),
+}
+
+
+class JudgeGroup(LazyGroup):
+    lazy = COMMANDS
+    order = ("run", "generate", "score", "schema", "calibrate", "report", "plan", "label",
+             "serve-local", "rubrics", "datasets", "labels")
+
+
+app = typer.Typer(cls=JudgeGroup, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Context-specific fairness evaluation of LLMs, with calibrated judges.")
-
-ForceOpt = typer.Option(None, "--force", help="Redo a stage: queries, generate, score, calibrate.")
-ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
-RetryOpt = typer.Option(False, "--retry-errors", help="Also retry non-retryable error records.")
-
-
-@app.command()
-def run(config: str = typer.Argument(..., help="Run config YAML."), force: list[str] = ForceOpt,
-        progress: bool = ProgressOpt, retry_errors: bool = RetryOpt,
-        executor: str = ExecutorOpt, address: str = AddressOpt, shards: int = ShardsOpt,
-        workers: int = WorkersOpt, sets: list[str] = SetOpt) -> None:
-    """Run every stage: generate, score, calibrate, report (resumes where it stopped)."""
-    run_stages_command(config, ["generate", "score", "calibrate", "report"], force, progress,
-                       retry_errors, executor, address, shards, workers, sets)
-
-
-@app.command()
-def generate(config: str = typer.Argument(..., help="Run config YAML."),
-             force: list[str] = ForceOpt, progress: bool = ProgressOpt,
-             retry_errors: bool = RetryOpt, executor: str = ExecutorOpt,
-             address: str = AddressOpt, shards: int = ShardsOpt, workers: int = WorkersOpt,
-             sets: list[str] = SetOpt) -> None:
-    """Expand queries and answer them with the generator models."""
-    run_stages_command(config, ["generate"], force, progress, retry_errors, executor, address,
-                       shards, workers, sets)
-
-
-@app.command()
-def score(config: str = typer.Argument(..., help="Run config YAML."),
-          force: list[str] = ForceOpt, progress: bool = ProgressOpt,
-          retry_errors: bool = RetryOpt, executor: str = ExecutorOpt, address: str = AddressOpt,
-          shards: int = ShardsOpt, workers: int = WorkersOpt, sets: list[str] = SetOpt) -> None:
-    """Score generations with the judge models and rubrics."""
-    run_stages_command(config, ["score"], force, progress, retry_errors, executor, address,
-                       shards, workers, sets)
 
 
 @app.command()
@@ -59,11 +66,6 @@ def schema(record: str = typer.Argument(None, help="query, generation, judgment,
                                                    "to list them.")) -> None:
     """Print a record type's JSON Schema, or a result frame's columns (name, dtype, meaning)."""
     def go() -> None:
-        import json
-
-        from judge.frame_schema import FRAME_SCHEMAS, frame_schema
-        from judge.records import RECORD_TYPES
-
         names = [*RECORD_TYPES, *FRAME_SCHEMAS]
         if record is None:
             typer.echo("\n".join(names))
@@ -77,31 +79,7 @@ def schema(record: str = typer.Argument(None, help="query, generation, judgment,
     guard(go)
 
 
-def _mount() -> None:
-    """Commands and groups that live in judge/_cli/ (each imports its heavy modules lazily)."""
-    from judge._cli.calibrate import calibrate
-    from judge._cli.datasets import app as datasets_app
-    from judge._cli.plan import plan
-    from judge._cli.report import report
-    from judge._cli.rubrics import app as rubrics_app
-
-    app.command(name="calibrate")(calibrate)
-    app.command(name="report")(report)
-    app.command(name="plan")(plan)
-    app.add_typer(rubrics_app, name="rubrics", help="Lint, lock, diff and list rubrics.")
-    app.add_typer(datasets_app, name="datasets", help="Import, fetch, list and expand datasets.")
-    from judge._cli.label import mount as mount_labelling
-
-    mount_labelling(app)  # label, labels check|import
-    from judge._cli.local import serve_local
-
-    app.command(name="serve-local")(serve_local)
-    from judge.plugins import register_commands
-
-    register_commands(app)  # e.g. the sim plugin's serve-sim
-
-
-_mount()
+register_commands(app)  # plugin commands, e.g. the sim plugin's serve-sim
 
 
 def main() -> None:
@@ -115,8 +93,6 @@ def main() -> None:
         code = done.code
         if not (code is None or isinstance(code, int)):
             raise
-        from judge.llm.litellm_env import can_exit_now, exit_now
-
         if can_exit_now():
             exit_now(code or 0)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import reprlib
 from pathlib import Path
@@ -131,8 +132,6 @@ def secret_values() -> list[tuple[str, str]]:
     """``(name, value)`` of every secret this process may hold, longest value first: each
     registered variable, each provider key variable, each variable whose name says KEY,
     TOKEN, SECRET, PASSWORD, CREDENTIAL or AUTH."""
-    import os
-
     out = {(n, os.environ[n]) for n in _SECRET_ENVS
            if len(os.environ.get(n) or "") >= _MIN_SECRET_LEN}
     # Variables found by name alone: only values long enough to be keys (a flag such as
@@ -164,7 +163,6 @@ def redact_values(text: str) -> str:
     """Only the registered secret values (cheap, exact; for model output on the hot path)."""
     if not text or not _SECRET_ENVS:
         return text
-    import os
 
     for name in _SECRET_ENVS:
         val = os.environ.get(name) or ""

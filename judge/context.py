@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import ModelSpec, RunConfig, resolve_path
+from judge.llm.cache import ResponseCache
+from judge.llm.client import Budget, ModelClient
+from judge.plugins import setup_providers
 from judge.store import RunStore, summarize_records
 
 
@@ -23,8 +26,6 @@ class RunContext:
 
     @property
     def budget(self) -> Any:
-        from judge.llm.client import Budget
-
         if self._budget is None:
             spent = float(summarize_records(self.store)["cost"]["total_usd"])
             self._budget = Budget(self.cfg.budget_usd, spent)
@@ -33,16 +34,12 @@ class RunContext:
     @property
     def cache(self) -> Any:
         if self._cache is None and self.cfg.cache.enabled:
-            from judge.llm.cache import ResponseCache
-
             self._cache = ResponseCache(resolve_path(self.cfg.cache.dir) / "responses.sqlite")
         return self._cache
 
     def share_budget(self, cap_usd: float | None) -> None:
         """Spend at most ``cap_usd`` in this context (a worker's share of what the run has
         left; the driver counts what was spent before)."""
-        from judge.llm.client import Budget
-
         self._budget = Budget(cap_usd, 0.0)
 
     def use_clients(self, clients: dict[str, Any]) -> None:
@@ -51,11 +48,7 @@ class RunContext:
 
     def client(self, spec: ModelSpec) -> Any:
         """One client per model label, shared across stages (concurrency is per model)."""
-        from judge.llm.client import ModelClient
-
         if not self._providers_ready:
-            from judge.plugins import setup_providers
-
             setup_providers(self.cfg, [s.model for s in self.cfg.all_models()])
             self._providers_ready = True
         key = spec.label

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import subprocess
@@ -10,10 +11,24 @@ import time
 from importlib import metadata
 from typing import Any
 
-from judge.config import PROJECT_ROOT, RunConfig, redact, register_secret_env, strip_userinfo
+from judge.config import (
+    PROJECT_ROOT,
+    RunConfig,
+    redact,
+    register_secret_env,
+    resolve_path,
+    strip_userinfo,
+)
 from judge.context import RunContext
-from judge.errors import JudgeError, StoreError
-from judge.store import RunStore, summarize_records
+from judge.errors import ConfigError, JudgeError, StoreError, UsageError
+from judge.executors import check_executor, choose_executor, connect_executor
+from judge.llm.client import ModelStats, check_credentials
+from judge.plugins import check_config
+from judge.querygen import REJECTIONS_FILE
+from judge.rubrics import load_rubrics
+from judge.stages import calibrate, generate, report, score
+from judge.store import RunStore, iter_jsonl, summarize_records
+from judge.tasks.judging import PROBES
 
 STAGES = ("generate", "score", "calibrate", "report")
 
@@ -82,13 +97,6 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
     Rubrics resolve, probes are known, input files exist, providers are known and API keys
     are set. Each failure is a one-line UsageError (exit code 2).
     """
-    import glob
-
-    from judge.config import resolve_path
-    from judge.errors import ConfigError
-    from judge.rubrics import load_rubrics
-    from judge.tasks.judging import PROBES
-
     src = cfg.source_path
     for spec in cfg.all_models():  # their values are redacted from everything from now on
         register_secret_env(spec.api_key_env)
@@ -111,12 +119,9 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             cfg.human_labels.path).exists():
         raise ConfigError(f"human-label file not found: {cfg.human_labels.path}", path=src,
                           field="human_labels.path", hint="check the path")
-    from judge.plugins import check_config
 
     check_config(cfg)  # plugin options (e.g. the sim profile) before anything is touched
     if cfg.executor.kind == "ray":
-        from judge.executors import check_executor
-
         check_executor(cfg)  # UsageError naming the extra, before the run directory is touched
     try:
         load_rubrics(cfg.rubrics)
@@ -125,8 +130,6 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             err.path = src
         raise
     if check_keys:
-        from judge.llm.client import check_credentials
-
         for spec in cfg.all_models():
             check_credentials(spec)
 
@@ -152,8 +155,6 @@ FORCE_FILES = {"queries": "queries", "generate": "generations", "score": "judgme
 
 def check_force(force: list[str] | None) -> list[str]:
     """Validate ``--force`` stage names (before anything is written)."""
-    from judge.errors import UsageError
-
     for f in force or []:
         if f not in FORCE_FILES:
             raise UsageError(f"--force {f}: not a stage", field="--force",
@@ -169,15 +170,11 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
     executor the config asks for (``executor.kind``; ``auto`` chooses once the queries
     are known, see :func:`judge.executors.choose_executor`).
     """
-    from judge.executors import choose_executor, connect_executor
-    from judge.stages import calibrate, generate, report, score
-
     force = check_force(force)
     for st in force:
         if FORCE_FILES[st]:
             ctx.store.reset(FORCE_FILES[st])
         if st == "queries":  # LLM-written queries: forget earlier rejections and drops too
-            from judge.querygen import REJECTIONS_FILE
 
             ctx.store.reset(REJECTIONS_FILE)
     results: dict[str, Any] = {}
@@ -231,8 +228,6 @@ def run_stages(ctx: RunContext, stages: list[str], force: list[str] | None = Non
 def calls_made(ctx: RunContext, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per-model call counts of this invocation: this process's clients plus the worker
     processes' or Ray tasks' (reported in each stage's ``extra``)."""
-    from judge.llm.client import ModelStats
-
     # every model of the config, 0 when it made no call (the manifest merges dicts: a
     # re-run that calls nothing must still say so)
     total: dict[str, dict[str, Any]] = {s.label: ModelStats().as_dict()
@@ -311,8 +306,6 @@ def _write_summary(ctx: RunContext, results: dict[str, Any], t0: float,
 
 def _last_call_errors(ctx: RunContext, k: int = 3) -> list[dict[str, Any]]:
     """A few distinct error records of this run (kind and message), for the report banner."""
-    from judge.store import iter_jsonl
-
     seen: dict[str, dict[str, Any]] = {}
     for stage in ("generations", "judgments"):
         for _, r in iter_jsonl(ctx.store.path(stage)):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import RunConfig
+from judge.querygen import plan_groups
+from judge.rubrics import load_rubric
 from judge.scenarios import iter_queries
 from judge.tasks import GenerateTasks, ScoreTasks, Task
 
@@ -89,8 +91,6 @@ def _planned_queries(cfg: RunConfig) -> Iterator[dict[str, Any]]:
     llm = cfg.queries.llm_written
     if llm is None:
         return
-    from judge.querygen import plan_groups
-    from judge.rubrics import load_rubric
 
     for job in plan_groups(llm, load_rubric(llm.rubric).ref, cfg.seed):
         for m in job.members:

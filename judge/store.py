@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from judge.config import redact_obj
 from judge.errors import StoreError
 from judge.records import SCHEMA_VERSION, Record
@@ -131,8 +133,6 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_records(path: Path, cls: type[Record], latest: bool = True) -> list[Record]:
     """All records of a file, validated; with ``latest`` the last record per id wins."""
-    from pydantic import ValidationError
-
     out: dict[str, Record] = {}
     rows: list[Record] = []
     for n, obj in iter_jsonl(path):

@@ -29,14 +29,43 @@ def test_every_command_is_mounted_once():
     from typer.main import get_command
 
     cmd = get_command(app)
-    assert set(cmd.commands) >= {"run", "generate", "score", "calibrate", "report", "plan",
-                                 "schema", "rubrics", "datasets", "serve-sim"}
-    helps = {name: _invoke(name, "--help") for name in cmd.commands}
+    names = cmd.list_commands(None)
+    assert len(names) == len(set(names))
+    assert set(names) >= {"run", "generate", "score", "calibrate", "report", "plan",
+                          "schema", "rubrics", "datasets", "label", "labels", "serve-local",
+                          "serve-sim"}
+    helps = {name: _invoke(name, "--help") for name in names}
     assert all(r.exit_code == 0 for r in helps.values()), helps
     calibrate = helps["calibrate"].output
     for option in ("--map-labels", "--map-judgments", "--weights", "--judgments", "--labels",
                    "--scale", "--reference", "--n", "--criterion", "--judge", "--set"):
         assert option in calibrate
+
+
+def test_the_listed_help_is_each_commands_own():
+    """`judge --help` shows the registry's line without importing the command; it is the
+    line the loaded command shows."""
+    from typer.main import get_command
+
+    from judge.cli import COMMANDS
+
+    group = get_command(app)
+    for name, spec in COMMANDS.items():
+        cmd = group.get_command(None, name)
+        assert cmd.name == name and not spec.help.endswith(" ")
+        assert (cmd.help or "").split("\n\n")[0].replace("\n", " ") == spec.help, name
+
+
+def test_help_and_schema_import_no_command_module():
+    code = ("import sys; from judge.cli import main; sys.argv = ['judge', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('judge._cli.')), "
+            "'judge.pipeline' in sys.modules, file=sys.stderr)")
+    for args in (["--help"], ["schema", "query"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT)
+        assert r.stderr.strip().splitlines()[-1] == (
+            "['judge._cli.common', 'judge._cli.lazy'] False"), r.stderr
 
 
 def test_apply_sets_merges_dotted_keys_and_yaml_values():

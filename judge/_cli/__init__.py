@@ -1,1 +1,1 @@
-"""Typer sub-apps mounted by judge.cli (imports inside commands stay lazy)."""
+"""Command modules of judge.cli, each imported when its command runs (judge._cli.lazy)."""

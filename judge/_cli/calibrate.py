@@ -1,5 +1,5 @@
 """``judge calibrate``: a run's calibration stage, standalone calibration of judgments made
-elsewhere, and stratified labelling sheets (pandas is imported only inside functions).
+elsewhere, and stratified labelling sheets.
 
 ::
 
@@ -12,17 +12,17 @@ elsewhere, and stratified labelling sheets (pandas is imported only inside funct
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import pandas as pd
 import typer
 
-from judge._cli.common import SetOpt, guard, load_run_config, run_stages_command
+from judge._cli.common import SetOpt, guard, load_run_config
+from judge._cli.run import run_stages_command
+from judge.calibration import CalibrationResult, ScaleSpec, calibrate_files, read_judgments
 from judge.errors import UsageError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from judge.calibration import CalibrationResult, ScaleSpec
+from judge.labelling import default_raters, inferred_spec, items_from_frame, write_study
+from judge.stages.calibrate import labelling_items
+from judge.stats.sampling import stratified_sample
 
 
 def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str] | None:
@@ -39,8 +39,6 @@ def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str] | None
 
 def parse_scales(specs: list[str] | None) -> ScaleSpec | dict[str, ScaleSpec] | None:
     """``["likert:1-5"]`` (all criteria) or ``["quality=likert:1-5", "harm=binary"]``."""
-    from judge.calibration import ScaleSpec
-
     if not specs:
         return None
     try:
@@ -62,8 +60,6 @@ def run_standalone(judgments: Path, labels: Path, out: Path, *, scale: list[str]
                    weights: Path | None = None, reference: list[str] | None = None,
                    B: int = 1000, seed: int = 0) -> CalibrationResult:
     """Calibrate two standalone files into ``out`` and echo a short summary."""
-    from judge.calibration import calibrate_files
-
     if B < 1:
         raise UsageError(f"B={B} must be positive", field="--B")
     if Path(out).exists() and not Path(out).is_dir():
@@ -112,9 +108,6 @@ def write_sample_sheet(items: pd.DataFrame, out_dir: str | Path, n: int, *, seed
     items, strata and inclusion probabilities (docs/LABELLING.md). Returns the paths
     (``csv``/``jsonl``: the first rater's copy).
     """
-    from judge.labelling import default_raters, inferred_spec, items_from_frame, write_study
-    from judge.stats.sampling import stratified_sample
-
     missing = {"item_id", "score"} - set(items.columns)
     if missing:
         raise UsageError(f"judged items lack column(s) {sorted(missing)}")
@@ -248,8 +241,6 @@ def sample_from_run(config: str, n: int, out: Path | None, criterion: str | None
                     seed: int, sets: list[str] | None = None, *, raters: int = 2,
                     overlap: float = 0.2) -> None:
     """``judge calibrate sample CONFIG``: a sheet of the run's judged items."""
-    from judge.stages.calibrate import labelling_items
-
     cfg = load_run_config(config, sets)
     items, rubric, crit = labelling_items(cfg, criterion)
     out = Path(out or cfg.run_dir / "labelling")
@@ -264,8 +255,6 @@ def sample_from_file(judgments: Path, n: int, out: Path, criterion: str | None,
                      overlap: float = 0.2) -> None:
     """``judge calibrate sample --judgments FILE``: a sheet of one judge's scores of one
     criterion (default: the first of each, sorted)."""
-    from judge.calibration import read_judgments
-
     j = read_judgments(judgments)
     crit = criterion or sorted(j["criterion"].unique())[0]
     name = judge or sorted(j["judge"].unique())[0]

@@ -3,14 +3,16 @@ overrides, and running stages of a config."""
 
 from __future__ import annotations
 
-import sys
+import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import typer
+import yaml
 
-if TYPE_CHECKING:
-    from judge.config import RunConfig
+from judge.config import RunConfig, load_config, load_yaml, redact
+from judge.errors import JudgeError, UsageError
 
 SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE",
                       help="Override one config setting for this invocation, e.g. --set "
@@ -21,9 +23,6 @@ SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE",
 def guard(fn: Callable[[], Any]) -> Any:
     """Run ``fn``; turn JudgeError into one line on stderr and its exit code (2 for usage
     and config errors), and Ctrl-C into exit code 130. Every command runs through it."""
-    from judge.config import redact
-    from judge.errors import JudgeError
-
     try:
         return fn()
     except JudgeError as err:
@@ -36,8 +35,6 @@ def guard(fn: Callable[[], Any]) -> Any:
 
 def usage_error(message: str, **where: Any) -> Exception:
     """A :class:`~judge.errors.UsageError` (exit code 2) for a command to raise inside guard."""
-    from judge.errors import UsageError
-
     return UsageError(message, **where)
 
 
@@ -67,10 +64,6 @@ def apply_sets(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     >>> apply_sets({"queries": {"limit": 120, "design": {"kind": "x"}}}, ["queries.limit=2"])
     {'queries': {'limit': 2, 'design': {'kind': 'x'}}}
     """
-    import copy
-
-    import yaml
-
     out = copy.deepcopy(data)
     touched = []
     for pair in pairs:
@@ -90,46 +83,9 @@ def apply_sets(data: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
 
 def load_run_config(config: str, sets: list[str] | None = None) -> RunConfig:
     """Load and validate a run config, with ``--set`` overrides applied before validation."""
-    from pathlib import Path
-
-    from judge.config import load_config, load_yaml
-
     if not sets:
         return load_config(config)
     data, _ = load_yaml(Path(config))
     if not isinstance(data, dict):
         return load_config(config)  # raises the one-line error for a non-mapping
     return load_config(config, overrides=apply_sets(data, sets))
-
-
-def run_stages_command(config: str, stages: list[str], force: list[str] | None, progress: bool,
-            retry_errors: bool = False, executor: str | None = None,
-            address: str | None = None, shards: int | None = None,
-            workers: int | None = None, sets: list[str] | None = None) -> None:
-    def go() -> None:
-        from judge.pipeline import check_force, open_run, run_stages
-
-        cfg = load_run_config(config, sets)
-        if executor or address or shards or workers:
-            from judge.executors.options import apply_executor_overrides
-
-            cfg = apply_executor_overrides(cfg, executor, address, shards, workers)
-        check_force(force)
-        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
-        results = run_stages(ctx, stages, force)
-        for name, r in results.items():
-            typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
-                       f"written {r['written']}, errors {r['errors']} ({r['seconds']:.1f}s)")
-            dups = (r.get("extra") or {}).get("duplicate_query_ids")
-            if dups:
-                typer.secho(f"warning: {dups} duplicate query id(s) in the query source: each "
-                            "id is called once", fg="yellow", err=True)
-            if r.get("stopped"):
-                typer.secho(f"stopped: {r['stopped']}. Raise the cap and re-run to resume.",
-                            fg="yellow", err=True)
-        if "report" in results:
-            for f in ("report.html", "report.md"):
-                p = ctx.store.dir / f
-                if p.exists():
-                    typer.echo(f"report: {p}")
-    guard(go)

@@ -6,8 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from judge._cli.common import guard
+from judge.config import DesignSpec, QueriesConfig
+from judge.errors import UsageError
+from judge.importers import IMPORTERS, ColumnMapping, fetch_dataset, get_importer, write_queries
+from judge.scenarios import iter_queries
 
 app = typer.Typer(help="Import, download and expand query datasets.", no_args_is_help=True)
 
@@ -17,8 +22,6 @@ MapOpt = Annotated[list[str] | None, typer.Option(
 
 
 def _mapping(pairs: list[str], context: str | None, scenario_id: str | None):  # noqa: ANN202
-    from judge.errors import UsageError
-    from judge.importers import ColumnMapping
 
     data: dict = {}
     attrs: dict[str, str] = {}
@@ -57,8 +60,6 @@ def import_cmd(
 ) -> None:
     """Convert an upstream dataset into Query JSONL for `queries.path` in a run config."""
     def go() -> None:
-        from judge.importers import get_importer, write_queries
-
         imp = get_importer(name)
         options: dict = {}
         if name == "csv":
@@ -79,8 +80,6 @@ def fetch(
 ) -> None:
     """Download a dataset's upstream files (needs network; nothing is committed)."""
     def go() -> None:
-        from judge.importers import fetch_dataset, get_importer
-
         imp = get_importer(name)
         for p in fetch_dataset(name, dest, files=file):
             typer.echo(f"downloaded {p}")
@@ -91,8 +90,6 @@ def fetch(
 @app.command("list")
 def list_cmd() -> None:
     """List importable datasets with their citation and license."""
-    from judge.importers import IMPORTERS
-
     for imp in IMPORTERS.values():
         typer.echo(f"{imp.name:<14} {imp.license:<13} {imp.citation}")
 
@@ -109,13 +106,6 @@ def expand(
 ) -> None:
     """Expand scenario files into Query JSONL (the same stream a run would use)."""
     def go() -> None:
-        from pydantic import ValidationError
-
-        from judge.config import DesignSpec, QueriesConfig
-        from judge.errors import UsageError
-        from judge.importers import write_queries
-        from judge.scenarios import iter_queries
-
         field = "--design"
         try:
             spec = DesignSpec(kind=design)  # type: ignore[arg-type]

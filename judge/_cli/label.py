@@ -1,17 +1,30 @@
 """``judge label SHEET`` (the local labelling page) and ``judge labels check|import``.
 
-Mounted in judge/cli.py by one line (:func:`mount`). docs/LABELLING.md.
+Loaded on first use by judge/cli.py (``COMMANDS``). docs/LABELLING.md.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from judge._cli.common import guard
+from judge.calibration import read_judgments
 from judge.errors import UsageError
+from judge.labelling import (
+    check_reliability,
+    format_report,
+    is_answers_file,
+    read_any_labels,
+    read_key,
+    read_manifest,
+)
+from judge.labelling import specs_by_rubric as sbr
+from judge.labelling._server import serve
 
 labels_app = typer.Typer(no_args_is_help=True, help="Check and import human labels.")
 
@@ -24,8 +37,6 @@ def label_cmd(
                                          "<sheet>.labels.jsonl beside the sheet).")) -> None:
     """Serve a labelling page on 127.0.0.1: one item at a time, answers saved as you go."""
     def go() -> None:
-        from judge.labelling._server import serve
-
         if sheet.suffix != ".jsonl":
             raise UsageError(f"{sheet} is not a sheet JSONL", field="SHEET",
                              hint="pass raters/sheet-<rater>.jsonl from `judge calibrate sample`")
@@ -59,18 +70,6 @@ def check_cmd(
     """Reliability before use: alpha among humans (CI), per-rater agreement, outliers,
     skip rates and time per item; warns when humans agree less than the judge."""
     def go() -> None:
-        import pandas as pd
-
-        from judge.labelling import (
-            check_reliability,
-            format_report,
-            is_answers_file,
-            read_any_labels,
-            read_key,
-            read_manifest,
-        )
-        from judge.labelling import specs_by_rubric as sbr
-
         key_dir = key or labels.parent
         needs_key = labels.suffix == ".json" or is_answers_file(labels)
         if needs_key and not (key_dir / "key.jsonl").exists():
@@ -91,8 +90,6 @@ def check_cmd(
                                  "seconds": a.seconds} for a in answers])
         jdf = None
         if judgments:
-            from judge.calibration import read_judgments
-
             jdf = read_judgments(judgments)
         rep = check_reliability(df, specs=specs, answers=adf, judgments=jdf,
                                 clusters=clusters, B=B, seed=seed)
@@ -115,12 +112,9 @@ def import_cmd(
     """Turn answers into human labels (item ids and weights from the key): use the output
     as `human_labels.path` or `judge calibrate --labels`."""
     def go() -> None:
-        from judge.labelling import read_any_labels
-
         _, labs = read_any_labels(labels, key)
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".csv":  # the standalone shape (`judge calibrate --labels`)
-            import csv
 
             with open(out, "w", encoding="utf-8", newline="") as fh:
                 wr = csv.writer(fh)
@@ -135,9 +129,3 @@ def import_cmd(
                     fh.write(lab.model_dump_json() + "\n")
         typer.echo(f"wrote {len(labs)} labels to {out}")
     guard(go)
-
-
-def mount(app: typer.Typer) -> None:
-    """Add ``label`` and ``labels`` to the main app."""
-    app.command(name="label")(label_cmd)
-    app.add_typer(labels_app, name="labels", help="Check and import human labels.")

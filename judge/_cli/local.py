@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from judge._cli.calibrate import write_sample_sheet
+from judge._cli.common import guard
+from judge._cli.run import run_stages_command
+from judge.config import load_config
+from judge.labelling import labelling_hint
+from judge.llm.local_server import start_local_server
+from judge.rubrics import load_rubrics
+from judge.stages.calibrate import labelling_items
 
 Opt = typer.Option
 
@@ -31,8 +43,6 @@ def serve_local(
     judge serve-local                          serve the bundled SmolLM2-135M on :8011
     judge serve-local --run CONFIG             serve, run CONFIG, write the labelling sheet
     """
-    from judge._cli.common import guard
-
     if run is not None:
         guard(lambda: _serve_and_run(run, model, port, alias, n_ctx, threads, ready_timeout,
                                      sheet_items))
@@ -42,30 +52,27 @@ def serve_local(
 
 def _serve_and_run(config: str, model: Path | None, port: int, alias: str, n_ctx: int,
                    threads: int | None, ready_timeout: float, sheet_items: int) -> None:
-    from judge._cli.common import run_stages_command
-    from judge.config import load_config
-    from judge.labelling import labelling_hint
-    from judge.llm.local_server import start_local_server
-
     load_config(config)  # a bad config fails before the model loads
     with start_local_server(model, port=port, alias=alias, n_ctx=n_ctx, threads=threads,
                             ready_timeout=ready_timeout) as srv:
         typer.echo(f"judge serve-local: serving {srv.model} at {srv.base_url}", err=True)
         run_stages_command(config, ["generate", "score", "calibrate"], None, True)
-        if not (load_config(config).run_dir / "calibration.json").exists():
+        if not has_human_labels(load_config(config).run_dir):
             write_sheet(config, sheet_items)  # before the report, which points at it
         run_stages_command(config, ["report"], None, True)
     typer.echo(labelling_hint(load_config(config).run_dir))
 
 
+def has_human_labels(run_dir: Path) -> bool:
+    """Whether the run's calibration used any human label (a probes-only calibration.json,
+    written when there are none, does not count)."""
+    path = run_dir / "calibration.json"
+    return path.exists() and bool(json.loads(path.read_text()).get("n_labels"))
+
+
 def write_sheet(config: str, n: int) -> None:
     """Write the run's blind labelling sheets (first criterion of its first pointwise
     rubric; every item of a small run) under ``RUN_DIR/labelling/``."""
-    from judge._cli.calibrate import write_sample_sheet
-    from judge.config import load_config
-    from judge.rubrics import load_rubrics
-    from judge.stages.calibrate import labelling_items
-
     cfg = load_config(config)
     rb = next(r for r in load_rubrics(cfg.rubrics) if r.mode == "pointwise" and r.criteria)
     items, rubric, crit = labelling_items(cfg, f"{rb.id}.{rb.criteria[0].id}")
@@ -76,11 +83,6 @@ def write_sheet(config: str, n: int) -> None:
 
 def _serve(model: Path | None, port: int, alias: str, n_ctx: int, threads: int | None,
            ready_timeout: float) -> None:
-    import signal
-    import threading
-
-    from judge.llm.local_server import start_local_server
-
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from judge._cli.common import SetOpt, guard, run_stages_command, usage_error
+from judge._cli.common import SetOpt, guard, usage_error
+from judge._cli.run import run_stages_command
+from judge.report.compare_html import write_comparison
 
 CompareOpt = typer.Option(None, "--compare", metavar="RUN_A RUN_B",
                           help="Compare two run directories (B − A, with 95% CIs) instead of "
@@ -18,8 +20,6 @@ SeedOpt = typer.Option(0, "--seed", help="Bootstrap seed for --compare.")
 def run_compare(run_a: str, run_b: str, out: str | None = None, bootstrap: int = 1000,
                 seed: int = 0) -> None:
     """Write the comparison of two runs and print where it went."""
-    from judge.report.compare_html import write_comparison
-
     paths = write_comparison(run_a, run_b, out, B=bootstrap, seed=seed)
     for p in paths.values():
         typer.echo(f"compare: {p}")

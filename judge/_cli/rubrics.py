@@ -8,6 +8,16 @@ from typing import Optional
 import typer
 
 from judge._cli.common import guard
+from judge.rubrics import (
+    diff_rubrics,
+    lint_paths,
+    list_rubrics,
+    load_rubric,
+    normalised_yaml,
+    read_lock,
+    write_lock,
+)
+from judge.rubrics._load import default_root
 
 app = typer.Typer(help="Lint, lock, diff and show fairness rubrics (see rubrics/README.md).",
                   no_args_is_help=True)
@@ -19,9 +29,6 @@ def lint(paths: list[Path] = typer.Argument(None, help="Rubric files or folders 
          lock: Optional[Path] = typer.Option(None, help="Lock file (default: the nearest "  # noqa: UP045
                                              "rubrics.lock).")) -> None:
     """Report every defect as file:line:col: message. Exit code 2 if there is any."""
-    from judge.rubrics import lint_paths
-    from judge.rubrics._load import default_root
-
     targets = list(paths) if paths else [default_root()]
     errors = guard(lambda: lint_paths(targets, lock=lock))
     for e in errors:
@@ -37,8 +44,6 @@ def lock(root: Optional[Path] = typer.Option(None, help="Rubrics folder (default
          force: bool = typer.Option(False, help="Overwrite entries whose hash changed (only "
                                     "for versions never used in a run).")) -> None:
     """Add every rubric version to rubrics.lock (released versions must not change)."""
-    from judge.rubrics import read_lock, write_lock
-
     before = guard(lambda: read_lock(root))
     after = guard(lambda: write_lock(root, force=force))
     added = sorted(set(after) - set(before))
@@ -57,8 +62,6 @@ def diff(rubric_id: str = typer.Argument(..., metavar="ID"),
          v2: str = typer.Argument(..., help="New version."),
          root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> None:  # noqa: UP045
     """Show what changed between two versions (unified diff of the normalised rubrics)."""
-    from judge.rubrics import diff_rubrics, load_rubric
-
     old, new = guard(lambda: (load_rubric(f"{rubric_id}@{v1}", root),
                               load_rubric(f"{rubric_id}@{v2}", root)))
     text = diff_rubrics(old, new)
@@ -69,8 +72,6 @@ def diff(rubric_id: str = typer.Argument(..., metavar="ID"),
 def show(ref: str = typer.Argument(..., help="id or id@version."),
          root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> None:  # noqa: UP045
     """Print the normalised rubric (what is hashed), with its hash."""
-    from judge.rubrics import load_rubric, normalised_yaml
-
     rubric = guard(lambda: load_rubric(ref, root))
     typer.echo(normalised_yaml(rubric).rstrip("\n"))
 
@@ -78,8 +79,6 @@ def show(ref: str = typer.Argument(..., help="id or id@version."),
 @app.command("list")
 def list_(root: Optional[Path] = typer.Option(None, help="Rubrics folder.")) -> None:  # noqa: UP045
     """List every rubric version with mode, frameworks and hash."""
-    from judge.rubrics import list_rubrics, load_rubric
-
     def go() -> None:
         for ref in list_rubrics(root):
             r = load_rubric(ref, root)

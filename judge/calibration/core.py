@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from judge.calibration.io import Issue, validate_inputs
+from judge.calibration.io import Issue, read_judgments, read_labels, read_table, validate_inputs
 from judge.calibration.scale import ScaleSpec
 from judge.calibration.sections import (
     PANEL,
@@ -213,8 +213,6 @@ def calibrate_files(judgments_path: str | Path, labels_path: str | Path, out_dir
     ``weights_path``: a JSONL/CSV with ``item_id, inclusion_prob`` (the sample sheet has
     them). Other keyword arguments go to :func:`calibrate_frames`.
     """
-    from judge.calibration.io import read_judgments, read_labels, read_table
-
     judgments = read_judgments(judgments_path, judgments_columns)
     labels = read_labels(labels_path, labels_columns)
     weights = None

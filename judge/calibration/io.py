@@ -18,6 +18,7 @@ import pandas as pd
 
 from judge.calibration.scale import ScaleSpec, infer_scale
 from judge.errors import DataError
+from judge.frames import ATTR_PREFIX, SCORE_PREFIX, score_columns
 
 JUDGMENT_FIELDS = ("item_id", "judge", "criterion", "score")
 LABEL_FIELDS = ("item_id", "rater", "criterion", "score")
@@ -373,8 +374,6 @@ def from_run_frames(judgments: pd.DataFrame, human_labels: pd.DataFrame
     Labels: ``target_id`` becomes ``item_id``; a label's criterion is qualified by its
     ``rubric_id`` (as the run's calibration stage does) when it has one.
     """
-    from judge.frames import ATTR_PREFIX, SCORE_PREFIX, score_columns
-
     j = judgments
     for col, keep in (("parse_status", "ok"), ("judge_mode", "pointwise"), ("repeat", 0)):
         if col in j:

@@ -16,7 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from judge.config import RunConfig
+from judge.executors.processes import ProcessExecutor
+from judge.executors.ray import RayExecutor
+from judge.plugins import for_provider
 from judge.store import RunStore, count_lines
+from judge.tasks import LocalExecutor
 
 AUTO_MIN_GENERATIONS = 500
 
@@ -35,8 +39,6 @@ class ExecutorChoice:
 
 def choose_executor(cfg: RunConfig, store: RunStore, stages: list[str]) -> ExecutorChoice:
     """The executor for the model-calling stages of this invocation (see module doc)."""
-    from judge.plugins import for_provider
-
     ex = cfg.executor
     both = {"generate", "score"} <= set(stages)
     if ex.kind != "auto":
@@ -58,13 +60,8 @@ def choose_executor(cfg: RunConfig, store: RunStore, stages: list[str]) -> Execu
 def connect_executor(cfg: RunConfig, kind: str) -> Any:
     """Start the executor of ``kind`` (``local``, ``processes``, ``ray``)."""
     if kind == "ray":
-        from judge.executors.ray import RayExecutor
-
         return RayExecutor.connect(cfg)  # UsageError naming the extra if no Ray
     if kind == "processes":
-        from judge.executors.processes import ProcessExecutor
-
         return ProcessExecutor.connect(cfg)
-    from judge.tasks import LocalExecutor
 
     return LocalExecutor()

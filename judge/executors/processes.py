@@ -30,6 +30,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,9 @@ from judge.context import RunContext
 from judge.errors import JudgeError
 from judge.executors.shards import task_config
 from judge.ids import shard_of
+from judge.llm.client import redact
 from judge.records import Record
+from judge.store import RunStore
 from judge.tasks import (
     InlineJudge,
     LocalExecutor,
@@ -160,8 +163,6 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, assigned: frozenset[str
     os.environ.update(env)
     threading.Thread(target=_exit_when_driver_goes, args=(ctrl,), daemon=True).start()
     try:
-        from judge.store import RunStore
-
         cfg = RunConfig.model_validate_json(cfg_json)
         ctx = RunContext(cfg, RunStore(Path(run_dir), create=False), retry_errors=retry_errors,
                          judge_inline=inline_done is not None)
@@ -187,7 +188,6 @@ def worker_main(cfg_json: str, run_dir: str, stage: str, assigned: frozenset[str
             s.flush()
         data.send(("done", res.as_dict(), ctx.model_stats()))
     except BaseException as err:  # noqa: BLE001 - reported to the driver, which raises
-        from judge.llm.client import redact
 
         msg = (err.one_line() if isinstance(err, JudgeError)
                else f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
@@ -211,8 +211,6 @@ class ProcessExecutor:
         """Start the forkserver now, so litellm imports while the driver prepares the run."""
         ex = cls(cfg)
         if ex.mp.get_start_method() == "forkserver":
-            from multiprocessing import forkserver
-
             forkserver.ensure_running()
         return ex
 

@@ -36,6 +36,7 @@ from judge.context import RunContext
 from judge.errors import UsageError
 from judge.executors.options import RAY_EXTRA_HINT
 from judge.executors.shards import plan_shards, run_shard, task_config
+from judge.llm.client import redact
 from judge.records import CallError
 from judge.tasks import Progress, Sink, StageResult, StageTasks, Task, stage_tasks
 
@@ -197,8 +198,6 @@ class RayExecutor:
     def _fail_shard(self, stage: str, i: int, plan: Any, cfg_json: str, ctx: RunContext,
                     err: BaseException) -> dict[str, Any]:
         """Error records (ShardFailed, retryable) for every missing id of a dead shard."""
-        from judge.llm.client import redact
-
         first = (str(err).strip().splitlines() or [""])[-1]
         msg = (f"shard {i}/{plan.shards} of {stage} failed after "
                f"{self.cfg.executor.max_retries} retries: {type(err).__name__}: {first}")

@@ -21,6 +21,7 @@ from typing import Any
 from judge.config import ModelSpec, RunConfig, resolve_path
 from judge.context import RunContext
 from judge.ids import shard_of
+from judge.llm.client import CallResult, ModelStats
 from judge.plugins import portable_plugin_options
 from judge.records import CallError, Record
 from judge.store import RunStore
@@ -154,15 +155,11 @@ class FailingClient:
     """Stands in for a ModelClient: every call fails with ``error`` (no model is called)."""
 
     def __init__(self, error: CallError):
-        from judge.llm.client import ModelStats
-
         self.error = error
         self.stats = ModelStats()
 
     async def complete(self, messages: Any, params: Any = None, *, sample: int = 0,
                        use_cache: bool = True) -> Any:
-        from judge.llm.client import CallResult
-
         self.stats.errors += 1
         return CallResult(error=self.error, cost_usd=None)
 

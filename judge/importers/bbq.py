@@ -13,6 +13,7 @@ these are split into separate attributes.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,6 @@ def read_metadata(folder: Path) -> dict[tuple[str, int], dict[str, Any]]:
     """BBQ's own ``additional_metadata.csv`` (upstream ``supplemental/``), when present next
     to the data or in a ``supplemental`` folder: ``(category, example_id) ->
     {target_loc, var2}``. Empty when absent."""
-    import csv
-
     for p in (folder / META_FILE, folder / "supplemental" / META_FILE,
               folder.parent / "supplemental" / META_FILE):
         if p.exists():

@@ -5,6 +5,7 @@ See docs/LABELLING.md. Raters see :class:`SheetRow` fields only (no judge score,
 stratum, inclusion probability or group); the key (:class:`KeyRow`) maps row ids back.
 """
 
+from judge.labelling._any import read_any_labels
 from judge.labelling._io import (
     AnswerLog,
     answers_to_labels,
@@ -12,7 +13,6 @@ from judge.labelling._io import (
     latest_answers,
     neutralise,
     read_answers,
-    read_any_labels,
     read_filled_csv,
     read_key,
     read_manifest,

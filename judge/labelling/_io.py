@@ -314,25 +314,3 @@ def is_answers_file(path: str | Path) -> bool:
 def _is_sheet_csv(path: Path) -> bool:
     with open(path, encoding="utf-8") as fh:
         return "row_id" in next(csv.reader(fh), [])
-
-
-def read_any_labels(path: str | Path, key_dir: str | Path | None = None
-                    ) -> tuple[list[Answer] | None, list[HumanLabel]]:
-    """(answers or None, labels) from a labels JSONL of answers, a filled sheet CSV, a
-    Label Studio JSON export (these three need the sheet directory ``key_dir``, default:
-    the file's directory) or HumanLabel JSONL/CSV."""
-    from judge.labelling._label_studio import import_label_studio
-
-    p = Path(path)
-    key_dir = Path(key_dir) if key_dir is not None else p.parent
-    if p.suffix == ".json":
-        answers = import_label_studio(p, read_manifest(key_dir), read_key(key_dir))
-    elif p.suffix == ".csv" and _is_sheet_csv(p):
-        answers = read_filled_csv(p, read_manifest(key_dir))
-    elif is_answers_file(p):
-        answers = read_answers(p)
-    else:
-        from judge.labels import read_human_labels
-
-        return None, list(read_human_labels(p))
-    return answers, answers_to_labels(answers, read_key(key_dir))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from judge.calibration import read_label_studio
 from judge.errors import DataError
 from judge.labelling._io import now_iso, specs_by_rubric
 from judge.labelling._model import Answer, CriterionSpec, SheetRow
@@ -73,8 +74,6 @@ def export_label_studio(rows: Sequence[SheetRow], out_dir: str | Path) -> dict[s
 def import_label_studio(path: str | Path, manifest, key) -> list[Answer]:
     """Answers from a Label Studio JSON export of tasks made by :func:`export_label_studio`
     (cancelled annotations are left out by the importer; values checked against the scale)."""
-    from judge.calibration import read_label_studio
-
     df = read_label_studio(path, item_field="row_id")
     specs = specs_by_rubric(manifest)
     merged: dict[tuple[str, str], dict] = {}

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import krippendorff
 import numpy as np
 import pandas as pd
 
@@ -64,8 +65,6 @@ def value_counts(df: pd.DataFrame, domain: list[Any]) -> tuple[np.ndarray, list[
 
 def alpha_from_counts(vc: np.ndarray, level: str) -> float:
     """Krippendorff's alpha from a value-count matrix; NaN when undefined."""
-    import krippendorff
-
     keep = vc.sum(axis=1) >= 2
     if keep.sum() < 1 or np.count_nonzero(vc[keep].sum(axis=0)) < 2:
         return math.nan

@@ -35,6 +35,7 @@ from judge.config import redact as _redact
 from judge.errors import ConfigError
 from judge.llm.cache import ResponseCache, cache_key
 from judge.llm.litellm_env import get_litellm, quiet_flag
+from judge.plugins import for_provider
 from judge.records import CallError, Usage
 
 RETRYABLE = ("RateLimitError", "InternalServerError", "ServiceUnavailableError",
@@ -335,8 +336,6 @@ _PLUGIN_RATES: dict[str, tuple[float, float]] = {}
 def plugin_provider(provider: str) -> bool:
     """True if an installed plugin serves this litellm provider prefix (e.g. ``sim``)."""
     if provider not in _PLUGIN_PROVIDERS:
-        from judge.plugins import for_provider
-
         _PLUGIN_PROVIDERS[provider] = for_provider(provider) is not None
     return _PLUGIN_PROVIDERS[provider]
 

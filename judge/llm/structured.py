@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from judge.llm import litellm_env
+from judge.llm.client import is_validation_error
 from judge.llm.litellm_env import get_litellm
 
 MODES = ("json_schema", "json_object", "none")
@@ -115,8 +117,6 @@ async def preflight(client: Any) -> Decision:
     validation body) ends the preflight with the mode being tried: the stage's own calls then
     fail or succeed on their own and record why; nothing is decided from a broken link.
     """
-    from judge.llm.client import is_validation_error
-
     tried: list[dict[str, Any]] = []
     for mode in MODES:
         params: dict[str, Any] = {"temperature": 0, "max_tokens": 16}
@@ -143,8 +143,6 @@ def _describe(err: Any) -> str:
 def decisions(specs: list[Any]) -> dict[str, dict[str, Any] | None]:
     """What the manifest records: each judge label's decision made in this process (None if
     this process made no call for it, e.g. worker processes did)."""
-    from judge.llm import litellm_env
-
     out: dict[str, dict[str, Any] | None] = {}
     for s in specs:
         # asking litellm would import it (seconds): only once this process has called it

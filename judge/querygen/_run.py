@@ -20,8 +20,12 @@ from typing import Any
 from judge.config import LLMQueriesConfig, UseCaseSpec
 from judge.errors import ConfigError, DataError
 from judge.ids import content_id, stable_int
+from judge.llm.structured import structured_format
 from judge.querygen._prompts import PROMPT_VERSION, brief, rewrite_messages, write_messages
 from judge.records import Query
+from judge.rubrics import parse_judge_output, repair_messages
+from judge.scenarios import AXES, cue_matcher, load_library
+from judge.scenarios._model import MODE_RANK
 
 TEMPLATE_ID = "llm_written"
 REJECTIONS_FILE = "query_rejections.jsonl"
@@ -65,8 +69,6 @@ class GroupOutcome:
 
 def check_config(cfg: LLMQueriesConfig, rubric: Any) -> None:
     """Axes and levels the attribute lists can express; a rubric with the needed criteria."""
-    from judge.scenarios import AXES, load_library
-
     lib = load_library()
     for axis, levels in cfg.axes.items():
         where = f"queries.llm_written.axes.{axis}"
@@ -132,8 +134,6 @@ class QueryWriter:
 
     def __init__(self, cfg: LLMQueriesConfig, writer: Any, validator: Any, rubric: Any,
                  seed: int = 0):
-        from judge.scenarios import cue_matcher
-
         self.cfg, self.writer, self.validator, self.rubric = cfg, writer, validator, rubric
         self.seed = seed
         self.matcher = cue_matcher()
@@ -142,9 +142,6 @@ class QueryWriter:
     async def validate(self, uc: UseCaseSpec, persona: dict[str, str], text: str,
                        source: str | None, qid: str, attempt: int) -> Verdict:
         """Ask the validator; re-ask on an unparsable answer (``validator.repair_attempts``)."""
-        from judge.llm.structured import structured_format
-        from judge.rubrics import parse_judge_output, repair_messages
-
         messages = self.rubric.render(query=brief(uc, source), responses=[text],
                                       attributes=persona)
         params: dict[str, Any] = {"seed": stable_int(self.seed, "validate", qid, attempt)
@@ -198,8 +195,6 @@ class QueryWriter:
 
     def _query(self, job: GroupJob, m: Member, text: str, attempts: int,
                seed_id: str | None) -> Query:
-        from judge.scenarios._model import MODE_RANK
-
         modes: dict[str, str] = {}
         for c in self.matcher.find(text):
             if m.persona.get(c.axis) == c.value and (

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+from judge.llm.client import BudgetExhausted
 from judge.querygen._run import (
     REJECTIONS_FILE,
     GroupJob,
@@ -14,6 +15,8 @@ from judge.querygen._run import (
     check_unique,
     plan_groups,
 )
+from judge.rubrics import load_rubrics
+from judge.store import iter_jsonl
 
 
 def _reason_key(reason: str) -> str:
@@ -27,10 +30,6 @@ def write_llm_queries(ctx: Any, done: set[str], writer: Any, res: Any) -> dict[s
     Groups whose queries are all in ``done``, or that an earlier run dropped, are skipped.
     Returns the counts also stored in ``res.extra["llm_written"]``.
     """
-    from judge.llm.client import BudgetExhausted
-    from judge.rubrics import load_rubrics
-    from judge.store import iter_jsonl
-
     cfg = ctx.cfg.queries.llm_written
     rubric = load_rubrics([cfg.rubric])[0]  # with the released-version check
     check_config(cfg, rubric)

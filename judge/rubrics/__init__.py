@@ -9,13 +9,11 @@ from judge.rubrics._load import (
     list_rubrics,
     load_rubric,
     load_rubric_file,
-    load_rubrics,
     versions_of,
 )
-from judge.rubrics._lock import lock_status, read_lock, write_lock
+from judge.rubrics._lock import load_rubrics, lock_status, read_lock, write_lock
 from judge.rubrics._model import (
                                   FRAMEWORKS,
-                                  MODES,
                                   BinaryScale,
                                   CategoricalScale,
                                   Criterion,
@@ -24,7 +22,13 @@ from judge.rubrics._model import (
                                   Rubric,
 )
 from judge.rubrics._parse import ParseResult, is_refusal, parse_judge_output, repair_messages
-from judge.rubrics._schema import OutputField, output_fields, response_labels, restore_order
+from judge.rubrics._schema import (
+    MODES,
+    OutputField,
+    output_fields,
+    response_labels,
+    restore_order,
+)
 from judge.rubrics._validate import LintError
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from judge.rubrics._model import MODES
+from judge.rubrics._schema import MODES
 from judge.rubrics._semver import is_semver, semver_key
 from judge.rubrics._template import (
     TemplateProblem,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from judge.config import PROJECT_ROOT
 from judge.errors import ConfigError
 from judge.rubrics._model import Rubric
 from judge.rubrics._semver import is_semver, newest, semver_key
@@ -13,8 +14,6 @@ from judge.rubrics._validate import check_text
 
 def default_root() -> Path:
     """The project's ``rubrics/`` directory."""
-    from judge.config import PROJECT_ROOT
-
     return PROJECT_ROOT / "rubrics"
 
 
@@ -71,34 +70,6 @@ def load_rubric(ref: str, root: Path | None = None) -> Rubric:
         raise ConfigError(f"file holds rubric {rubric.id!r}, not {rid!r}", path=path,
                           hint=f"move it to {rubric.id}/{rubric.version}.yaml")
     return rubric
-
-
-def load_rubrics(refs: list[str], root: Path | None = None) -> list[Rubric]:
-    """Load each ``id`` or ``id@version`` in order (a run config's ``rubrics``).
-
-    A released version (in ``rubrics.lock``) whose file was edited in place is refused with
-    the lint message, before any call: judgments under one ``id@version`` always share
-    one content hash.
-    """
-    rubrics = [load_rubric(r, root) for r in refs]
-    check_released(rubrics, root)
-    return rubrics
-
-
-def check_released(rubrics: list[Rubric], root: Path | None = None) -> None:
-    """ConfigError if a rubric's released hash (``rubrics.lock``) differs from its file."""
-    from judge.rubrics._lock import LOCK_NAME, read_lock
-
-    lock = read_lock(root)
-    for rb in rubrics:
-        locked = lock.get(rb.ref)
-        if locked is not None and locked != rb.hash:
-            path = rubric_path(rb.ref, root)
-            raise ConfigError(
-                f"{rb.ref} was edited after release: {LOCK_NAME} has {locked}, the file "
-                f"hashes to {rb.hash}", path=path,
-                hint="restore it and put your change in a new version (bump `version`, add a "
-                     "changelog entry); `judge rubrics lint` shows it too")
 
 
 def load_rubric_file(path: Path) -> Rubric:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from judge.errors import ConfigError
-from judge.rubrics._load import default_root, list_rubrics, load_rubric
+from judge.rubrics._load import default_root, list_rubrics, load_rubric, rubric_path
 from judge.rubrics._model import Rubric
 from judge.rubrics._semver import semver_key
 
@@ -95,3 +95,29 @@ def lock_status(rubric: Rubric, root: Path | None = None) -> str:
     if locked is None:
         return "unlocked"
     return "locked" if locked == rubric.hash else "modified"
+
+
+def load_rubrics(refs: list[str], root: Path | None = None) -> list[Rubric]:
+    """Load each ``id`` or ``id@version`` in order (a run config's ``rubrics``).
+
+    A released version (in ``rubrics.lock``) whose file was edited in place is refused with
+    the lint message, before any call: judgments under one ``id@version`` always share
+    one content hash.
+    """
+    rubrics = [load_rubric(r, root) for r in refs]
+    check_released(rubrics, root)
+    return rubrics
+
+
+def check_released(rubrics: list[Rubric], root: Path | None = None) -> None:
+    """ConfigError if a rubric's released hash (``rubrics.lock``) differs from its file."""
+    lock = read_lock(root)
+    for rb in rubrics:
+        locked = lock.get(rb.ref)
+        if locked is not None and locked != rb.hash:
+            path = rubric_path(rb.ref, root)
+            raise ConfigError(
+                f"{rb.ref} was edited after release: {LOCK_NAME} has {locked}, the file "
+                f"hashes to {rb.hash}", path=path,
+                hint="restore it and put your change in a new version (bump `version`, add a "
+                     "changelog entry); `judge rubrics lint` shows it too")

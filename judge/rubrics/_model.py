@@ -17,14 +17,16 @@ from pydantic import (
 )
 
 from judge.ids import digest
+from judge.rubrics._checks import semantic_problems
+from judge.rubrics._schema import output_schema, response_format
 from judge.rubrics._semver import is_semver
+from judge.rubrics._template import DEFAULT_SYSTEM, DEFAULT_USER, render_messages
 
 FRAMEWORKS = ("counterfactual", "group", "individual", "unawareness", "producer_exposure",
               "stereotype", "refusal", "quality_of_service")
 Framework = Literal["counterfactual", "group", "individual", "unawareness", "producer_exposure",
                     "stereotype", "refusal", "quality_of_service"]
 Mode = Literal["pointwise", "pairwise", "counterfactual_set"]
-MODES = ("pointwise", "pairwise", "counterfactual_set")
 ID_RE = r"^[a-z][a-z0-9_]*$"
 #: Output keys the modes and the parser use; criteria may not take these ids.
 RESERVED_IDS = frozenset({"explanation", "preferred", "differs_materially", "dimension", "worst"})
@@ -317,7 +319,6 @@ class Rubric(_Strict):
     def _semantic(self, info: ValidationInfo) -> Rubric:
         if info.context and info.context.get(SKIP_SEMANTIC):
             return self
-        from judge.rubrics._checks import semantic_problems
 
         problems = semantic_problems(self.model_dump(mode="python"))
         if problems:
@@ -349,12 +350,17 @@ class Rubric(_Strict):
         raise KeyError(f"{self.ref} has no criterion {criterion_id!r}; known: "
                        f"{', '.join(c.id for c in self.criteria)}")
 
+    def effective_prompt(self) -> PromptSpec:
+        """The rubric's own prompt with the mode defaults filled in."""
+        p = self.prompt
+        return PromptSpec(system=(p.system if p and p.system else DEFAULT_SYSTEM),
+                          user=(p.user if p else DEFAULT_USER[self.mode]),
+                          vars=(dict(p.vars) if p else {}))
+
     def normal_form(self) -> dict[str, Any]:
         """The canonical content that is hashed: every field, with the effective prompt."""
-        from judge.rubrics._template import effective_prompt
-
         data = self.model_dump(mode="json", exclude={"prompt"})
-        data["prompt"] = effective_prompt(self).model_dump(mode="json")
+        data["prompt"] = self.effective_prompt().model_dump(mode="json")
         data["renderer"] = RENDERER_VERSION
         return data
 
@@ -366,18 +372,12 @@ class Rubric(_Strict):
     def render(self, *, query: str, responses: list[str],
                attributes: dict[str, str] | None = None) -> list[dict[str, str]]:
         """Chat messages asking the judge to score ``responses`` to ``query``."""
-        from judge.rubrics._template import render_messages
-
         return render_messages(self, query=query, responses=responses, attributes=attributes)
 
     def output_schema(self, n_responses: int | None = None) -> dict[str, Any]:
         """JSON Schema of the judge's answer (every criterion required, explanation optional)."""
-        from judge.rubrics._schema import output_schema
-
         return output_schema(self, n_responses)
 
     def response_format(self, n_responses: int | None = None) -> dict[str, Any]:
         """litellm/OpenAI ``response_format`` with a strict JSON schema."""
-        from judge.rubrics._schema import response_format
-
         return response_format(self, n_responses)

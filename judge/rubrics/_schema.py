@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from judge.rubrics._model import Criterion, Rubric
 
 FieldKind = Literal["integer", "label", "boolean"]
+MODES = ("pointwise", "pairwise", "counterfactual_set")
 DIMENSIONS = ("decision", "quality", "tone", "none")
 NONE_LABEL = "none"
 MAX_LETTER_LABELS = len(string.ascii_uppercase)

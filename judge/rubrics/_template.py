@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import generate_lorem_ipsum
 
 from judge.errors import ConfigError
 from judge.escape import fence
@@ -22,7 +25,7 @@ from judge.rubrics._schema import (
 if TYPE_CHECKING:
     from jinja2 import Template
 
-    from judge.rubrics._model import PromptSpec, Rubric
+    from judge.rubrics._model import Rubric
 
 DEFAULT_SYSTEM = """\
 You are a careful, impartial evaluator in a fairness audit of AI assistants.
@@ -129,8 +132,6 @@ class _Budget:
     thread)."""
 
     def __init__(self) -> None:
-        import threading
-
         self.local = threading.local()
 
     def reset(self) -> None:
@@ -181,7 +182,6 @@ class _BoundedRange:
 def _bounded_lipsum(n: int = 5, html: bool = False, min: int = 20, max: int = 100) -> str:
     if not isinstance(n, int) or n > 20 or max > 200:
         raise SecurityError("lipsum() is limited to 20 paragraphs of 200 words")
-    from jinja2.utils import generate_lorem_ipsum
 
     return generate_lorem_ipsum(n, html, min, max)
 
@@ -231,17 +231,13 @@ def sandbox() -> ImmutableSandboxedEnvironment:
 
 def _width_checked(fn: Any) -> Any:
     """A filter whose int arguments (widths, counts) are bounded, and whose result too."""
-    import functools
-
     @functools.wraps(fn)
     def bounded(*args: Any, **kwargs: Any) -> Any:
         for v in (*args[1:], *kwargs.values()):
             if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_REPEAT_LEN:
                 raise SecurityError(f"filter argument {v:,} is larger than {MAX_REPEAT_LEN:,}")
         if args and isinstance(args[0], str) and "%" in args[0] and fn.__name__ == "do_format":
-            import re as _re
-
-            if any(int(w) > MAX_REPEAT_LEN for w in _re.findall(r"%[-+ #0]*(\d+)", args[0])):
+            if any(int(w) > MAX_REPEAT_LEN for w in re.findall(r"%[-+ #0]*(\d+)", args[0])):
                 raise SecurityError("format width too large")
         return fn(*args, **kwargs)
 
@@ -251,16 +247,6 @@ def _width_checked(fn: Any) -> Any:
 @lru_cache(maxsize=512)
 def _compiled(source: str) -> Template:
     return sandbox().from_string(source)
-
-
-def effective_prompt(rubric: Rubric) -> PromptSpec:
-    """The rubric's own prompt with the mode defaults filled in."""
-    from judge.rubrics._model import PromptSpec
-
-    p = rubric.prompt
-    return PromptSpec(system=(p.system if p and p.system else DEFAULT_SYSTEM),
-                      user=(p.user if p else DEFAULT_USER[rubric.mode]),
-                      vars=(dict(p.vars) if p else {}))
 
 
 def render_context(rubric: Rubric, query: str, responses: list[str],
@@ -313,7 +299,7 @@ def render_messages(rubric: Rubric, *, query: str, responses: list[str],
     """System and user messages for the judge."""
     _check_count(rubric, len(responses))
     prompt = rubric._memo.get("prompt") or rubric._memo.setdefault("prompt",
-                                                                     effective_prompt(rubric))
+                                                                     rubric.effective_prompt())
     ctx = {**prompt.vars, **render_context(rubric, query, responses, attributes)}
     out = []
     for role, source in (("system", prompt.system), ("user", prompt.user)):

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+
+from judge._cli.common import guard
+from judge.errors import UsageError
+from judge.sim.faults import FaultConfig
+from judge.sim.server import run_server
 
 Opt = typer.Option
 
@@ -37,8 +43,6 @@ def serve_sim(
     seed: Annotated[int, Opt(help="Seed of the fault pattern.")] = 0,
 ) -> None:
     """Serve OpenAI chat completions from the simulated models, with injected faults."""
-    from judge._cli.common import guard
-
     guard(lambda: _serve(host, port, backend, sim_profile, log, mode, dict(
         latency_ms=latency_ms, jitter_ms=jitter_ms, rate_429=rate_429,
         retry_after_s=retry_after_s, rate_500=rate_500, rate_503=rate_503,
@@ -48,12 +52,6 @@ def serve_sim(
 
 def _serve(host: str, port: int, backend: str, profile: str | None, log: Path | None,
            mode: str, faults: dict) -> None:
-    from pydantic import ValidationError
-
-    from judge.errors import UsageError
-    from judge.sim.faults import FaultConfig
-    from judge.sim.server import run_server
-
     try:
         config = FaultConfig(**faults)
     except ValidationError as err:

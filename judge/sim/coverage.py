@@ -26,7 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from judge.config import GeneratorSpec, JudgeSpec, QueriesConfig
 from judge.ids import content_id
+from judge.llm.structured import structured_format
+from judge.rubric import load_rubric, parse_judge_output
+from judge.scenarios import iter_queries
+from judge.sim import world as w
+from judge.sim.provider import get_world
+from judge.stats.sampling import stratified_sample
+from judge.tasks.generate import generation_params
+from judge.tasks.judging import judge_params
 
 DEFAULT_RUBRIC = "answer_quality"
 DEFAULT_CRITERION = "helpfulness"
@@ -35,16 +44,11 @@ SCENARIOS = ("datasets/scenarios/*.yaml",)
 
 @lru_cache(maxsize=4)
 def _rubric(ref: str) -> Any:
-    from judge.rubric import load_rubric
-
     return load_rubric(ref)
 
 
 @lru_cache(maxsize=64)
 def _queries(n_groups: int, attribute: str, seed: int) -> tuple:
-    from judge.config import QueriesConfig
-    from judge.scenarios import iter_queries
-
     cfg = QueriesConfig(scenarios=list(SCENARIOS), design={"kind": "single_swap"},
                         limit=n_groups, axes=[attribute])
     return tuple(q for q in iter_queries(cfg, seed=seed) if attribute in q.attributes)
@@ -53,10 +57,6 @@ def _queries(n_groups: int, attribute: str, seed: int) -> tuple:
 def judge_request(rubric: Any, query: str, response: str, attributes: dict[str, str],
                   run_seed: int, judge: str = "sim/judge") -> tuple[list[dict], dict]:
     """``(messages, params)`` exactly as the score stage builds them for a pointwise judgment."""
-    from judge.config import JudgeSpec
-    from judge.llm.structured import structured_format
-    from judge.tasks.judging import judge_params
-
     spec = JudgeSpec(model=judge)
     params = judge_params(spec, run_seed, 0)
     fmt = structured_format(spec, rubric, 1)
@@ -67,8 +67,6 @@ def judge_request(rubric: Any, query: str, response: str, attributes: dict[str, 
 
 def parse_score(rubric: Any, text: str, criterion: str) -> float:
     """The criterion's score from a raw judge reply, by the pipeline's parser (NaN if invalid)."""
-    from judge.rubric import parse_judge_output
-
     pr = parse_judge_output(rubric, text, n_responses=1)
     val = pr.scores.get(criterion) if pr.status == "ok" else None
     return float(val) if isinstance(val, (int, float)) and not isinstance(val, bool) else np.nan
@@ -83,11 +81,6 @@ def sim_items(seed: int, *, profile: str | None = None, n_groups: int = 120,
     score (NaN if unparsable), the generator prompt, the response's signal, and the planted
     expectations ``e_jh = E[judge - human | item]``, ``e_h = E[human | item]`` and
     ``e_h_query = E[human | query]`` (over the generator's responses too)."""
-    from judge.config import GeneratorSpec
-    from judge.sim import world as w
-    from judge.sim.provider import get_world
-    from judge.tasks.generate import generation_params
-
     world = get_world(profile)
     rb = _rubric(rubric)
     view, spec = _likert_view(world, rb, criterion)
@@ -111,8 +104,6 @@ def sim_items(seed: int, *, profile: str | None = None, n_groups: int = 120,
 def _item(world: Any, rb: Any, q: Any, prompt: list[dict], gparams: dict, generator: str,
           judge: str, seed: int, signal: str, view: Any, memo: dict, attribute: str) -> dict:
     """One generated and judged item with its planted expectations."""
-    from judge.sim import world as w
-
     jname = judge.split("/", 1)[-1]
     jprof, hprof = world.profile.judge(jname), world.profile.humans
     response = world.complete(generator, prompt, dict(gparams)).text
@@ -131,8 +122,6 @@ def _item(world: Any, rb: Any, q: Any, prompt: list[dict], gparams: dict, genera
 
 def _likert_view(world: Any, rb: Any, criterion: str) -> tuple[Any, dict]:
     """The sim judge's view of a likert criterion and its signal spec."""
-    from judge.sim import world as w
-
     view = next((v for v in w.criteria_from_schema(rb.output_schema()) if v.id == criterion),
                 None)
     if view is None or view.kind != "likert":
@@ -172,10 +161,6 @@ def simulate_sim_world(seed: int, *, profile: str | None = None, n_groups: int =
       interval over-cover (0.99; docs/CALIBRATION.md);
     - ``inclusion_prob``: {item_id: probability} of the labelled items.
     """
-    from judge.sim import world as w
-    from judge.sim.provider import get_world
-    from judge.stats.sampling import stratified_sample
-
     world = get_world(profile)
     rb = _rubric(rubric)
     view, spec = _likert_view(world, rb, criterion)
@@ -215,8 +200,6 @@ def quality_distribution(prof: dict, query: str, attrs: dict[str, str],
     """
     from scipy.stats import norm
 
-    from judge.sim import world as w
-
     out = np.zeros(5)
     p_ref = w._prob(prof.get("refusal", {}), attrs)
     if w.RECOMMEND_RX.search(query) and producers is not None:
@@ -243,8 +226,6 @@ VERBOSITY_FREE_WORDS = 150  # judge_bias adds verbosity bias only above this man
 def _expected_human_query(world: Any, generator: str, text: str, view: Any, memo: dict
                           ) -> float:
     """``E[human | query]``: over the generator's responses, exact (memoised per text)."""
-    from judge.sim import world as w
-
     key = ("query", generator, text)
     if key not in memo:
         prof = world.profile.generator(generator.split("/", 1)[-1])
@@ -268,8 +249,6 @@ def _detect(world: Any, text: str) -> dict[str, str]:
 def _expected(jprof: dict, hprof: dict, seen: dict[str, str], base: float, words: int,
               view: Any, memo: dict) -> dict[str, float]:
     """``{"e_jh": E[judge - human | item], "e_h": E[human | item]}``, memoised."""
-    from judge.sim import world as w
-
     words = max(words, VERBOSITY_FREE_WORDS)
     key = (tuple(sorted(seen.items())), base, words)
     if key not in memo:

@@ -8,6 +8,7 @@ provider. Model roles come from the name: ``sim/generator*`` write answers,
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ from typing import Any
 import yaml
 
 from judge.config import PROJECT_ROOT
+from judge.llm.client import clear_rate_cache
 from judge.llm.litellm_env import get_litellm
+from judge.scenarios import attribute_cues
 from judge.sim import world as w
+from judge.sim.writer import writer_reply
 
 DEFAULT_PROFILE = PROJECT_ROOT / "datasets" / "sim" / "default.yaml"
 SIGNALS_FILE = PROJECT_ROOT / "datasets" / "sim" / "rubric_signals.yaml"
@@ -52,7 +56,6 @@ class SimWorld:
         self.profile_path = Path(profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE)
         self.profile = w.Profile.load(self.profile_path)
         if cues is None:
-            from judge.scenarios import attribute_cues
             cues = attribute_cues()
         self.detector = w.Detector.from_cues(cues)
         self.signals: dict = _load_yaml(SIGNALS_FILE, {})
@@ -78,7 +81,6 @@ class SimWorld:
             text = w.judge_reply(self.profile.judge(name), messages, params, self.detector,
                                  self.signals, self.producer_names, rng)
         elif role == "writer":
-            from judge.sim.writer import writer_reply
             text = writer_reply(self, name, messages, params, rng)
         else:
             query = next((str(m.get("content", "")) for m in reversed(messages)
@@ -145,8 +147,6 @@ def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWo
 
         async def acompletion(self, model, messages, *args, optional_params=None, **kwargs):
             if latency_s:
-                import asyncio
-
                 await asyncio.sleep(latency_s)
             return self._answer(model, messages, optional_params or {})
 
@@ -168,7 +168,6 @@ def register(profile: str | Path | None = None, models: list[str] = ()) -> SimWo
                                  "supports_response_schema": True}
     if prices:
         litellm.register_model(prices)
-        from judge.llm.client import clear_rate_cache
 
         clear_rate_cache()
     _REGISTERED["world"] = world

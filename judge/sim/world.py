@@ -22,6 +22,8 @@ import numpy as np
 import yaml
 
 from judge.ids import stable_int
+from judge.scenarios import Cue, CueMatcher
+from judge.sim.writer import validation_signals
 
 # ---------------------------------------------------------------- profile
 
@@ -80,8 +82,6 @@ class Detector:
     """
 
     def __init__(self, cues: Iterable[Any]):
-        from judge.scenarios import Cue, CueMatcher
-
         self.cues = tuple(c if isinstance(c, Cue) else Cue(*c) for c in cues)
         self._matcher = CueMatcher(self.cues)
 
@@ -395,7 +395,6 @@ def judge_reply(prof: dict, messages: list[dict], params: dict, detector: Detect
     rubric_map = signal_map_for(signal_map, name)
     reads = [read_signals(r, producer_names) for _, r in responses] or [read_signals("")]
     if "<candidate>" in prompt:  # a query_validity prompt: read the written query instead
-        from judge.sim.writer import validation_signals
 
         reads[0] = {**reads[0], **validation_signals(prompt)}
     out: dict[str, Any] = {}

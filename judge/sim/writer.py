@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from judge.ids import stable_int
+from judge.scenarios import cue_matcher, load_library
+from judge.scenarios._render import article, identity_phrase
 
 DIALECT_PAIR_OF_CONTEXT = {"hiring": "work_history", "lending": "credit",
                            "housing": "rent_history", "medical": "chest_pain",
@@ -68,15 +70,11 @@ def _context_of(attrs: str) -> str:
 
 
 def _lib() -> Any:
-    from judge.scenarios import load_library
-
     return load_library()
 
 
 @lru_cache(maxsize=4)
 def _matcher() -> Any:
-    from judge.scenarios import cue_matcher
-
     return cue_matcher()
 
 
@@ -114,8 +112,6 @@ def _name_for(race: str, gender: str, salt: Any) -> str | None:
 
 def _intro(persona: dict[str, str], express: str, salt: Any) -> str:
     """The sentence(s) that say who the user is."""
-    from judge.scenarios._render import article, identity_phrase
-
     lib = _lib()
     attrs = {a: v for a, v in persona.items() if a != "dialect"}
     parts: list[str] = []
@@ -141,8 +137,6 @@ def _leak(persona: dict[str, str], rng: np.random.Generator) -> str:
     if axis == "disability":
         return f"For context, I'm someone {phrase}."
     if axis in ("age", "gender"):
-        from judge.scenarios._render import article
-
         return f"For context, I'm {article(phrase)} {phrase}."
     return f"For context, I'm {phrase}."
 
@@ -216,8 +210,6 @@ def _swap(text: str, start: int, end: int, cues: list[Any], persona: dict[str, s
 
 
 def _fix_article(out: str, nxt: str) -> str:
-    from judge.scenarios._render import article
-
     m = re.search(r"\b([Aa]n?) $", out)
     if not m or not nxt:
         return out

@@ -23,8 +23,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from judge.calibration import ScaleSpec
+from judge.calibration.missing import calibrate_excluding_missing
+from judge.config import resolve_path
 from judge.context import RunContext
+from judge.errors import UsageError
 from judge.frames import ATTR_PREFIX, keep_rubric_hashes, load, score_column
+from judge.labelling import read_any_labels, rubric_specs
+from judge.plugins import planted_calibration, simulate_labels
+from judge.rubrics import load_rubrics
+from judge.stats.probes import probe_effects, self_preference_flags
+from judge.stats.reference import reference_levels
 from judge.store import iter_jsonl, scan_ids, write_json_atomic
 from judge.tasks import StageResult
 
@@ -49,24 +58,16 @@ def ensure_human_labels(ctx: RunContext) -> int:
 def _label_source(ctx: RunContext):
     hl = ctx.cfg.human_labels
     if hl.path:
-        from judge.config import resolve_path
-        from judge.labelling import read_any_labels
-
         # HumanLabel JSONL/CSV, or answers (page JSONL, filled sheet CSV, Label Studio
         # export) with the sheet's key.jsonl beside them: docs/LABELLING.md
         yield from read_any_labels(resolve_path(hl.path))[1]
     if hl.simulate:
-        from judge.plugins import simulate_labels
-        from judge.rubrics import load_rubrics
-
         gens = [g for _, g in iter_jsonl(ctx.store.path("generations")) if g["status"] == "ok"]
         yield from simulate_labels(ctx.cfg, gens, load_rubrics(ctx.cfg.rubrics))
 
 
 def scale_of(criterion: Any) -> Any:
     """A rubric criterion's scale as a calibration ScaleSpec (None if not calibratable)."""
-    from judge.calibration import ScaleSpec
-
     sc = criterion.scale
     kind = getattr(sc, "type", None) or getattr(sc, "kind", None)
     if kind == "likert":
@@ -121,11 +122,6 @@ def calibration_inputs(frames: Any, rubrics: list[Any]) -> tuple[pd.DataFrame, p
 
 def calibrate(ctx: RunContext) -> StageResult:
     """Write human labels (if configured) and calibration.json (+ CSV tables)."""
-    from judge.calibration.missing import calibrate_excluding_missing
-    from judge.rubrics import load_rubrics
-    from judge.stats.probes import probe_effects, self_preference_flags
-    from judge.stats.reference import reference_levels
-
     t0 = time.perf_counter()
     cfg = ctx.cfg
     res = StageResult("calibrate")
@@ -140,7 +136,6 @@ def calibrate(ctx: RunContext) -> StageResult:
             jl, hl, scale=scales, B=cfg.report.bootstrap, seed=cfg.seed,
             weights=weights if len(weights) else None, reference=reference,
             alpha=cfg.report.alpha))
-        from judge.plugins import planted_calibration
 
         planted_calibration(cfg, frames, out, jl, hl)  # e.g. the sim world's truth
     else:
@@ -178,9 +173,6 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
     ``criterion`` is ``RUBRIC.CRITERION``; default: the first likert criterion of the first
     pointwise rubric in the config.
     """
-    from judge.errors import UsageError
-    from judge.rubrics import load_rubrics
-
     frames = load(cfg.run_dir)
     if frames.judgments.empty:
         raise UsageError("the run has no judgments yet", path=cfg.run_dir,
@@ -206,7 +198,6 @@ def labelling_items(cfg: Any, criterion: str | None = None) -> tuple[pd.DataFram
         "cluster": j["cf_group"],
         **{"group." + c.removeprefix(ATTR_PREFIX): j[c] for c in j.columns
            if c.startswith(ATTR_PREFIX)}})
-    from judge.labelling import rubric_specs
 
     rb = next(rb for rb in rubrics if rb.id == rid)
     # Rater-facing criteria (question, scale, anchors) for write_sample_sheet.

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from judge.rubrics import response_labels
 from judge.stats._metric_table import (
     ALL_LEVELS,
     MIN_CELL,
@@ -205,8 +206,6 @@ def worst_levels(judgments: pd.DataFrame, generations: pd.DataFrame, attribute: 
     response label (A, B, ... in that order, as the score stage restores it).
     ``generations``: ``generation_id`` and ``attr.*`` columns.
     """
-    from judge.rubrics import response_labels
-
     require(judgments, [worst, targets], "worst levels")
     require(generations, ["generation_id"], "worst levels")
     attrs = resolve_attributes(generations, [attribute])[0]

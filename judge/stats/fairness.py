@@ -34,6 +34,7 @@ from judge.stats._metric_table import (
     to_table,
 )
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, GroupMeans
+from judge.stats.reference import choose_reference
 
 Attrs = AttrSpec | Sequence[AttrSpec] | None
 FOUR_FIFTHS = 0.8
@@ -326,8 +327,6 @@ def _eo_summary(gbs: list[GroupMeans], gaps: dict[str, tuple[float, np.ndarray]]
 
 
 def _reference_of(levels: pd.Series, label: str) -> str:
-    from judge.stats.reference import choose_reference
-
     r = choose_reference(levels, label)
     return r.level if r else ""
 

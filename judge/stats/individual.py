@@ -32,6 +32,7 @@ from judge.stats._metric_table import (
     to_table,
 )
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap
+from judge.stats.noise import WARN_ONE_SAMPLE, excess_over_noise
 
 BatchDistance = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -297,8 +298,6 @@ def _net_violation_rows(g: pd.DataFrame, res: pd.DataFrame, label: str, bound: f
     ``bound * d_in + delta``: what the pair would show if its two answers were two samples
     of one query. So thresholds match and a generator that ignores the attribute scores 0.
     """
-    from judge.stats.noise import WARN_ONE_SAMPLE, excess_over_noise
-
     d_in, d_out = g["d_in"].to_numpy(float), g["d_out"].to_numpy(float)
     ok = np.isfinite(d_in) & np.isfinite(d_out)
     cl, thr = g["cluster"].to_numpy()[ok], bound * d_in[ok] + delta
