@@ -17,6 +17,7 @@ Two sources of differences:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from judge.errors import UsageError
-from judge.frames import score_columns, split_score_column
+from judge.errors import JudgeError, UsageError
+from judge.frames import load, score_columns, split_score_column
 from judge.report.rows import OPTIONAL_TEXT, metric_frame
+from judge.rubrics import load_rubric
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, percentile_ci
+from judge.stats.reference import DEFAULT_REFERENCE as conventional
 
 ATTR = "attr."
 JOIN_KEYS = ["metric", "attribute", "level", "reference"]
@@ -41,7 +44,6 @@ DECISION_KIND, RATE_KIND, SCORE_KIND = "decision", "rate", "score"
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """A run's manifest, metrics and calibration (the latter two may be absent)."""
-    import json
 
     d = Path(run_dir)
     if not (d / "manifest.json").is_file():
@@ -100,8 +102,6 @@ def label_values(j: pd.DataFrame) -> dict[tuple[str, str], tuple[str, dict[str, 
     """``(rubric_id, criterion) -> (kind, {label: 0/1})`` from the rubrics the judgments
     name: categorical criteria with ``positive`` choices are decisions (favourable = 1),
     binary criteria are rates (positive = 1). Rubrics that cannot be loaded are skipped."""
-    from judge.errors import JudgeError
-    from judge.rubrics import load_rubric
 
     keys = ["rubric_id"] + (["rubric_version"] if "rubric_version" in j else [])
     out: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
@@ -313,7 +313,6 @@ def diff_rows(a: pd.DataFrame, b: pd.DataFrame, outcome: str, attribute: str | N
 def reference_level(attribute: str, levels: Sequence[str], override: Mapping[str, str]) -> str:
     """The configured reference level, else the analysis' conventional one (``White``,
     ``male`` ...), else the first level in sort order."""
-    from judge.stats.reference import DEFAULT_REFERENCE as conventional
 
     for cand in (override.get(attribute), conventional.get(attribute)):
         if cand in levels:
@@ -363,7 +362,6 @@ def compare_runs(run_a: str | Path, run_b: str | Path, *, B: int = DEFAULT_B, se
     Columns: the metric-table columns (``value`` is the difference) plus ``value_a``,
     ``value_b`` and ``source`` (``judgments`` or ``metrics``).
     """
-    from judge.frames import load
 
     ra, rb = read_run(run_a), read_run(run_b)
     cfg = ra["manifest"].get("config") or {}

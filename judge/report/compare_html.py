@@ -9,11 +9,13 @@ from typing import Any
 
 import pandas as pd
 
+from judge.errors import StoreError
 from judge.escape import csv_frame, md
 from judge.report import plots
 from judge.report.compare import compare_runs, read_run
 from judge.report.elements import esc, figure_html, fmt, note, page, table_html
 from judge.report.rows import metric_frame, null_value
+from judge.store import write_json_atomic, write_text_atomic
 
 COMPARE_SCHEMA_VERSION = 1
 
@@ -132,7 +134,6 @@ def default_out_dir(run_a: Path, run_b: Path) -> Path:
 def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path | None = None,
                      *, B: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict[str, Path]:
     """Compare two runs and write compare.{json,csv,md,html} into ``out_dir``."""
-    from judge.store import write_json_atomic, write_text_atomic
 
     ra, rb = read_run(run_a), read_run(run_b)
     diffs = compare_runs(run_a, run_b, B=B, seed=seed, alpha=alpha)
@@ -140,8 +141,6 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out_dir: str | Path |
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        from judge.errors import StoreError
-
         raise StoreError(f"cannot create the output folder: {err.strerror}", path=out,
                          field="--out", hint="choose a writable folder") from err
     clean = diffs.astype(object).where(diffs.notna(), None)

@@ -9,6 +9,7 @@ from disk with no network.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import math
@@ -18,6 +19,7 @@ from typing import Any
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from judge.report.rows import DEFAULT_MIN_CELL, small_cell
 
@@ -82,7 +84,6 @@ def fmt_ci(r: Mapping[str, Any], nd: int = 3) -> str:
 def plain_text(fig: Figure) -> None:
     """Turn mathtext off for every text of ``fig``: labels are data (attribute levels, model
     names), and a ``$`` in them must be drawn, not parsed (``$x^$`` would fail the figure)."""
-    from matplotlib.text import Text
 
     for t in fig.findobj(Text):
         t.set_parse_math(False)
@@ -187,8 +188,6 @@ def page(title: str, sections: Sequence[tuple[str, str, str]], intro: str = "",
     ``script`` (trusted, constant text) is inlined once at the end of the body and allowed
     by its sha256 in the Content-Security-Policy; every other script stays blocked.
     """
-    import base64
-    import hashlib
 
     nav = "".join(f'<li><a href="#{esc(a)}">{esc(h)}</a></li>' for a, h, _ in sections)
     body = "".join(f'<section id="{esc(a)}"><h2>{esc(h)}</h2>{inner}</section>'

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from judge.frames import load
 from judge.report import drilldown as D
 from judge.report import findings as F
 from judge.report import sections as S
@@ -28,6 +29,7 @@ from judge.report.rows import (
     metric_frame,
     split_sections,
 )
+from judge.store import write_text_atomic
 
 COMMON_ATTRIBUTES = ("race", "gender", "age", "religion", "disability", "sexual_orientation",
                      "nationality", "dialect", "socioeconomic_status")
@@ -236,12 +238,9 @@ def write_html_report(run_dir: Path, metrics: dict, calibration: dict | None,
 
     The drill-down reads the run's JSONL (``judge.load(run_dir)``) unless ``frames`` is given.
     """
-    from judge.store import write_text_atomic
 
     path = Path(run_dir) / "report.html"
     if frames is None and (Path(run_dir) / "judgments.jsonl").exists():
-        from judge.frames import load
-
         frames = load(run_dir)
     write_text_atomic(path, build_html(manifest, metrics, calibration, frames, labelling))
     return path

@@ -25,14 +25,22 @@ inputs. A plugin that planted the truth (the sim world) adds a ``planted`` colum
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+import judge.stats as js
+from judge.config import PROJECT_ROOT
 from judge.context import RunContext
 from judge.frames import ATTR_PREFIX, RunFrames, score_column, score_columns
+from judge.plugins import planted_metrics
+from judge.rubrics import load_rubrics
 from judge.stats import reference as _ref
+from judge.stats.multiple import adjust_family
+from judge.stats.noise import NOISE_EXPLANATION
 from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
 METRICS_SCHEMA_VERSION = 3  # 3: rubric_id and criterion; decisions per criterion
@@ -162,8 +170,6 @@ def truth_value(v: Any) -> float:
 
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     """All metrics of a run as a JSON-able dict (``metrics`` rows also go to metrics.csv)."""
-    import judge.stats as js
-    from judge.rubrics import load_rubrics
 
     cfg, rc = ctx.cfg, ctx.cfg.report
     rubrics = load_rubrics(cfg.rubrics)
@@ -184,11 +190,8 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
         columns=[*js.METRIC_COLUMNS, "generator", "judge", *SOURCE_COLUMNS])
     table, multiplicity = _report_family(ctx, table)
     if not scored.empty:
-        from judge.plugins import planted_metrics
-
         table = planted_metrics(cfg, frames, scored, table)  # e.g. the sim world's truth
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
-    from judge.stats.noise import NOISE_EXPLANATION
 
     return {"schema_version": METRICS_SCHEMA_VERSION, "run": cfg.name,
             "reference": reference_levels(scored, rc.reference) if not scored.empty else {},
@@ -205,9 +208,6 @@ def _report_family(ctx: RunContext, table: pd.DataFrame) -> tuple[pd.DataFrame, 
     """One findings family for the whole report: every disparity test of the metric table
     (all generators and judges) and every differential judge-bias test of calibration.json,
     adjusted together (``report.multiplicity``)."""
-    import json
-
-    from judge.stats.multiple import adjust_family
 
     path = ctx.store.dir / "calibration.json"
     cal = json.loads(path.read_text()) if path.exists() else {}
@@ -229,7 +229,6 @@ SET_CRITERIA = {"cfset_differs_share": "differs_materially",
 
 def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     """Counterfactual-set verdicts per set rubric, generator and judge."""
-    import judge.stats as js
 
     j = frames.judgments
     sets = j[(j["judge_mode"] == "counterfactual_set") & (j["parse_status"] == "ok")]
@@ -249,7 +248,6 @@ def _set_verdicts(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
 
 def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     """Lipschitz individual fairness: response distance vs input distance within groups."""
-    import judge.stats as js
 
     g = frames.generations
     if g.empty or "response" not in g:
@@ -269,8 +267,6 @@ def _individual(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
 
 def _exposure(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
     """Producer exposure in recommendation answers, against uniform and relevance targets."""
-    import judge.stats as js
-    from judge.config import PROJECT_ROOT
 
     g = frames.generations
     if g.empty or "context" not in g:
@@ -291,7 +287,6 @@ def _exposure(frames: RunFrames, kw: dict) -> list[pd.DataFrame]:
 
 def load_catalogue(path: Any) -> pd.DataFrame:
     """The producer catalogue as a frame: producer_id, name, owner.*, size, relevance."""
-    import yaml
 
     data = yaml.safe_load(open(path, encoding="utf-8"))
     df = pd.json_normalize(data["producers"])

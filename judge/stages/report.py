@@ -14,6 +14,7 @@ from judge.escape import csv_frame, md
 from judge.frame_schema import METRICS_COLUMNS, ordered_columns
 from judge.frames import keep_rubric_hashes, load
 from judge.labelling import labelling_hint
+from judge.rubrics import load_rubrics
 from judge.stages.analyze import analyze
 from judge.store import write_json_atomic, write_text_atomic
 from judge.tasks import StageResult
@@ -216,7 +217,6 @@ def calibration_markdown(cal: dict[str, Any], labelling: str | None = None) -> l
 def run_metrics(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     """The run's frames (judgments of the resolved rubric hashes only) and its metrics, as
     the report states them (``metrics.json``)."""
-    from judge.rubrics import load_rubrics
 
     frames = keep_rubric_hashes(load(ctx.store.dir), load_rubrics(ctx.cfg.rubrics))
     return frames, analyze(ctx, frames)
