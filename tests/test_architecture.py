@@ -59,7 +59,6 @@ HEAVY = ("heavy package, imported where it is used: `judge --help`, `judge plan`
 LAZY_ANYWHERE = {
     "litellm": HEAVY + "; the client loads it through judge.llm.litellm_env.get_litellm",
     "ray": HEAVY + "; the `ray` extra, only for `executor: ray`",
-    "matplotlib": HEAVY + "; only for figures",
     "scipy": HEAVY + "; only the statistics that need it",
     "statsmodels": HEAVY,
     "sklearn": HEAVY,

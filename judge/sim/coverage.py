@@ -47,6 +47,10 @@ def _rubric(ref: str) -> Any:
     return load_rubric(ref)
 
 
+#: The structured-output mode the pipeline settles on for sim/ judges.
+SIM_STRUCTURED_OUTPUT = "json_schema"
+
+
 @lru_cache(maxsize=64)
 def _queries(n_groups: int, attribute: str, seed: int) -> tuple:
     cfg = QueriesConfig(scenarios=list(SCENARIOS), design={"kind": "single_swap"},
@@ -59,7 +63,11 @@ def judge_request(rubric: Any, query: str, response: str, attributes: dict[str, 
     """``(messages, params)`` exactly as the score stage builds them for a pointwise judgment."""
     spec = JudgeSpec(model=judge)
     params = judge_params(spec, run_seed, 0)
-    fmt = structured_format(spec, rubric, 1)
+    # The pipeline's decision for a sim/ judge (structured_output auto, no api_base): the
+    # provider registers `supports_response_schema` with litellm, so json_schema. Stated here
+    # rather than asked, so this path never depends on whether litellm was set up already
+    # (tests/sim/test_coverage.py checks the pipeline decides the same).
+    fmt = structured_format(spec, rubric, 1, mode=SIM_STRUCTURED_OUTPUT)
     if fmt is not None:
         params["response_format"] = fmt
     return rubric.render(query=query, responses=[response], attributes=attributes), params

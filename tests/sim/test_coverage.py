@@ -20,14 +20,19 @@ def items():
 def test_fast_path_judge_scores_equal_the_pipeline_sim_judge(items):
     """Messages and params built as the score stage builds them, answered by the provider."""
     from judge.config import GeneratorSpec, JudgeSpec
+    from judge.llm import structured
     from judge.llm.structured import structured_format
     from judge.rubric import load_rubric, parse_judge_output
-    from judge.sim.provider import get_world
+    from judge.sim.coverage import SIM_STRUCTURED_OUTPUT
+    from judge.sim.provider import get_world, register
     from judge.tasks.generate import generation_params
     from judge.tasks.judging import judge_params
 
     rb = load_rubric("answer_quality")
-    spec = JudgeSpec(model="sim/judge")
+    # the fast path states the mode; the pipeline decides it (sim registered with litellm)
+    register(models=["sim/judge"])
+    assert structured.known(JudgeSpec(model="sim/judge")).mode == SIM_STRUCTURED_OUTPUT
+    spec = JudgeSpec(model="sim/judge", structured_output=SIM_STRUCTURED_OUTPUT)
     world = get_world()
     checked = 0
     for row in items.head(12).itertuples():
