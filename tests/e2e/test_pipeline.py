@@ -80,11 +80,12 @@ def test_sigkill_mid_stage_then_resume_matches_uninterrupted_run(make_config, tm
                 judges=[{"model": "sim/judge", "concurrency": 2}])
     ref_cfg = make_config("ref", **over)
     crash_cfg = make_config("crash", **over)
-    # The uninterrupted reference runs in-process and without the simulated latency: the
-    # records compared below exclude the run-dependent `call` field, and the latency is only
-    # there to give the kills below a mid-stage moment to land. The crashed and resumed runs
-    # are real `judge run` processes (the SIGKILL/resume seam).
-    judge.run(load_config(ref_cfg))
+    # The uninterrupted reference runs in-process, without the simulated latency and without
+    # the report stage: the records compared below (queries, generations, judgments, human
+    # labels) exclude the run-dependent `call` field, and the latency is only there to give
+    # the kills below a mid-stage moment to land. The crashed and resumed runs are real
+    # `judge run` processes (the SIGKILL/resume seam), the resumed one to the end.
+    judge.run(load_config(ref_cfg), stages=["generate", "score", "calibrate"])
     env = {**os.environ, "JUDGE_SIM_LATENCY_MS": "25"}
     run = tmp_path / "runs" / "crash"
     # Kill during generate, then during score; add a torn line like a kill mid-write would.
