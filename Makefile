@@ -35,7 +35,7 @@ report: venv
 	$(BIN)/judge report $(CONFIG)
 
 test: venv
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: venv
 	$(BIN)/ruff check judge tests bench

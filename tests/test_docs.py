@@ -141,6 +141,10 @@ def workdir(tmp_path_factory) -> Path:
 _namespaces: dict[Path, dict] = {}
 
 
+# One worker runs every block (`make test` uses --dist loadgroup): the scratch directory and
+# its finished run are made once, not once per xdist worker, and the blocks of a document run
+# in document order on the same namespace and files, as a reader runs them.
+@pytest.mark.xdist_group("docs")
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.name)
 def test_block_runs(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch,
                     request: pytest.FixtureRequest) -> None:

@@ -99,14 +99,55 @@ def _paired_score_p(diff: np.ndarray, clusters: np.ndarray, test: str
         return math.nan, "fewer than 2 clusters: no paired test"
     if np.all(x == 0):
         return math.nan, "all paired differences are 0: test undefined"
-    from scipy import stats as sps
     from statsmodels.stats.descriptivestats import sign_test
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if test == "sign":
             return float(sign_test(x, mu0=0)[1]), None
-        return float(sps.wilcoxon(x, zero_method="wilcox").pvalue), None
+        return wilcoxon_p(x), None
+
+
+#: 2**13 sign patterns: scipy's ``wilcoxon(method="auto")`` enumerates them all (scipy >= 1.15)
+#: when a sample of at most 13 has ties or zeros, calling its statistic once per pattern.
+_EXACT_FLIPS_MAX_N = 13
+
+
+def _scipy_flips_small_tied_samples() -> bool:
+    import scipy
+
+    major, minor = (int(v) for v in scipy.__version__.split(".")[:2])
+    return (major, minor) >= (1, 15)
+
+
+def wilcoxon_p(x: np.ndarray) -> float:
+    """``scipy.stats.wilcoxon(x, zero_method="wilcox").pvalue`` (two-sided, ``method="auto"``).
+
+    For n <= 13 with ties or zeros, scipy >= 1.15 runs an exhaustive permutation test (all
+    2**n sign flips) that calls its statistic in Python once per flip: seconds per call, and
+    a report runs dozens. This computes the same null distribution (the signed-rank sum
+    R+ under every sign flip) in one matrix product and the same p-value, comparison
+    tolerance included; every other case is scipy's own call.
+    """
+    from scipy import stats as sps
+
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    nonzero = x != 0
+    absx = np.abs(x[nonzero])
+    tied_or_zero = (~nonzero).any() or len(np.unique(absx)) < len(absx)
+    if (n > _EXACT_FLIPS_MAX_N or not tied_or_zero or np.isnan(x).any()
+            or not nonzero.any() or not _scipy_flips_small_tied_samples()):
+        return float(sps.wilcoxon(x, zero_method="wilcox").pvalue)
+    ranks = np.zeros(n)
+    ranks[nonzero] = sps.rankdata(absx)  # average ranks of |x|, zeros dropped ("wilcox")
+    flips = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1  # 1: that element positive
+    null = flips @ ranks
+    observed = float(ranks[x > 0].sum())
+    gamma = abs(np.finfo(float).eps * 100 * observed)
+    less = np.count_nonzero(null <= observed + gamma) / len(null)
+    greater = np.count_nonzero(null >= observed - gamma) / len(null)
+    return float(np.clip(2 * min(less, greater), 0.0, 1.0))
 
 
 def counterfactual_metrics(frame: pd.DataFrame, attributes: AttrSpec | Sequence[AttrSpec] | None

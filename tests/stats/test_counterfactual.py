@@ -202,3 +202,22 @@ def test_pairs_stay_within_judge_and_average_repeats():
     t = counterfactual_metrics(two, "race", reference="W", B=50, min_cell=1)
     # j1 reproduces the hand pairs (flip 4/8); j2 never flips
     assert row(t, "cf_flip_rate", "race", "B").value == pytest.approx(4 / 16)
+
+
+@pytest.mark.parametrize("x", [
+    [1, 1, -1, 2, 0],  # ties and a zero: scipy's exhaustive sign-flip permutation test
+    [0.5, 0.5, 0.5, -0.5, 1.0, 1.5, 0.0, 2.0],
+    [1 / 3, -2 / 3, 1 / 3, 1.0, 1.0, -1 / 3, 2 / 3, 0.0, 1 / 3],
+    [2, 2, 2, 2, 2, 2],  # every flip of the observed sign pattern: p at its floor
+    [1, -1, 1, -1, 0, 0, 0],
+    [1, 2, 2, 3, 3, 3, 4, -1, -2, 0],  # n = 10 (scipy's own call takes seconds at n = 13)
+    [0.3, -1.2, 2.5, 0.7],  # no ties, no zeros: scipy's exact distribution
+    list(np.linspace(-1, 3, 20).round(0)),  # n > 13 with ties: scipy's normal approximation
+])
+def test_wilcoxon_p_is_scipys_pvalue(x):
+    """The vectorised sign-flip null gives scipy's wilcoxon p-value exactly (the slow
+    per-flip permutation test of scipy >= 1.15 for small tied samples)."""
+    from judge.stats.counterfactual import wilcoxon_p
+
+    want = float(sps.wilcoxon(np.array(x, dtype=float), zero_method="wilcox").pvalue)
+    assert wilcoxon_p(np.array(x, dtype=float)) == want
