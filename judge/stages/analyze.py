@@ -168,12 +168,42 @@ def truth_value(v: Any) -> float:
     return float("nan")
 
 
+NOT_VARIED_NOTE = ("Each attribute is compared only on the counterfactual groups that vary "
+                   "it; `not_varied` counts the values set aside (a level a scenario states "
+                   "but does not swap is confounded with that scenario).")
+
+
+def varied_within_groups(scored: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Each attribute compared only on the counterfactual groups that vary it.
+
+    An item whose group holds a single level of an attribute (a scenario that states an age
+    but swaps race) says nothing about that attribute: pooled with others, its level is
+    confounded with the scenario and with the effects of the attributes its group does vary
+    (the default sim world gave false age headlines that way). Such values become missing,
+    which no metric treats as a group. An attribute no group varies (observational data) is
+    kept as it is. Returns the frame and, per attribute, how many values were set aside.
+    """
+    if "cf_group" not in scored:
+        return scored, {}
+    out, dropped = scored.copy(), {}
+    for col in [c for c in scored.columns if c.startswith(ATTR_PREFIX)]:
+        levels = scored.groupby("cf_group")[col].transform("nunique")
+        varied = levels >= 2
+        if not varied.any():
+            continue
+        off = scored[col].notna() & ~varied
+        if off.any():
+            out[col] = scored[col].where(varied)
+            dropped[col.removeprefix(ATTR_PREFIX)] = int(off.sum())
+    return out, dropped
+
+
 def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     """All metrics of a run as a JSON-able dict (``metrics`` rows also go to metrics.csv)."""
-
     cfg, rc = ctx.cfg, ctx.cfg.report
     rubrics = load_rubrics(cfg.rubrics)
-    scored = scored_frame(frames, rubrics)
+    raw = scored_frame(frames, rubrics)
+    scored, not_varied = varied_within_groups(raw)
     kw = dict(B=rc.bootstrap, seed=cfg.seed, alpha=rc.alpha, min_cell=rc.min_cell)
     tables = []
     if not scored.empty:
@@ -198,9 +228,11 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
             "reference_source": {a: r.source + (f"; {r.note}" if r.note else "") for a, r in
                                  _ref.references(scored, rc.reference).items()},
             "n_scored": int(len(scored)), "metrics": rows, "multiplicity": multiplicity,
+            "not_varied": not_varied,
             "notes": {"noise_floor": NOISE_EXPLANATION,
+                      "not_varied": NOT_VARIED_NOTE if not_varied else None,
                       "missing": _ref.missing_note(_ref.missing_counts(
-                          scored.drop_duplicates("item_id") if not scored.empty else scored),
+                          raw.drop_duplicates("item_id") if not raw.empty else raw),
                           unit="generations")}}
 
 

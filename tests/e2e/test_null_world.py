@@ -43,7 +43,9 @@ def test_null_world_cis_cover_zero(tmp_path, small_config_fn):
     diffs = [r for r in rows if r["metric"] in ("selection_rate_diff", "quality_diff")
              and "|" not in r["attribute"] and r["ci_low"] is not None and r["n"] >= 30
              and r["n_clusters"] >= 10]  # fewer clusters: flagged, the bootstrap under-covers
-    assert len(diffs) >= 6
+    # 5: each attribute is compared only on the groups that swap it (varied_within_groups),
+    # so fewer rows reach n >= 30 and 10 clusters than when stated levels were pooled
+    assert len(diffs) >= 5
     missed = [r for r in diffs if not r["ci_low"] <= 0 <= r["ci_high"]]
     assert len(missed) <= max(1, len(diffs) // 10), missed  # ~5% may miss by chance
     cal = json.loads((cfg.run_dir / "calibration.json").read_text())
