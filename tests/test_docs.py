@@ -141,7 +141,7 @@ def workdir(tmp_path_factory) -> Path:
 _namespaces: dict[Path, dict] = {}
 
 
-# One worker runs every block (`make test` uses --dist loadgroup): the scratch directory and
+# One process runs every block (`make test` runs this file on its own, without xdist): the scratch directory and
 # its finished run are made once, not once per xdist worker, and the blocks of a document run
 # in document order on the same namespace and files, as a reader runs them.
 @pytest.mark.xdist_group("docs")

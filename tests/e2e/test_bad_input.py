@@ -200,7 +200,7 @@ def test_human_labels_missing_column(case):
 
 def test_schema_unknown_record():
     code, err, _ = invoke("schema", "nope")
-    assert code == 2 and "unknown record 'nope'" in err
+    assert code == 2 and "unknown record or frame 'nope'" in err
 
 
 def test_rubric_lint_reports_file_line_col(tmp_path):
