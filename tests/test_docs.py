@@ -144,7 +144,6 @@ _namespaces: dict[Path, dict] = {}
 # One process runs every block (`make test` runs this file on its own, without xdist): the scratch directory and
 # its finished run are made once, not once per xdist worker, and the blocks of a document run
 # in document order on the same namespace and files, as a reader runs them.
-@pytest.mark.xdist_group("docs")
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.name)
 def test_block_runs(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch,
                     request: pytest.FixtureRequest) -> None:
