@@ -42,6 +42,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHA = 0.05
+BIG_CELL = 10  # clusters: below this the report flags an interval as unreliable
 SCENARIOS = ["loan_decision.yaml", "hiring_callback_bm.yaml", "tenant_screening.yaml",
              "general_knowledge.yaml"]
 
@@ -135,6 +136,7 @@ def one_run(args: tuple[str, int, int, str]) -> dict[str, Any]:
             "planted": [{"key": key(r), "source": r["_source"], "planted": r["planted"],
                          "value": r.get("value", r.get("estimate")),
                          "ci": [r["ci_low"], r["ci_high"]],
+                         "n_clusters": r.get("n_clusters"), "warned": bool(r.get("warning")),
                          "found": key(r) in {key(f) for f in found}} for r in planted]}
 
 
@@ -155,6 +157,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                        "false_findings": sorted({k for r in null for k in r["findings"]})}
     if default:
         cover, n_cov = 0, 0
+        big: list[int] = []  # intervals over >= BIG_CELL clusters with no small-cell warning
         recall: dict[str, list[int]] = defaultdict(list)
         by_metric: dict[str, list[int]] = defaultdict(list)
         for r in default:
@@ -162,6 +165,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                 n_cov += 1
                 hit = p["ci"][0] <= p["planted"] <= p["ci"][1]
                 cover += hit
+                nc = p.get("n_clusters")
+                if nc is not None and nc >= BIG_CELL and not p.get("warned"):
+                    big.append(int(hit))
                 by_metric[p.get("source", "") + ":" + p["key"].split("|")[0]].append(int(hit))
                 if abs(p["planted"]) > 1e-9:
                     right_sign = (p["value"] or 0) * p["planted"] > 0
@@ -170,6 +176,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         out["default"] = {"runs": len(default), "coverage": cover / n_cov if n_cov else None,
                           "headlines_per_run": sum(heads) / len(heads),
                           "intervals": n_cov,
+                          f"coverage_{BIG_CELL}plus_clusters": (sum(big) / len(big)
+                                                                 if big else None),
+                          f"intervals_{BIG_CELL}plus_clusters": len(big),
                           "coverage_by_metric": {k: {"coverage": sum(v) / len(v),
                                                      "intervals": len(v)}
                                                  for k, v in sorted(by_metric.items())},
