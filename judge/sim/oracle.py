@@ -141,13 +141,26 @@ def _attach_planted_calibration(out: dict[str, Any], planted: pd.DataFrame, jl: 
     labelled = set(zip(hl["item_id"], hl["criterion"]))
     items["labelled"] = [(i, c) in labelled for i, c in zip(items["item_id"], items["criterion"])]
 
+    by_key = {k: d for k, d in items.groupby(["judge", "criterion"], sort=False)}
+    means: dict[tuple, Any] = {}
+
     def mean_of(key: dict, attr: str, group: str, col: str, only_labelled: bool) -> float:
-        d = items[(items["judge"] == key["judge"]) & (items["criterion"] == key["criterion"])]
-        if only_labelled:
-            d = d[d["labelled"]]
-        if attr != ALL:
-            d = d[d.get(f"group.{attr}", pd.Series(dtype=object)).astype(str) == str(group)]
-        return float(d[col].mean()) if len(d) else math.nan
+        """Mean of ``col`` over the items of (judge, criterion) in ``group`` of ``attr``
+        (one groupby per judge, criterion, attribute and column, cached)."""
+        k = (key["judge"], key["criterion"], attr, col, only_labelled)
+        if k not in means:
+            d = by_key.get((key["judge"], key["criterion"]), items.iloc[:0])
+            if only_labelled:
+                d = d[d["labelled"]]
+            if attr == ALL:
+                means[k] = float(d[col].mean()) if len(d) else math.nan
+            else:
+                g = d.get(f"group.{attr}", pd.Series(np.nan, index=d.index, dtype=object))
+                means[k] = d[col].groupby(g.astype(str)).mean()
+        m = means[k]
+        if isinstance(m, float):
+            return m
+        return float(m.get(str(group), math.nan))
 
     for r in out.get("bias", []):
         r["planted"] = mean_of(r, r["attribute"], r["group"], "planted_bias", True)

@@ -461,14 +461,16 @@ def human_rating(hprof: dict, view: CriterionView, signal: str, sig: dict[str, A
 
 
 def expected_rounded(mu: float, sd: float, lo: int, hi: int) -> float:
-    """E[clip(round(mu + e), lo, hi)] for e ~ Normal(0, sd): exact, by the normal CDF."""
-    from scipy.stats import norm
+    """E[clip(round(mu + e), lo, hi)] for e ~ Normal(0, sd): exact, by the normal CDF
+    (``scipy.special.ndtr``, the ufunc behind ``scipy.stats.norm.cdf``, without its 0.2 ms
+    of per-call overhead: the planted-truth oracle calls this ~10^4 times a run)."""
+    from scipy.special import ndtr
 
     vals = np.arange(lo, hi + 1, dtype=float)
     if sd <= 0:
         return float(np.clip(round(mu), lo, hi))
-    upper = norm.cdf((vals + 0.5 - mu) / sd)
-    lower = norm.cdf((vals - 0.5 - mu) / sd)
+    upper = ndtr((vals + 0.5 - mu) / sd)
+    lower = ndtr((vals - 0.5 - mu) / sd)
     upper[-1], lower[0] = 1.0, 0.0
     return float((vals * (upper - lower)).sum())
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from judge.stats.bootstrap import DEFAULT_B, ClusterBootstrap, Estimate, nan_estimate
+from judge.stats.multiple import adjust_pvalues
 
 MIN_CLUSTERS_RELIABLE = 10  # cluster-robust SEs under-cover with few clusters
 
@@ -62,7 +63,6 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
     test ``{"statistic", "df_num", "df_denom", "p_value"}``.
     """
     import statsmodels.api as sm
-    from statsmodels.stats.multitest import multipletests
 
     d = np.asarray(d, dtype=float)
     groups = np.asarray(groups).astype(str)
@@ -94,10 +94,7 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
     scale = np.maximum(1.0, np.abs(np.asarray(res.params, dtype=float)))
     no_se = degenerate | ~np.isfinite(se) | (se <= 1e-9 * scale)
     p = np.where(no_se[1:], np.nan, p)
-    p_holm = np.full(len(p), np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        p_holm[ok] = multipletests(p[ok], method="holm")[1]
+    p_holm = adjust_pvalues(p, "holm")
     rows = []
     for k, g in enumerate(levels, start=1):
         m = (groups == g) | (groups == reference)

@@ -31,10 +31,32 @@ def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
-        from statsmodels.stats.multitest import multipletests
+    if not ok.any():
+        return out
+    name = _method(method)
+    if name == "holm":
+        out[ok] = holm(p[ok])
+        return out
+    from statsmodels.stats.multitest import multipletests
 
-        out[ok] = multipletests(p[ok], method=_method(method))[1]
+    out[ok] = multipletests(p[ok], method=name)[1]
+    return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values, equal to statsmodels' ``multipletests(p,
+    method="holm")[1]`` (tests/stats/test_multiple.py). Written out because statsmodels
+    0.15's Holm branch calls ``gc.collect()`` on every call: 0.3 s each with a pipeline's
+    heap, 11 s of a 60 s run with a calibration stage.
+
+    >>> holm(np.array([0.01, 0.04, 0.03])).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 
