@@ -138,6 +138,22 @@ def outcome_frames(scored: pd.DataFrame, rubrics: list[Any]
     return out
 
 
+def outcome_metrics(scored: pd.DataFrame, rubrics: list[Any], reference: dict[str, str],
+                    kw: dict[str, Any]) -> list[pd.DataFrame]:
+    """:func:`judge.stats.all_metrics` per outcome (:func:`outcome_frames`), generator and
+    judge. Each table compares with the run's ``reference`` where its rows have that level;
+    where they do not (a real judge's parse failures can leave a criterion with no judged
+    answer of the reference group), the same rule picks one among the levels they have
+    (:mod:`judge.stats.reference`), and every row names the reference it used."""
+    out = []
+    for rubric_id, criterion, frame in outcome_frames(scored, rubrics):
+        for (gen, judge), sub in frame.groupby(["generator", "judge"]):
+            t = js.all_metrics(sub, reference=reference_levels(sub, reference), **kw)
+            out.append(t.assign(generator=gen, judge=judge, rubric_id=rubric_id,
+                                criterion=criterion))
+    return out
+
+
 def _judged(base: pd.DataFrame, vals: pd.Series, **outcome: pd.Series) -> pd.DataFrame:
     """``base`` rows with a parsed value of the criterion, the attribute columns those rows
     have and the outcome column."""
@@ -207,12 +223,7 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
     kw = dict(B=rc.bootstrap, seed=cfg.seed, alpha=rc.alpha, min_cell=rc.min_cell)
     tables = []
     if not scored.empty:
-        ref = reference_levels(scored, rc.reference)
-        for rubric_id, criterion, frame in outcome_frames(scored, rubrics):
-            for (gen, judge), sub in frame.groupby(["generator", "judge"]):
-                t = js.all_metrics(sub, reference=ref, **kw)
-                tables.append(t.assign(generator=gen, judge=judge, rubric_id=rubric_id,
-                                       criterion=criterion))
+        tables += outcome_metrics(scored, rubrics, reference_levels(scored, rc.reference), kw)
         tables += _set_verdicts(frames, kw)
         tables += _individual(frames, kw)
         tables += _exposure(frames, kw)
