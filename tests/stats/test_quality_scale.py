@@ -82,5 +82,7 @@ def test_short_verdict_run_writes_quality_rows_on_the_0_1_scale(tmp_path, small_
         ("short_verdict", "answers", "0-1")}
     assert q["value"].dropna().between(-1, 1).all()
     assert set(m.loc[m["rubric_id"].isna(), "scale"].isna()) == {True}
+    md = (cfg.run_dir / "report.md").read_text(encoding="utf-8")
+    assert "Difference in judged quality (percentage points)" in md
     assert json.loads((cfg.run_dir / "metrics.json").read_text())["schema_version"] == \
         METRICS_SCHEMA_VERSION == 4
