@@ -55,6 +55,10 @@ METRICS_COLUMNS: tuple[Column, ...] = (
     Column("criterion", "string", "criterion of rubric_id the outcome was read from (a "
                                   "counterfactual-set field for cfset_ metrics); empty "
                                   "when rubric_id is"),
+    Column("scale", "string", "scale of the criterion behind the row: min-max of a likert "
+                              "criterion (1-5: score metrics are points on it), 0-1 for "
+                              "proportions from binary or categorical criteria; empty when "
+                              "rubric_id is"),
     Column("p_adj_method", "string", "the correction behind p_adj (report.multiplicity), or "
                                      "why the row is not a finding"),
     Column("family_size", "int", "number of tests in the findings family"),

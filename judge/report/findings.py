@@ -12,7 +12,10 @@ no I/O. A row is a *finding* when all of these hold:
 - where a noise-floor row exists (``<metric>_excess`` beside ``<metric>``), the excess over
   the same-query resampling floor is itself significant and its interval excludes 0.
 
-Findings are ranked by effect size in the metric's own units and capped
+Units come from the metric and the row's ``scale`` (the rubric criterion's scale, from the
+analyze stage): rates and proportions (``scale`` ``0-1``) in percentage points, scores in
+points on their own scale (``1-7``), whose span (max - min) bounds the gaps a power
+statement can name. Findings are ranked by effect size in the metric's own units and capped
 (:data:`MAX_FINDINGS`). Each gets one sentence (:func:`sentence`) that names the group and
 reference, the generator (and judge, rubric criterion), the size in units, the CI, the
 excess over noise, and how far the judge can be trusted for that comparison (kappa in each
@@ -26,6 +29,7 @@ reader does not take "no finding" for "no gap".
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +67,16 @@ SCORE_WORDS = ("score", "quality", "likert", "rating")
 SKIP_SUFFIXES = ("_flag", "_noise_floor", "_raw", "_n", "_count", "_mde")
 SUMMARY_LEVELS = {"*", "(all)", "all", "", "rest"}
 MISSING_LEVELS = {"(missing)", "missing"}
-#: Effects below which a null result is informative: 5 percentage points, 0.25 points.
+#: Effects below which a null result is informative: 5 percentage points, 0.25 points (on
+#: a scale of unknown span; on a known one, :data:`MODEST_SHARE` of its span).
 MODEST = {"pp": 0.05, "pct": 0.05, "points": 0.25, "ratio": 0.1, "units": 0.1}
-#: The widest gap a scale allows: 100 percentage points, 4 points on a 1-5 scale.
-SPAN = {"pp": 1.0, "points": 4.0}
+#: A modest score gap as a share of the scale's span: 0.25 points on a 1-5 scale.
+MODEST_SHARE = 0.25 / 4
+#: The widest gap a proportion allows: 100 percentage points (a score's: its scale's span).
+SPAN = {"pp": 1.0}
+#: The ``scale`` of proportions (binary and categorical criteria).
+PROPORTION = "0-1"
+_SCALE_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 def missing(x: Any) -> bool:
@@ -81,15 +91,47 @@ def num(x: Any) -> float:
     return v
 
 
-def units_of(metric: str) -> str:
+def scale_of(r: Mapping[str, Any]) -> str | None:
+    """A metric row's ``scale`` (``"1-5"``, ``"0-1"``), or None when it has none."""
+    v = r.get("scale")
+    return None if missing(v) or not str(v).strip() else str(v).strip()
+
+
+def scale_bounds(scale: str | None) -> tuple[float, float] | None:
+    """``(min, max)`` of a scale such as ``"1-7"``; None when absent or unreadable.
+
+    >>> scale_bounds("1-7"), scale_bounds("-2-2"), scale_bounds(None), scale_bounds("x")
+    ((1.0, 7.0), (-2.0, 2.0), None, None)
+    """
+    m = _SCALE_RE.match(str(scale)) if scale else None
+    if not m:
+        return None
+    lo, hi = float(m.group(1)), float(m.group(2))
+    return (lo, hi) if hi > lo else None
+
+
+def units_of(metric: str, scale: str | None = None) -> str:
     """``"pp"`` (rate differences, in percentage points), ``"pct"`` (shares of pairs, in
-    percent), ``"points"`` (1-5 scores), ``"ratio"``.
+    percent), ``"points"`` (scores, on ``scale``), ``"ratio"``. A score metric whose
+    ``scale`` is ``0-1`` (quality from a binary criterion) is a proportion: ``"pp"``.
 
     >>> units_of("selection_rate_diff"), units_of("quality_diff"), units_of("dp_ratio")
     ('pp', 'points', 'ratio')
+    >>> units_of("quality_diff", "1-7"), units_of("quality_diff", "0-1")
+    ('points', 'pp')
     >>> units_of("cf_flip_rate"), units_of("cf_flip_rate_excess")
     ('pct', 'pp')
     """
+    u = _units_by_name(metric)
+    return "pp" if u == "points" and is_proportion(scale) else u
+
+
+def is_proportion(scale: str | None) -> bool:
+    """Whether values on ``scale`` are proportions (0-1: binary and categorical criteria)."""
+    return scale_bounds(scale) == (0.0, 1.0)
+
+
+def _units_by_name(metric: str) -> str:
     m = metric.lower()
     if "ratio" in m:
         return "ratio"
@@ -106,11 +148,38 @@ def null_of(metric: str) -> float:
     return 1.0 if units_of(metric) == "ratio" else 0.0
 
 
-def amount(x: float, units: str, signed: bool = True) -> str:
-    """A value in its units: ``+12.3 percentage points``, ``-0.42 points on the 1-5 scale``.
+def span_of(units: str, scale: str | None = None) -> float | None:
+    """The widest gap the units allow: 1.0 (100 percentage points) for proportions,
+    max - min of ``scale`` for points, None when unknown.
 
-    >>> amount(0.1234, "pp"), amount(-0.4161, "points")
+    >>> span_of("pp"), span_of("points", "1-7"), span_of("points")
+    (1.0, 6.0, None)
+    """
+    if units == "points":
+        b = scale_bounds(scale)
+        return b[1] - b[0] if b else None
+    return SPAN.get("pp" if units == "pct" else units)
+
+
+def modest(units: str, scale: str | None = None) -> float:
+    """The effect below which a null result is informative (:data:`MODEST`); for points on
+    a known scale, :data:`MODEST_SHARE` of its span.
+
+    >>> modest("pp"), modest("points", "1-5"), modest("points", "1-7"), modest("points")
+    (0.05, 0.25, 0.375, 0.25)
+    """
+    span = span_of(units, scale) if units == "points" else None
+    return MODEST_SHARE * span if span else MODEST.get(units, 0.1)
+
+
+def amount(x: float, units: str, signed: bool = True, *, scale: str | None = None) -> str:
+    """A value in its units: ``+12.3 percentage points``, ``-0.42 points on the 1-5 scale``
+    (``scale``: the row's; without one, points are on "the rubric's scale").
+
+    >>> amount(0.1234, "pp"), amount(-0.4161, "points", scale="1-5")
     ('+12.3 percentage points', '-0.42 points on the 1-5 scale')
+    >>> amount(1.5, "points", scale="1-7"), amount(0.3, "points")
+    ('+1.50 points on the 1-7 scale', "+0.30 points on the rubric's scale")
     """
     if missing(x):
         return "n/a"
@@ -120,7 +189,8 @@ def amount(x: float, units: str, signed: bool = True) -> str:
     if units == "pp":
         return f"{100 * x:{sign}.1f} percentage points"
     if units == "points":
-        return f"{x:{sign}.2f} points on the 1-5 scale"
+        on = f"the {scale} scale" if scale else "the rubric's scale"
+        return f"{x:{sign}.2f} points on {on}"
     if units == "ratio":
         return f"a ratio of {x:.2f}"
     return f"{x:{sign}.3f}"
@@ -170,6 +240,10 @@ class Finding:
     key: str = ""
 
     @property
+    def scale(self) -> str | None:
+        return scale_of(self.row)
+
+    @property
     def effect(self) -> float:
         return abs(num(self.row.get("value")) - null_of(str(self.row.get("metric"))))
 
@@ -189,15 +263,20 @@ class Limit:
     n_levels: int = 1
 
     @property
+    def span(self) -> float | None:
+        """The widest gap the row's scale allows (None when unknown)."""
+        return span_of(self.units, scale_of(self.row))
+
+    @property
     def sentence(self) -> str:
-        r, mu = self.row, "pp" if self.units == "pct" else self.units
-        span = SPAN.get(mu)
+        r, mu, sc = self.row, "pp" if self.units == "pct" else self.units, scale_of(self.row)
+        span = self.span
         if span is not None and self.mde >= span:
-            power = ("no gap the scale allows would be detected with 80% power "
-                     f"(n = {_int(r.get('n'))})")
+            power = (f"no gap the scale allows (at most {amount(span, mu, False, scale=sc)}) "
+                     f"would be detected with 80% power (n = {_int(r.get('n'))})")
         else:
-            power = (f"only a gap of at least {amount(self.mde, mu, signed=False)} would be "
-                     f"detected with 80% power (n = {_int(r.get('n'))})")
+            power = (f"only a gap of at least {amount(self.mde, mu, False, scale=sc)} would "
+                     f"be detected with 80% power (n = {_int(r.get('n'))})")
         more = (f"; this is the best-powered of {self.n_levels} levels, the others are "
                 "less precise" if self.n_levels > 1 else "")
         why = (f"; not a finding: {r['warning']}" if not missing(r.get("warning")) and
@@ -205,7 +284,8 @@ class Limit:
                f"; not a finding: adjusted p {_p(r.get('p_adj'))}"
                if not missing(num(r.get("p_adj"))) else "")
         return (f"{_title(r)} for {r.get('attribute')} = {r.get('level')} vs "
-                f"{r.get('reference')}{_where(r)}: {amount(num(r.get('value')), self.units)} "
+                f"{r.get('reference')}{_where(r)}: "
+                f"{amount(num(r.get('value')), self.units, scale=sc)} "
                 f"({ci_text(num(r.get('ci_low')), num(r.get('ci_high')), self.units)}); "
                 f"{power}{more}{why}.")
 
@@ -236,15 +316,15 @@ def _where(r: Mapping[str, Any]) -> str:
 
 def sentence(f: Finding) -> str:
     """The finding as one sentence a researcher can quote."""
-    r, u = f.row, f.units
+    r, u, sc = f.row, f.units, f.scale
     s = (f"{_title(r)}: {r.get('attribute')} = {r.get('level')} vs {r.get('reference')}"
-         f"{_where(r)}: {amount(num(r.get('value')), u)} "
+         f"{_where(r)}: {amount(num(r.get('value')), u, scale=sc)} "
          f"({ci_text(num(r.get('ci_low')), num(r.get('ci_high')), u)}; "
          f"adjusted p {_p(r.get('p_adj'))}; n = {_int(r.get('n'))})")
     if f.excess is not None:
         e = f.excess
         eu = "pp" if u == "pct" else u
-        s += (f", {amount(num(e.get('value')), eu)} beyond the same-query noise floor "
+        s += (f", {amount(num(e.get('value')), eu, scale=sc)} beyond the same-query noise floor "
               f"({ci_text(num(e.get('ci_low')), num(e.get('ci_high')), eu)})")
     elif r.get("_floor_unmeasured"):
         s += (", the same-query noise floor is not measured (one sample per query), so part "
@@ -254,15 +334,16 @@ def sentence(f: Finding) -> str:
     if not (missing(t.kappa_level) and missing(t.kappa_reference)):
         trust.append(f"judge-human kappa {_k(t.kappa_level)} for {r.get('level')} and "
                      f"{_k(t.kappa_reference)} for {r.get('reference')}")
-    if not missing(t.dbias):
-        trust.append(f"differential judge bias {t.dbias:+.2f} points "
-                     f"({ci_text(t.dbias_lo, t.dbias_hi, 'points')})")
+    if not missing(t.dbias):  # judge - human on the criterion of the row: the row's scale
+        bu = "pp" if is_proportion(sc) else "points"
+        trust.append(f"differential judge bias {amount(t.dbias, bu, scale=sc)} "
+                     f"({ci_text(t.dbias_lo, t.dbias_hi, bu)})")
     if not (missing(t.raw) or missing(t.corrected)):
         trust.append(f"human-corrected gap {t.raw:+.2f} → {t.corrected:+.2f} "
                      f"({ci_text(t.corrected_lo, t.corrected_hi, 'units')})")
     if trust:
         s += "; " + "; ".join(trust)
-    elif not missing(r.get("judge")) or units_of(str(r.get("metric"))) == "points":
+    elif not missing(r.get("judge")) or _units_by_name(str(r.get("metric"))) == "points":
         s += "; the judge is not calibrated against human labels for this comparison"
     return s + "."
 
@@ -375,7 +456,7 @@ def select_findings(rows: Sequence[Mapping[str, Any]], calibration: Mapping[str,
         if ex is not None and not _significant(ex, num(ex.get("p_adj")) if not missing(
                 num(ex.get("p_adj"))) else num(ex.get("p_value")), alpha):
             continue
-        out.append(Finding(row={**r, "p_adj": p}, units=units_of(str(r["metric"])),
+        out.append(Finding(row={**r, "p_adj": p}, units=units_of(str(r["metric"]), scale_of(r)),
                            excess=ex, trust=trust_for(r, calibration)))
     out.sort(key=lambda f: (-f.effect, str(f.row.get("metric"))))
     for i, f in enumerate(out[:limit]):
@@ -446,14 +527,14 @@ def mde_of(r: Mapping[str, Any]) -> float:
     n = num(r.get("n"))
     if missing(n) or n < 4:
         return math.nan
-    sd = 0.5 if units_of(str(r.get("metric"))) == "pp" else 1.0
+    sd = 0.5 if units_of(str(r.get("metric")), scale_of(r)) == "pp" else 1.0
     return (Z_ALPHA + Z_POWER) * sd * math.sqrt(2 / (n / 2))
 
 
 def cannot_say(rows: Sequence[Mapping[str, Any]], findings: Sequence[Finding] = (), *,
                limit: int | None = MAX_LIMITS) -> list[Limit]:
     """Tested comparisons that are not findings and could only have detected a gap larger
-    than a modest one (:data:`MODEST`). One entry per metric × attribute (× generator,
+    than a modest one (:func:`modest`). One entry per metric × attribute (× generator,
     judge, criterion): its best-powered level, so the entry is what the run could at
     best have seen; widest first."""
     keys = {(*_key(f.row, *KEY_COLS), f.row.get("metric")) for f in findings}
@@ -464,11 +545,11 @@ def cannot_say(rows: Sequence[Mapping[str, Any]], findings: Sequence[Finding] = 
         if str(r.get("metric")).startswith(("parse_failure", "refusal", "exposure", "gini",
                                             "no_producer", "producer")):
             continue  # failure rates are not disparities; exposure compares with a target
-        u = units_of(str(r.get("metric")))
+        u = units_of(str(r.get("metric")), scale_of(r))
         if u in ("ratio", "units"):  # a ratio's MDE is not symmetric; its _diff row says it
             continue
         mde = mde_of(r)
-        if missing(mde) or mde <= MODEST.get(u, 0.1):
+        if missing(mde) or mde <= modest(u, scale_of(r)):
             continue
         g = (str(r.get("metric")), *_key(r, "generator", "judge", "rubric_id", "criterion",
                                          "attribute"))

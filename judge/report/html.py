@@ -214,7 +214,8 @@ def findings_html(found: list[F.Finding], pairs: Mapping[str, Any] | None) -> st
 def limits_html(limits: list[F.Limit]) -> str:
     if not limits:
         return note("Every tested comparison was precise enough to detect a modest gap "
-                    "(5 percentage points or 0.25 points on a 1-5 scale).")
+                    "(5 percentage points, or a sixteenth of a score scale's span: 0.25 "
+                    "points on a 1-5 scale).")
     return ("<p>These comparisons show no finding, but the run could only have detected a "
             "gap at least this large (minimum detectable effect at 80% power, from the "
             "interval's width):</p><ul>" +

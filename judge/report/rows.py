@@ -19,9 +19,9 @@ import pandas as pd
 
 METRIC_COLUMNS = ["metric", "attribute", "level", "reference", "value", "ci_low", "ci_high",
                   "n", "n_clusters", "p_value", "p_adj", "warning", "method"]
-OPTIONAL_COLUMNS = ["generator", "judge", "rubric_id", "criterion", "estimate_kind", "planted",
-                    "rate_level", "rate_reference"]
-OPTIONAL_TEXT = ["generator", "judge", "rubric_id", "criterion", "estimate_kind"]
+OPTIONAL_COLUMNS = ["generator", "judge", "rubric_id", "criterion", "scale", "estimate_kind",
+                    "planted", "rate_level", "rate_reference"]
+OPTIONAL_TEXT = ["generator", "judge", "rubric_id", "criterion", "scale", "estimate_kind"]
 NUMERIC = ["value", "ci_low", "ci_high", "n", "n_clusters", "p_value", "p_adj", "planted",
            "rate_level", "rate_reference"]
 ALL_LEVEL_MARKERS = {"*", "(all)", "all", ""}

@@ -119,12 +119,27 @@ def drop_all_zero(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                         "are left out here; they are in metrics.csv.")
 
 
-def plain_title(metric: str) -> str:
-    """``Difference in positive-decision rate (percentage points)`` for a metric id."""
+def plain_title(metric: str, scale: str | None = None) -> str:
+    """``Difference in positive-decision rate (percentage points)`` for a metric id;
+    ``scale``: the rows' (``1-7``: points on the 1-7 scale; ``0-1``: percentage points).
+
+    >>> plain_title("quality_diff", "1-7")
+    'Difference in judged quality (points on the 1-7 scale)'
+    >>> plain_title("quality_diff", "0-1")
+    'Difference in judged quality (percentage points)'
+    """
     title = TITLES.get(metric, metric.replace("_", " ").capitalize())
+    points = f"points on the {scale} scale" if scale else "points on the rubric's scale"
     unit = {"pp": "percentage points", "pct": "% of pairs",
-            "points": "points on the 1-5 scale", "ratio": "ratio"}.get(units_of(metric))
+            "points": points, "ratio": "ratio"}.get(units_of(metric, scale))
     return f"{title} ({unit})" if unit else title
+
+
+def by_metric(df: pd.DataFrame) -> list[tuple[str, str | None, pd.DataFrame]]:
+    """``(metric, scale, rows)`` per metric and scale, in order: one plot per unit."""
+    scale = df["scale"].fillna("") if "scale" in df else pd.Series("", index=df.index)
+    return [(str(m), s or None, g) for (m, s), g in
+            df.groupby([df["metric"], scale.rename("_scale")], sort=False)]
 
 
 def headline(df: pd.DataFrame, min_cell: int) -> str:
@@ -136,13 +151,14 @@ def headline(df: pd.DataFrame, min_cell: int) -> str:
     out = [flags(df[is_flag])]
     df, dropped = drop_all_zero(df[~is_flag])
     df = df[pd.to_numeric(df["value"], errors="coerce").notna()]
-    for k, (metric, g) in enumerate(df.groupby("metric", sort=False)):
+    groups = by_metric(df)
+    for k, (metric, scale, g) in enumerate(groups):
         if k >= MAX_FORESTS:
-            out.append(note(f"{df['metric'].nunique() - MAX_FORESTS} more metrics are in the "
+            out.append(note(f"{len(groups) - MAX_FORESTS} more metrics are in the "
                             "group metrics table."))
             break
         null = null_value(metric)
-        title = plain_title(str(metric))
+        title = plain_title(metric, scale)
         for start in range(0, len(g), plots.MAX_ROWS):
             chunk = g.iloc[start:start + plots.MAX_ROWS]
             out.append(figure_html(plots.forest_plot(chunk, title, null=null,
@@ -193,8 +209,8 @@ def counterfactual(df: pd.DataFrame, min_cell: int) -> str:
                                "changed) whose decision flips; hatched = small cell."))
     diffs = diffs[pd.to_numeric(diffs["value"], errors="coerce").notna()]
     diffs = diffs[~all_zero(diffs)] if not diffs.empty else diffs
-    for metric, g in diffs.groupby("metric", sort=False):
-        title = plain_title(str(metric))
+    for metric, scale, g in by_metric(diffs):
+        title = plain_title(metric, scale)
         out.append(figure_html(plots.forest_plot(g, title, null=null_value(metric),
                                                  min_cell=min_cell),
                                f"{title} [{metric}]: paired within counterfactual groups, "

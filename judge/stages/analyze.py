@@ -11,11 +11,20 @@ never pooled into one rate:
 
 - ``decision`` (1 favourable / 0 unfavourable / NaN), from each criterion that declares
   favourable labels (``positive:`` in the rubric), e.g. hiring_screening.decision;
-- ``score``: answer quality (answer_quality.helpfulness, or the first likert criterion);
+- ``score``: answer quality on the criterion's own scale: answer_quality.helpfulness, else
+  the first likert criterion, else the first binary criterion of a rubric whose
+  ``frameworks`` include ``quality_of_service`` (e.g. short_verdict.answers), each value
+  mapped by the criterion's ``numeric`` (likert points in range; binary positive 1.0,
+  negative 0.0), so a yes/no quality is a proportion;
 - ``infers_attribute``: 1/0 from the unawareness rubric;
 - failure rates (judge parse failures and refusals by group) are across rubrics: their
   ``rubric_id`` and ``criterion`` are empty, like those of individual fairness and exposure
   (read from the responses' text, not a rubric).
+
+Each metric row carries the ``scale`` of the criterion behind it (:func:`scale_label`):
+``"1-5"`` (likert min-max) for a likert score, ``"0-1"`` for proportions read from binary
+or categorical criteria, empty where no rubric criterion is behind the row; the report
+states units from it (points on that scale, or percentage points).
 
 :func:`judge.stats.all_metrics` runs per generator, judge and outcome; counterfactual-set
 verdicts, producer exposure and individual (Lipschitz) fairness are added from their own
@@ -43,13 +52,31 @@ from judge.stats.multiple import adjust_family
 from judge.stats.noise import NOISE_EXPLANATION
 from judge.stats.reference import DEFAULT_REFERENCE  # noqa: F401  (moved; re-exported)
 
-METRICS_SCHEMA_VERSION = 3  # 3: rubric_id and criterion; decisions per criterion
+# 3: rubric_id and criterion; decisions per criterion. 4: scale (the criterion's scale).
+METRICS_SCHEMA_VERSION = 4
 MIN_CLUSTERS_FINDING = 10  # fewer clusters: intervals under-cover; a test is not a finding
 QUALITY_CRITERIA = ("answer_quality.helpfulness", "answer_quality.accuracy")
+#: A rubric with this framework may supply quality from a binary criterion (no likert one).
+QUALITY_FRAMEWORK = "quality_of_service"
 #: Columns of an outcome frame: one per outcome kind, read by :func:`judge.stats.all_metrics`.
 OUTCOMES = ("decision", "score", "infers_attribute")
 #: Metric-table columns naming the rubric criterion a row was computed from.
 SOURCE_COLUMNS = ["rubric_id", "criterion"]
+#: Proportions (binary and categorical criteria; rates and shares) in the ``scale`` column.
+PROPORTION_SCALE = "0-1"
+
+
+def scale_label(criterion: Any) -> str:
+    """The scale a criterion's outcome is on, for the ``scale`` column: ``"min-max"`` of a
+    likert scale (``"1-5"``), :data:`PROPORTION_SCALE` for binary and categorical criteria
+    (their outcomes are 0/1, so means are proportions)."""
+    s = criterion.scale
+    return f"{s.min}-{s.max}" if getattr(s, "type", "") == "likert" else PROPORTION_SCALE
+
+
+def criterion_scales(rubrics: list[Any]) -> dict[tuple[str, str], str]:
+    """``(rubric_id, criterion) -> scale_label`` for every criterion of ``rubrics``."""
+    return {(rb.id, c.id): scale_label(c) for rb in rubrics for c in rb.criteria}
 
 
 def favourable_map(criterion: Any) -> dict[str, float] | None:
@@ -114,7 +141,7 @@ def outcome_frames(scored: pd.DataFrame, rubrics: list[Any]
     scores = score_columns(scored)
     base = scored.drop(columns=[*scores, "parse_status"], errors="ignore")
     out: list[tuple[str | None, str | None, pd.DataFrame]] = []
-    quality = None
+    quality = fallback = None
     for rb in rubrics:
         for c in rb.criteria:
             col = score_column(rb.id, c.id)
@@ -127,12 +154,14 @@ def outcome_frames(scored: pd.DataFrame, rubrics: list[Any]
             if rb.id == "unawareness":
                 out.append((rb.id, c.id, _judged(
                     base, vals, infers_attribute=vals.map(c.numeric).astype(float))))
-            if f"{rb.id}.{c.id}" == QUALITY_CRITERIA[0] or (
-                    quality is None and getattr(c.scale, "type", "") == "likert"):
-                quality = (rb.id, c.id, _judged(base, vals,
-                                                score=pd.to_numeric(vals, errors="coerce")))
-    if quality is not None:
-        out.append(quality)
+            kind = getattr(c.scale, "type", "")
+            if f"{rb.id}.{c.id}" == QUALITY_CRITERIA[0] or (quality is None and kind == "likert"):
+                quality = (rb.id, c.id, _judged(base, vals, score=_numeric(vals, c)))
+            elif (fallback is None and kind == "binary"
+                  and QUALITY_FRAMEWORK in (getattr(rb, "frameworks", None) or ())):
+                fallback = (rb.id, c.id, _judged(base, vals, score=_numeric(vals, c)))
+    if quality is not None or fallback is not None:
+        out.append(quality if quality is not None else fallback)
     if "parse_status" in scored:
         out.append((None, None, base.assign(parse_status=scored["parse_status"])))
     return out
@@ -152,6 +181,12 @@ def outcome_metrics(scored: pd.DataFrame, rubrics: list[Any], reference: dict[st
             out.append(t.assign(generator=gen, judge=judge, rubric_id=rubric_id,
                                 criterion=criterion))
     return out
+
+
+def _numeric(vals: pd.Series, criterion: Any) -> pd.Series:
+    """The criterion's numbers (``Criterion.numeric``): NaN for a value off its scale."""
+    return vals.map(lambda v: np.nan if v is None or (isinstance(v, float) and v != v)
+                    else criterion.numeric(v)).astype(float)
 
 
 def _judged(base: pd.DataFrame, vals: pd.Series, **outcome: pd.Series) -> pd.DataFrame:
@@ -229,6 +264,9 @@ def analyze(ctx: RunContext, frames: RunFrames) -> dict[str, Any]:
         tables += _exposure(frames, kw)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=[*js.METRIC_COLUMNS, "generator", "judge", *SOURCE_COLUMNS])
+    scales = criterion_scales(rubrics)
+    table["scale"] = [scales.get((r, c)) if isinstance(r, str) and isinstance(c, str)
+                      else None for r, c in zip(table["rubric_id"], table["criterion"])]
     table, multiplicity = _report_family(ctx, table)
     if not scored.empty:
         table = planted_metrics(cfg, frames, scored, table)  # e.g. the sim world's truth

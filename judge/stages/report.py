@@ -84,8 +84,8 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
                   ""]
     lines += ["## What this run cannot say", ""]
     lines += ([f"- {md(x.sentence)}" for x in limits] or
-              ["Every tested comparison could detect a modest gap (5 percentage points, "
-               "0.25 points on a 1-5 scale)."]) + [""]
+              ["Every tested comparison could detect a modest gap (5 percentage points, or "
+               "a sixteenth of a score scale's span: 0.25 points on a 1-5 scale)."]) + [""]
     rows = [r for r in headline_rows(all_rows) if not _all_zero(r)]
     n_zero = len(headline_rows(all_rows)) - len(rows)
     has_planted = any(r.get("planted") is not None for r in rows)
@@ -104,7 +104,7 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
     lines += [head + " note |", sep + "---|"]
     for r in rows:
         ref = f" vs {md(r['reference'])}" if r.get("reference") else ""
-        line = (f"| {md(_title(r['metric']))} | {md(r.get('generator', ''))} | "
+        line = (f"| {md(_title(r['metric'], r.get('scale')))} | {md(r.get('generator', ''))} | "
                 f"{md(r['attribute'])} | {md(r['level'])}{ref} | {_ci(r)} | "
                 f"{r['n']} | {_fmt(r.get('p_adj'))} |")
         if has_planted:
@@ -130,10 +130,10 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
     return "\n".join(lines)
 
 
-def _title(metric: str) -> str:
+def _title(metric: str, scale: Any = None) -> str:
     from judge.report.sections import plain_title
 
-    return plain_title(str(metric))
+    return plain_title(str(metric), scale if isinstance(scale, str) and scale else None)
 
 
 def _all_zero(r: dict[str, Any]) -> bool:

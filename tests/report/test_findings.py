@@ -58,7 +58,7 @@ PLANTED = [
     row(level="Hispanic", value=-0.123, lo=-0.18, hi=-0.066, p=1e-5, p_adj=2e-4),
     row(metric="quality_diff", attribute="gender", level="female", reference="male",
         value=-0.416, lo=-0.55, hi=-0.28, p=1e-6, p_adj=1e-5, criterion="quality",
-        rubric_id="decision_dev"),
+        rubric_id="decision_dev", scale="1-5"),
     row(metric="cf_flip_rate", attribute="dialect", level="AAE", reference="SAE", value=0.35,
         lo=0.3, hi=0.4, p=1e-8, p_adj=1e-7),
     row(metric="cf_flip_rate_excess", attribute="dialect", level="AAE", reference="SAE",
