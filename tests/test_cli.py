@@ -56,6 +56,35 @@ def test_the_listed_help_is_each_commands_own():
         assert (cmd.help or "").split("\n\n")[0].replace("\n", " ") == spec.help, name
 
 
+def test_no_help_text_loses_brackets_to_rich_markup():
+    """typer renders help with rich markup: an unescaped ``[ray]`` is read as a tag and
+    vanishes (`judge run --help` said "pip install 'judge'"). Every help text of every
+    command and option either has no bracketed word or escapes it (``\\[``)."""
+    import re
+
+    from typer.main import get_command
+
+    def walk(cmd, ctx):  # typer vendors click: duck-type the groups
+        yield cmd
+        if hasattr(cmd, "list_commands"):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                yield from walk(sub, type(ctx)(sub, parent=ctx, info_name=name))
+
+    root = get_command(app)
+    ctx_type = type(root.make_context("judge", ["--help"], resilient_parsing=True))
+    texts, seen = [], 0
+    for cmd in walk(root, ctx_type(root, info_name="judge")):
+        seen += 1
+        texts += [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+    lost = [t for t in texts if re.search(r"(?<!\\)\[[A-Za-z_][\w,.-]*\]", t)]
+    assert seen > 20 and not lost, (seen, lost)
+    out = subprocess.run([sys.executable, "-m", "judge.cli", "run", "--help"],
+                         capture_output=True, text=True, env={"COLUMNS": "250",
+                                                              "PATH": ""}).stdout
+    assert "'judge[ray]'" in out
+
+
 def test_help_and_schema_import_no_command_module():
     code = ("import sys; from judge.cli import main; sys.argv = ['judge', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import typer
 
+# `\\[`: typer renders help with rich markup, which would read "[ray]" as a tag and drop it.
 ExecutorOpt = typer.Option(None, "--executor", help="Where generate/score run: local, "
                                                     "processes (worker processes on this "
                                                     "machine) or ray (pip install "
-                                                    "'judge[ray]').")
+                                                    "'judge\\[ray]').")
 AddressOpt = typer.Option(None, "--address", help="Ray cluster address ('auto' joins the "
                                                   "cluster on this node; default starts one).")
 ShardsOpt = typer.Option(None, "--shards", help="Shards per stage on Ray (by record-id hash).")
