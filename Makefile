@@ -35,11 +35,17 @@ report: venv
 	$(BIN)/judge report $(CONFIG)
 
 # The docs tests run their blocks in document order in one scratch directory and one Python
-# namespace per document, so they run in one process after the rest (xdist_group did not
-# keep them on one worker: blocks of one document landed on both and failed by order).
+# namespace per document, so they run in one process of their own (xdist_group did not keep
+# them on one worker: blocks of one document landed on both and failed by order). That
+# process runs beside the xdist session rather than after it, so no core idles while the
+# docs run alone; its output is shown when both are done, and either failing fails `make test`.
 test: venv
-	$(BIN)/python -m pytest -q -n 2 --ignore=tests/test_docs.py
-	$(BIN)/python -m pytest -q -p no:xdist tests/test_docs.py
+	@rm -f .docs-tests.log; \
+	$(BIN)/python -m pytest -q -p no:xdist tests/test_docs.py > .docs-tests.log 2>&1 & docs=$$!; \
+	trap "kill $$docs 2>/dev/null" INT TERM; \
+	$(BIN)/python -m pytest -q -n 2 --ignore=tests/test_docs.py; main=$$?; \
+	wait $$docs; d=$$?; echo "--- tests/test_docs.py (ran alongside)"; cat .docs-tests.log; \
+	rm -f .docs-tests.log; test $$main -eq 0 -a $$d -eq 0
 
 lint: venv
 	$(BIN)/ruff check judge tests bench
@@ -56,7 +62,7 @@ bench-findings: venv
 	$(BIN)/python bench/bench_findings.py --seeds 100 --json bench/findings.json
 
 clean:
-	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info .docs-tests.log
 
 # ---- network (helper `net`): the flaky local endpoint, and the network benchmark alone.
 .PHONY: serve-sim bench-network

@@ -14,7 +14,7 @@ from judge.escape import csv_frame, md
 from judge.report import plots
 from judge.report.compare import compare_runs, read_run
 from judge.report.elements import esc, figure_html, fmt, note, page, table_html
-from judge.report.rows import metric_frame, null_value
+from judge.report.rows import HEADLINE, metric_frame, null_value
 from judge.store import write_json_atomic, write_text_atomic
 
 COMPARE_SCHEMA_VERSION = 1
@@ -69,7 +69,9 @@ def config_differences(manifest_a: Mapping[str, Any], manifest_b: Mapping[str, A
 
 def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
                        manifest_b: Mapping[str, Any]) -> str:
-    """The comparison page: both runs side by side, forest plots of B − A, the full table."""
+    """The comparison page: both runs side by side, forest plots of B − A (every outcome of
+    the judgments comparison; the headline metrics of the metric-table comparison), and the
+    full table of every row."""
     a, b = _side(manifest_a), _side(manifest_b)
     runs = table_html([{"": k, "A": a[k], "B": b[k]} for k in a],
                       [("", ""), ("A", "A"), ("B", "B")])
@@ -88,6 +90,8 @@ def build_compare_html(diffs: pd.DataFrame, manifest_a: Mapping[str, Any],
                             ("metrics", "from each run's metric table, independent-runs "
                                         "normal approximation")):
         sub = d[d["source"] == source] if not d.empty else d
+        if source == "metrics" and not sub.empty:  # the headline metrics; all are in the table
+            sub = sub[sub["metric"].isin(HEADLINE)]
         for metric, g in (sub.groupby("metric", sort=False) if not sub.empty else []):
             fig = plots.forest_plot(g, f"{metric}: B − A", null=0.0,
                                     label_keys=("generator", "judge", "criterion"),

@@ -28,6 +28,13 @@ ALL_LEVEL_MARKERS = {"*", "(all)", "all", ""}
 INTERSECTION_SEP = re.compile(r"\s*[×|]\s*")
 DEFAULT_MIN_CELL = 30
 
+#: The metrics a reader needs first (the report's headline table; the comparison page's
+#: forest plots of metric-table differences), in that order.
+HEADLINE = ("selection_rate_diff", "four_fifths_flag", "cf_flip_rate", "cf_decision_diff",
+            "quality_diff", "tpr_gap", "fpr_gap", "unawareness_rate_diff", "refusal_rate_diff",
+            "parse_failure_rate_diff", "cfset_differs_share", "lipschitz_violation_share",
+            "exposure_share_minus_relevance", "exposure_gini", "no_producer_share")
+
 FAILURE_PREFIXES = ("parse_failure", "refusal")
 EXPOSURE_PREFIXES = ("exposure", "gini", "no_producer", "producer")
 CF_PREFIXES = ("cf_", "cfset_", "cf-set")

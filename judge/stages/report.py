@@ -140,14 +140,12 @@ def _all_zero(r: dict[str, Any]) -> bool:
     return all(r.get(k) == 0 for k in ("value", "ci_low", "ci_high"))
 
 
-HEADLINE = ("selection_rate_diff", "four_fifths_flag", "cf_flip_rate", "cf_decision_diff",
-            "quality_diff", "tpr_gap", "fpr_gap", "unawareness_rate_diff", "refusal_rate_diff",
-            "parse_failure_rate_diff", "cfset_differs_share", "lipschitz_violation_share",
-            "exposure_share_minus_relevance", "exposure_gini", "no_producer_share")
 
 
 def headline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows a reader needs first: headline metrics on single attributes."""
+    from judge.report.rows import HEADLINE
+
     keep = [r for r in rows if r.get("metric") in HEADLINE and "|" not in str(r.get("attribute"))
             and (r.get("n") or 0) > 0]
     return sorted(keep, key=lambda r: (HEADLINE.index(r["metric"]), str(r.get("generator")),

@@ -65,7 +65,15 @@ def write_run(d: Path, name: str, generator: str, gap: float, n_groups: int = 24
         rows = [{"metric": "score_gap:decision_dev.quality", "generator": generator,
                  "attribute": "race", "level": "Black", "reference": "White", "value": gap,
                  "ci_low": gap - 0.2, "ci_high": gap + 0.2, "n": 96, "n_clusters": 24,
-                 "method": "cluster_bootstrap", "warning": None}]
+                 "method": "cluster_bootstrap", "warning": None},
+                {"metric": "selection_rate_diff", "generator": generator, "attribute": "race",
+                 "level": "Black", "reference": "White", "value": gap / 10,
+                 "ci_low": gap / 10 - 0.05, "ci_high": gap / 10 + 0.05, "n": 96,
+                 "n_clusters": 24, "method": "cluster_bootstrap", "warning": None},
+                {"metric": "cell_n", "generator": generator, "attribute": "race",
+                 "level": "Black", "reference": None, "value": 48 + gap, "ci_low": None,
+                 "ci_high": None, "n": 48, "n_clusters": 24, "method": "count",
+                 "warning": None}]
         (d / "metrics.json").write_text(json.dumps({"schema_version": 1, "metrics": rows}))
     return d
 
@@ -199,6 +207,16 @@ def test_compare_runs_and_written_outputs(runs, tmp_path):
     assert len(doc["differences"]) == len(res) and doc["bootstrap"] == 200
     html = paths["html"].read_text()
     assert html.count("<img ") >= 4 and "configs differ in: <ul>" in html and "<li>generators: " in html
+    # a plot per judgments outcome and per headline metric; every other row only in the table
+    from judge.report.rows import HEADLINE
+
+    plotted = {m for s, m in zip(res["source"], res["metric"])
+               if s == "judgments" or m in HEADLINE}
+    assert html.count("<img ") == len(plotted)
+    others = set(res.loc[res["source"] == "metrics", "metric"]) - plotted
+    assert others, "the fixture has no non-headline metric: the check below tests nothing"
+    for m in others:
+        assert f"{m}: difference between runs" not in html and f"<td>{m}</td>" in html
     assert "| judgments | score_gap:decision_dev.quality | race | Black vs White |" in \
         paths["md"].read_text()
 
