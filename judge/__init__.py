@@ -42,11 +42,12 @@ def run(config: Any, stages: list[str] | None = None, force: list[str] | None = 
         progress: bool = False) -> dict[str, Any]:
     """Run stages (default: all) of a config path or RunConfig; returns per-stage counts."""
     from judge.config import RunConfig, load_config
-    from judge.pipeline import STAGES, open_run, run_stages
+    from judge.pipeline import STAGES, needs_keys, open_run, run_stages
 
     cfg = config if isinstance(config, RunConfig) else load_config(config)
-    ctx = open_run(cfg, progress=progress)
-    return run_stages(ctx, list(stages or STAGES), force)
+    stages = list(stages or STAGES)
+    ctx = open_run(cfg, progress=progress, check_keys=needs_keys(stages))
+    return run_stages(ctx, stages, force)
 
 
 def __getattr__(name: str) -> Any:

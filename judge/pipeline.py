@@ -134,6 +134,20 @@ def preflight(cfg: RunConfig, check_keys: bool = True) -> None:
             check_credentials(spec)
 
 
+#: Stages that may call a model (``queries``: LLM-written queries); the others never need
+#: an API key, so `judge calibrate` and `judge report` work on a finished run without one.
+MODEL_STAGES = frozenset({"queries", "generate", "score"})
+
+
+def needs_keys(stages: list[str]) -> bool:
+    """Whether running ``stages`` may call a model (and so needs its API keys).
+
+    >>> needs_keys(["report"]), needs_keys(["calibrate", "report"]), needs_keys(["score"])
+    (False, False, True)
+    """
+    return bool(MODEL_STAGES.intersection(stages))
+
+
 def open_run(cfg: RunConfig, *, progress: bool = False, retry_errors: bool = False,
              check_keys: bool = True) -> RunContext:
     """Preflight (before any work), open the run directory, record provenance."""

@@ -10,7 +10,7 @@ import typer
 from judge._cli.common import SetOpt, guard, load_run_config
 from judge._cli.ray_options import AddressOpt, ExecutorOpt, ShardsOpt, WorkersOpt
 from judge.executors.options import apply_executor_overrides
-from judge.pipeline import check_force, open_run, run_stages
+from judge.pipeline import check_force, needs_keys, open_run, run_stages
 
 ForceOpt = typer.Option(None, "--force", help="Redo a stage: queries, generate, score, calibrate.")
 ProgressOpt = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
@@ -55,7 +55,8 @@ def run_stages_command(config: str, stages: list[str], force: list[str] | None, 
         if executor or address or shards or workers:
             cfg = apply_executor_overrides(cfg, executor, address, shards, workers)
         check_force(force)
-        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors)
+        ctx = open_run(cfg, progress=progress and sys.stderr.isatty(), retry_errors=retry_errors,
+                       check_keys=needs_keys(stages))
         results = run_stages(ctx, stages, force)
         for name, r in results.items():
             typer.echo(f"{name:>9}: planned {r['planned']}, skipped {r['skipped']}, "
