@@ -159,3 +159,10 @@ def test_real_model_end_to_end(server, tmp_path):
     assert "Failures" in html and len(md) > 500
     # no human labels: the report says what calibration needs (here: the sample command)
     assert "needs human labels" in md and "judge calibrate sample" in md
+    # answer quality by group from the binary quality criterion, as a proportion
+    import csv
+
+    with (run / "metrics.csv").open(newline="") as fh:
+        quality = [r for r in csv.DictReader(fh) if r["metric"] == "quality"]
+    assert quality and all(r["rubric_id"] == "short_verdict" and r["criterion"] == "answers"
+                           and r["scale"] == "0-1" for r in quality), quality
