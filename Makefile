@@ -59,7 +59,7 @@ bench-calibration: venv
 	$(BIN)/python bench/calibration_coverage.py
 
 bench-findings: venv
-	$(BIN)/python bench/bench_findings.py --seeds 100 --json bench/findings.json
+	$(BIN)/python bench/bench_findings.py --seeds 100 --groups 60 --json bench/findings.json
 
 clean:
 	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info .docs-tests.log
