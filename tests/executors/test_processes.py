@@ -333,8 +333,12 @@ def test_sigkill_of_the_driver_stops_its_workers_and_resume_completes(
     entries = srv.log_entries()
     ok = {e["hash"] for e in entries if e["outcome"] in SUCCESS}
     assert ok == {e["hash"] for e in ref_srv.log_entries() if e["outcome"] in SUCCESS}
-    # Only calls in flight at the kill can be asked twice: 8 per model at most.
-    assert sum(n - 1 for n in duplicate_successes(entries).values()) <= 16
+    # Only calls whose answers were not on disk at the kill can be asked twice: those in
+    # flight (8 per model) and those answered but still on their way to the file, at most
+    # flush_every (2) in each worker's pipe and in each of the driver's two sinks. (16 alone
+    # failed once on a loaded 2-core machine with 17: an answer in a worker's pipe buffer.)
+    in_flight, unflushed = 8 * 2, 2 * (2 + 2)
+    assert sum(n - 1 for n in duplicate_successes(entries).values()) <= in_flight + unflushed
     assert len(calls_by_hash(entries)) == total
     for p in run.rglob("*"):
         if p.is_file():
