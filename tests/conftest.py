@@ -14,39 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-#: Tests (or their module fixtures) that take tens of seconds on 2 cores, slowest first
-#: (`pytest --durations=30`, 2026-12-05). They are collected first, so xdist hands them out
-#: before the short ones and the session does not end waiting on one long test started late.
-#: Refresh from --durations when the order drifts; a missing name only loses its rank.
-SLOW_FIRST = (
-    "tests/sim/test_coverage.py::test_coverage_fast_in_sim_world",
-    "tests/e2e/test_network.py::test_sigkill_at_random_points_then_resume_equals_uninterrupted_run",
-    "tests/e2e/test_pipeline.py::test_sigkill_mid_stage_then_resume_matches_uninterrupted_run",
-    "tests/executors/test_processes.py::test_sigkill_of_the_driver_stops_its_workers_and_resume_completes",
-    "tests/executors/test_ray.py::test_ray_run_matches_local_run",
-    "tests/e2e/test_network.py::test_api_key_never_written_anywhere",
-    "tests/report/test_report_run.py::test_every_section_renders",
-    "tests/executors/test_equivalence.py::test_every_executor_makes_the_local_runs_records_and_manifest",
-    "tests/e2e/test_pipeline.py::test_planted_generator_disparity_is_recovered_within_ci",
-    "tests/e2e/test_pipeline.py::test_small_run_end_to_end_and_rerun_makes_zero_calls",
-    "tests/labelling/test_runs.py::test_local_model_run_writes_blind_sheets",
-    "tests/test_frames.py::test_no_column_of_a_real_run_shadows_a_dataframe_attribute",
-    "tests/calibration/test_coverage.py::test_coverage_fast",
-    "tests/e2e/test_null_world.py::test_null_world_cis_cover_zero",
-    "tests/executors/test_processes.py::test_overlap_judges_answers_as_they_arrive_with_the_same_records",
-    "tests/executors/test_ray.py::test_killed_driver_rerun_completes_without_duplicates",
-    "tests/e2e/test_bad_input.py::test_disk_full_then_resume",
-    "tests/e2e/test_network.py::test_faults_every_item_ends_as_one_record",
-    "tests/report/test_findings.py::test_pipeline_report_opens_with_findings",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run :data:`SLOW_FIRST` first (a stable sort: everything else keeps its order)."""
-    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("[", 1)[0], len(rank)))
-
-
 def small_config(tmp_path: Path, name: str = "t", **over) -> Path:
     """Write a small run config (a few counterfactual groups) and return its path."""
     cfg = {
