@@ -27,7 +27,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from judge.sim.faults import FaultConfig  # noqa: E402
 from judge.sim.server_process import start_server  # noqa: E402
 
-API_KEY = "sk-bench-not-a-secret"
+API_KEY = "bench-not-a-secret"  # any value: the local sim server checks none
 MODEL = "generator"
 Call = Callable[[int], Awaitable[str]]
 

@@ -45,7 +45,7 @@ from bench_pipeline import write_queries  # noqa: E402
 from judge.sim.faults import FaultConfig  # noqa: E402
 from judge.sim.server_process import start_server  # noqa: E402
 
-API_KEY = "sk-bench-not-a-secret"
+API_KEY = "bench-not-a-secret"  # any value: the local sim server checks none
 RUBRIC = "answer_quality"
 INSPECT_VERSION = "0.3.285"
 INSPECT_VENV = ROOT / ".venv-bench-inspect"

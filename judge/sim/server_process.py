@@ -3,7 +3,7 @@
 Example::
 
     with start_server(FaultConfig(rate_429=0.1), backend="echo", log_path=p) as srv:
-        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="sk-test")
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="test")
         ...
         entries = srv.log_entries()
 """

@@ -75,7 +75,7 @@ def test_local_model_run_writes_blind_sheets(sim_server_factory, tmp_path,  # no
                                              monkeypatch):
     from tests.e2e.test_network import net_config
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
     srv = sim_server_factory(None, backend="sim")
     cfg = net_config(tmp_path, "local", srv.base_url, limit=6)
     _run("generate", str(cfg), "--no-progress")

@@ -31,7 +31,7 @@ from judge.sim.server_log import (
 from tests.fixtures.server import sim_available, sim_server, sim_server_factory  # noqa: F401
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-KEY = "sk-test-9f8e7d6c5b4a3210"
+KEY = "test-key-9f8e7d6c5b4a3210"
 USER = [{"role": "user", "content": "Say hello to Amara."}]
 JUDGE = [{"role": "system", "content": "Reply with a JSON object with keys score and reason."},
          {"role": "user", "content": "Rate this answer: 'hello'"}]
