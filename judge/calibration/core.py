@@ -4,8 +4,9 @@
 group.<attr>...``) and human labels (``item_id, rater, criterion, score``) and returns a
 :class:`CalibrationResult` of fixed-schema tables, for every criterion and judge (plus
 the ``panel`` aggregate when a criterion has several judges). Every interval is a
-cluster bootstrap over ``cluster`` (seeded), except the ``ppi`` rows (``ppi_py``
-intervals) and the differential-bias rows (cluster-robust OLS).
+cluster bootstrap over ``cluster`` (seeded), except the ``ppi`` and ``ppi_isotonic`` rows
+(:func:`judge.stats.ppi.sampled_ppi_mean`: a t interval for a labelled sample of the judged
+items) and the differential-bias rows (cluster-robust OLS).
 """
 
 from __future__ import annotations

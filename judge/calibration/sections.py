@@ -209,25 +209,28 @@ def _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed
                                      math.nan, nl, nu, nc,
                                      warning=f"fewer than {sp.MIN_LABELLED} labelled items"))
                 continue
-            v, lo, hi = sp.ppi_mean(lab["y"].to_numpy()[ml], yl[ml], yu[mu],
+            e = sp.sampled_ppi_mean(lab["y"].to_numpy()[ml], yl[ml], yu[mu],
                                     w=None if w is None else w[ml], alpha=alpha)
-            rows.append(_ppi_row(key, attr, g, None, "mean", est, v, lo, hi, nl, nu, nc))
+            rows.append(_ppi_row(key, attr, g, None, "mean", est, e.value, e.ci_low, e.ci_high,
+                                 nl, nu, nc, lam=e.lam))
     return rows
 
 
 def _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha):
+    """Each level's corrected gap to ``ref``: the difference of the two groups'
+    :func:`~judge.stats.ppi.sampled_ppi_mean` (so a gap is the difference of the mean rows),
+    and a cluster bootstrap of the same point with both groups' ``lam`` held fixed."""
     rows = []
     counts = pd.Series(gl).value_counts()
     ok = [g for g in sorted(set(gu)) if counts.get(g, 0) >= sp.MIN_LABELLED]
     levels = [g for g in sorted(set(gu)) if g != ref]
-    y = lab["y"].to_numpy()
-    fits = {}
-    if ref in ok and len(ok) > 1:
-        keep_l, keep_u = np.isin(gl, ok), np.isin(gu, ok)
-        for est, yl, yu in (("ppi", lab["x"].to_numpy(), allx["x"].to_numpy()),
-                            ("ppi_isotonic", cal_l, cal_u)):
-            fits[est] = sp.ppi_gaps(y[keep_l], yl[keep_l], gl[keep_l], yu[keep_u], gu[keep_u],
-                                    ref, w=None if w is None else w[keep_l], alpha=alpha)
+    y, x_l, x_u = lab["y"].to_numpy(), lab["x"].to_numpy(), allx["x"].to_numpy()
+    means = {}
+    for est, yl, yu in (("ppi", x_l, x_u), ("ppi_isotonic", cal_l, cal_u)):
+        for g in ok:
+            ml, mu = gl == g, gu == g
+            means[est, g] = sp.sampled_ppi_mean(y[ml], yl[ml], yu[mu],
+                                                w=None if w is None else w[ml], alpha=alpha)
     for g in levels:
         m2u, m2l = np.isin(gu, [g, ref]), np.isin(gl, [g, ref])
         nl, nu = int(m2l.sum()), int(m2u.sum())
@@ -241,19 +244,19 @@ def _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed,
                                      nl, nu, nc, warning=f"fewer than {sp.MIN_LABELLED} "
                                      "labelled items in this group or the reference"))
             continue
-        v, lo, hi = fits["ppi"][g]
-        rows.append(_ppi_row(key, attr, g, ref, "gap", "ppi", v, lo, hi, nl, nu, nc))
-        lam = sp.implied_lam(v, y[m2l], lab["x"].to_numpy()[m2l], gl[m2l],
-                             allx["x"].to_numpy()[m2u], gu[m2u], g, ref,
-                             w=None if w is None else w[m2l])
+        d = sp.sampled_ppi_gap(means["ppi", g], means["ppi", ref], alpha=alpha)
+        rows.append(_ppi_row(key, attr, g, ref, "gap", "ppi", d.value, d.ci_low, d.ci_high,
+                             nl, nu, nc, lam=d.lam))
+        lams = (means["ppi", ref].lam, means["ppi", g].lam)
         bv, blo, bhi, bnc = sp.ppi_gap_cluster_bootstrap(
-            y[m2l], lab["x"].to_numpy()[m2l], gl[m2l], lab["cluster"].to_numpy()[m2l],
-            allx["x"].to_numpy()[m2u], gu[m2u], allx["cluster"].to_numpy()[m2u], g, ref, lam,
+            y[m2l], x_l[m2l], gl[m2l], lab["cluster"].to_numpy()[m2l],
+            x_u[m2u], gu[m2u], allx["cluster"].to_numpy()[m2u], g, ref, lams,
             w=None if w is None else w[m2l], B=B, seed=seed, alpha=alpha)
         rows.append(_ppi_row(key, attr, g, ref, "gap", "ppi_cluster_bootstrap", bv, blo, bhi,
-                             nl, nu, bnc, lam=lam))
-        v, lo, hi = fits["ppi_isotonic"][g]
-        rows.append(_ppi_row(key, attr, g, ref, "gap", "ppi_isotonic", v, lo, hi, nl, nu, nc))
+                             nl, nu, bnc, lam=d.lam))
+        d = sp.sampled_ppi_gap(means["ppi_isotonic", g], means["ppi_isotonic", ref], alpha=alpha)
+        rows.append(_ppi_row(key, attr, g, ref, "gap", "ppi_isotonic", d.value, d.ci_low,
+                             d.ci_high, nl, nu, nc, lam=d.lam))
     return rows
 
 

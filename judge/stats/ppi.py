@@ -1,28 +1,32 @@
-"""Prediction-powered inference (PPI++) for group means and group gaps, via ``ppi_py``.
+"""Prediction-powered inference (PPI++) for group means and gaps, when the humans labelled a
+sample *of* the judged items.
 
 Many items carry a judge score ``yhat``; a labelled subset also carries the human score
-``y`` (mean over raters). PPI++ combines the judge's mean over all items with a
-rectifier ``y - lam * yhat`` estimated on the labelled items, with ``lam`` tuned by
-``ppi_py`` for power. Group means use ``ppi_mean_ci`` per group; group gaps use
-``ppi_ols_ci`` on an intercept plus indicators of each non-reference group, so each
-coefficient is a gap to the reference group. Inclusion weights of a stratified labelling
-sample enter as ``w = 1 / inclusion_prob`` (``ppi_py`` normalises weights to mean 1).
+``y`` (mean over raters). PPI++ combines the judge's mean over all items with a rectifier
+``y - lam * yhat`` estimated on the labelled items, ``lam`` tuned for power. Inclusion
+weights of a stratified labelling sample enter as ``w = 1 / inclusion_prob``.
 
-``ppi_py`` compiles its OLS helper with numba on first use in every process (about 18 s
-on a loaded 2-core machine, no on-disk cache), so :func:`ppi_gaps` runs ``ppi_ols_ci``
-with that helper's pure-Python original (``py_func``): the same source, the same
-numbers, a few milliseconds at our sizes.
+``ppi_py`` (the reference implementation, used by the tests) assumes the unlabelled items
+are *other* items than the labelled ones. In a run they are not: the labelled items are a
+sample of the judged items, and the judge's mean runs over all of them. Passing all items
+to ``ppi_py`` as "unlabelled" counts the labelled ones twice, and its interval is too
+narrow by up to ``rho**2 / 2`` of the variance (``rho``: judge-human correlation). In the
+pipeline's 10+-cluster cells those intervals covered 0.88-0.90 instead of 0.95.
+:func:`sampled_ppi_mean` and :func:`sampled_ppi_gap` are the estimator for this design: the
+same PPI++ point as ``ppi_py`` at a given ``lam`` (``lam * mean_all(yhat) +
+hajek_mean_lab(y - lam * yhat)``), with the variance of a survey difference estimator
+(Sarndal, Swensson & Wretman 1992, ch. 6) plus that of the items' own mean, ``lam`` chosen
+to minimise it, and a t quantile.
 
-``ppi_py`` intervals assume independent items. :func:`ppi_gaps_cluster_bootstrap`
-resamples clusters instead, with ``lam`` held at the value ``ppi_py`` chose; the
-calibration report gives both.
+These intervals treat items as independent given the queries. :func:`ppi_gap_cluster_bootstrap`
+resamples clusters instead, with both groups' ``lam`` held fixed; the calibration report
+gives both.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,74 +38,6 @@ PPI_COLUMNS = ["attribute", "group", "reference", "quantity", "estimator", "valu
 """Fixed schema of the corrected-estimates table."""
 
 MIN_LABELLED = 2
-
-
-def _w(w, n: int) -> np.ndarray | None:
-    return None if w is None else np.asarray(w, dtype=float).reshape(n)
-
-
-def ppi_mean(y, yhat, yhat_unl, *, w=None, w_unl=None, alpha: float = 0.05
-             ) -> tuple[float, float, float]:
-    """PPI++ mean of ``y``: ``(point, ci_low, ci_high)`` from ``ppi_py.ppi_mean_ci``."""
-    from ppi_py import ppi_mean_ci
-
-    y, yhat, yhat_unl = (np.asarray(a, dtype=float) for a in (y, yhat, yhat_unl))
-    lo, hi = ppi_mean_ci(y, yhat, yhat_unl, alpha=alpha, w=_w(w, len(y)),
-                         w_unlabeled=_w(w_unl, len(yhat_unl)))
-    lo, hi = float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
-    return (lo + hi) / 2, lo, hi
-
-
-@contextmanager
-def pure_python_ols() -> Iterator[None]:
-    """Within the block, ``ppi_py.ppi_ols_*`` use the un-jitted ``_ols_get_stats``."""
-    import ppi_py.ppi as mod
-
-    orig = getattr(mod, "_ols_get_stats", None)
-    if orig is not None and hasattr(orig, "py_func"):
-        mod._ols_get_stats = orig.py_func
-    try:
-        yield
-    finally:
-        if orig is not None:
-            mod._ols_get_stats = orig
-
-
-def gap_design(groups, levels: list[str]) -> np.ndarray:
-    """Intercept plus one indicator column per level in ``levels`` (the non-reference ones)."""
-    groups = np.asarray(groups).astype(str)
-    return np.column_stack([np.ones(len(groups))] + [(groups == g).astype(float) for g in levels])
-
-
-def ppi_gaps(y, yhat, groups_lab, yhat_unl, groups_unl, reference: str, *, w=None, w_unl=None,
-             alpha: float = 0.05) -> dict[str, tuple[float, float, float]]:
-    """PPI++ gap of each group's mean ``y`` to the reference group's, from ``ppi_ols_ci``.
-
-    Returns ``{group: (point, ci_low, ci_high)}``; the point is the centre of the
-    (symmetric) ``ppi_py`` interval, which is its point estimate at the tuned ``lam``.
-    """
-    from ppi_py import ppi_ols_ci
-
-    levels = sorted(set(np.asarray(groups_lab).astype(str)) - {reference})
-    X = gap_design(groups_lab, levels)
-    Xu = gap_design(groups_unl, levels)
-    y, yhat, yhat_unl = (np.asarray(a, dtype=float) for a in (y, yhat, yhat_unl))
-    with pure_python_ols():
-        lo, hi = ppi_ols_ci(X, y, yhat, Xu, yhat_unl, alpha=alpha, w=_w(w, len(y)),
-                            w_unlabeled=_w(w_unl, len(yhat_unl)))
-    return {g: ((lo[k] + hi[k]) / 2, float(lo[k]), float(hi[k]))
-            for k, g in enumerate(levels, start=1)}
-
-
-def implied_lam(point: float, y, yhat, g_lab, yhat_unl, g_unl, level, reference,
-                w=None, w_unl=None) -> float:
-    """The ``lam`` at which the fixed-lam gap estimator equals ``point`` (it is linear in lam)."""
-    X, g = _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, [reference, level], w, w_unl)
-    s = np.zeros((2, 5))
-    np.add.at(s, g[g >= 0], X[g >= 0])
-    a = float(_gap_from_sums(s, 0.0))
-    b = float(_gap_from_sums(s, 1.0)) - a
-    return float(np.clip((point - a) / b, 0, 1)) if b != 0 else 0.0
 
 
 def _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, glevels, w, w_unl
@@ -122,24 +58,29 @@ def _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, glevels, w, w_unl
     return X, g
 
 
-def _means_from_sums(s: np.ndarray, lam: float) -> np.ndarray:
-    """Group means ``lam * mean_unl(yhat) + mean_lab(y - lam * yhat)`` from cell sums."""
+def _means_from_sums(s: np.ndarray, lam) -> np.ndarray:
+    """Group means ``lam * mean_unl(yhat) + mean_lab(y - lam * yhat)`` from cell sums
+    (``lam``: one value, or one per group)."""
+    lam = np.asarray(lam, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return lam * s[..., 0] / s[..., 1] + (s[..., 2] - lam * s[..., 3]) / s[..., 4]
 
 
-def _gap_from_sums(s: np.ndarray, lam: float) -> np.ndarray:
+def _gap_from_sums(s: np.ndarray, lam) -> np.ndarray:
     m = _means_from_sums(s, lam)
     return m[..., 1] - m[..., 0]
 
 
 def ppi_gap_cluster_bootstrap(y, yhat, g_lab, c_lab, yhat_unl, g_unl, c_unl, level: str,
-                              reference: str, lam: float, *, w=None, w_unl=None,
+                              reference: str, lam: float | tuple[float, float], *, w=None,
+                              w_unl=None,
                               B: int = DEFAULT_B, seed: int = 0, alpha: float = 0.05
                               ) -> tuple[float, float, float, int]:
     """Fixed-``lam`` PPI gap ``level - reference`` with a cluster-bootstrap percentile CI.
 
-    Labelled and unlabelled items of a cluster are resampled together. Returns
+    ``lam``: one value, or ``(reference's, level's)``. Labelled and unlabelled items of a
+    cluster are resampled together (the labelled items may be among the unlabelled ones, as
+    in a run: each copy is resampled with its cluster). Returns
     ``(point, ci_low, ci_high, n_clusters)``.
     """
     X, g = _ppi_rows(y, yhat, g_lab, yhat_unl, g_unl, [reference, level], w, w_unl)
@@ -152,3 +93,86 @@ def ppi_gap_cluster_bootstrap(y, yhat, g_lab, c_lab, yhat_unl, g_unl, c_unl, lev
         return point, math.nan, math.nan, C
     lo, hi = boot.interval(_gap_from_sums(reps, lam))
     return point, float(lo), float(hi), C
+
+
+class SampledEstimate(NamedTuple):
+    """A PPI++ estimate when the labelled items are a sample of the judged items."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    se: float
+    df: float  # degrees of freedom of the t quantile
+    lam: float
+    n_labelled: int
+    n_items: int
+
+
+def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05) -> SampledEstimate:
+    """PPI++ mean of ``y`` over a set of judged items, a sample of which humans labelled.
+
+    ``y``, ``yhat``: human and judge scores of the labelled items; ``yhat_all``: the judge's
+    scores of *all* the items, the labelled ones included; ``w``: the labelled items'
+    ``1 / inclusion_prob`` (``None``: a simple random sample of the items). Estimand: the
+    expected human score over these items (responses and raters as draws).
+
+    With ``N`` items, weights rescaled to sum to ``N`` (inclusion ``pi = 1 / w``),
+    ``r = y - lam * yhat`` and ``c = (1 - pi) * w**2``: the point is
+    ``lam * mean(yhat_all) + sum(w * r) / N``; its variance is the sampling variance of the
+    rectifier, ``sum(c * (r - rbar)**2) / N**2`` (zero when every item is labelled), plus
+    ``var_w(y) / N`` for the items' own mean. ``lam`` in [0, 1] minimises the first term
+    (weighted least squares of ``y`` on ``yhat`` with weights ``c``). The interval uses a t
+    quantile with ``n_labelled - 1`` degrees of freedom; both variance terms get the
+    ``n / (n - 1)`` correction.
+    """
+    from scipy.stats import t as t_dist
+
+    y, yhat, yhat_all = (np.asarray(a, dtype=float).ravel() for a in (y, yhat, yhat_all))
+    n, N = len(y), len(yhat_all)
+    if n < MIN_LABELLED or N < n:
+        raise ValueError(f"need at least {MIN_LABELLED} labelled items, a subset of the "
+                         f"{N} judged items (got {n})")
+    w = np.full(n, N / n) if w is None else np.asarray(w, dtype=float).ravel()
+    if len(w) != n or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("weights must be positive and finite, one per labelled item")
+    w = w * (N / w.sum())  # Hajek: the weights count the N items
+    c = (1.0 - np.minimum(1.0 / w, 1.0)) * w * w
+    dy = y - np.average(y, weights=w)
+    dx = yhat - np.average(yhat, weights=w)
+    sxx = float((c * dx * dx).sum())
+    lam = float(np.clip((c * dx * dy).sum() / sxx, 0.0, 1.0)) if sxx > 0 else 0.0
+    r = y - lam * yhat
+    rbar = float((w * r).sum() / N)
+    point = lam * float(yhat_all.mean()) + rbar
+    ddof = n / (n - 1)
+    u = c * (r - rbar) ** 2 / N**2 * ddof  # each labelled item's share of the design variance
+    v_items = float((w * dy * dy).sum()) / N / N * ddof
+    # Satterthwaite degrees of freedom: the design variance of each set of items with one
+    # inclusion probability (a stratum of the sample) has n_h - 1, the items' own n - 1 (at
+    # most n - 1 in all: both are estimated from the same items)
+    strata = pd.Series(u).groupby(np.round(w, 9)).agg(["sum", "size"])
+    v_design = float(strata["sum"].sum())
+    var = v_design + v_items
+    denom = float((strata["sum"] ** 2 / np.maximum(strata["size"] - 1, 1)).sum()) \
+        + v_items**2 / (n - 1)
+    df = min(var**2 / denom, n - 1.0) if denom > 0 else float(n - 1)
+    se = math.sqrt(var)
+    q = float(t_dist.ppf(1 - alpha / 2, df))
+    return SampledEstimate(point, point - q * se, point + q * se, se, float(df), lam, n, N)
+
+
+def sampled_ppi_gap(level: SampledEstimate, reference: SampledEstimate, *, alpha: float = 0.05
+                    ) -> SampledEstimate:
+    """``level - reference`` of two :func:`sampled_ppi_mean` estimates on disjoint item
+    sets: variances add; Welch-Satterthwaite degrees of freedom. ``lam`` is the level's."""
+    from scipy.stats import t as t_dist
+
+    va, vb = level.se**2, reference.se**2
+    se = math.sqrt(va + vb)
+    df = ((va + vb) ** 2 / (va**2 / level.df + vb**2 / reference.df)
+          if va + vb > 0 else level.df + reference.df)
+    point = level.value - reference.value
+    q = float(t_dist.ppf(1 - alpha / 2, df))
+    return SampledEstimate(point, point - q * se, point + q * se, se, float(df), level.lam,
+                           level.n_labelled + reference.n_labelled,
+                           level.n_items + reference.n_items)

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from ppi_py import ppi_mean_ci
+from ppi_py import ppi_mean_pointestimate
 from sklearn.metrics import cohen_kappa_score
 
 from judge.calibration import ScaleSpec, calibrate_files, calibrate_frames, simulate_basic
 from judge.calibration.core import PANEL
+from judge.stats.ppi import sampled_ppi_mean
 
 LIKERT = ScaleSpec(kind="likert", min=1, max=5)
 BINARY = ScaleSpec(kind="binary")
@@ -58,7 +59,7 @@ def test_corrected_side_by_side_with_counts(result):
     assert gap.loc["judge_only", "value"] > gap.loc["ppi", "value"] + 0.3
 
 
-def test_weights_reach_ppi_py(sim):
+def test_weights_reach_the_corrected_estimates(sim):
     j, h, _ = sim
     labelled = sorted(set(h.item_id))
     pi = pd.Series(np.where(np.arange(len(labelled)) % 2, 0.2, 0.6), index=labelled)
@@ -69,10 +70,15 @@ def test_weights_reach_ppi_py(sim):
     ja = j[j["group.group"] == "a"]
     y = h.groupby("item_id")["score"].mean()
     lab = ja[ja.item_id.isin(y.index)]
-    lo, hi = ppi_mean_ci(y[lab.item_id].to_numpy(float), lab.score.to_numpy(float),
-                         ja.score.to_numpy(float), alpha=0.05,
-                         w=1 / pi[lab.item_id].to_numpy())
-    assert (row.ci_low, row.ci_high) == pytest.approx((lo[0], hi[0]), rel=1e-12)
+    w = 1 / pi[lab.item_id].to_numpy()
+    args = (y[lab.item_id].to_numpy(float), lab.score.to_numpy(float), ja.score.to_numpy(float))
+    e = sampled_ppi_mean(*args, w=w)
+    assert (row.value, row.ci_low, row.ci_high, row.lam) == pytest.approx(
+        (e.value, e.ci_low, e.ci_high, e.lam), rel=1e-12)
+    # the point is ppi_py's PPI++ point at that lam, with the weights
+    assert row.value == pytest.approx(float(np.ravel(ppi_mean_pointestimate(
+        *args, lam=e.lam, w=w))[0]), rel=1e-12)
+    assert sampled_ppi_mean(*args).value != pytest.approx(e.value, rel=1e-6)
     assert res.meta["weighted"] is True
     with pytest.raises(ValueError, match="inclusion_prob missing for"):
         calibrate_frames(j, h, scale=LIKERT, weights=pi.iloc[:3], sections=("correction",))
@@ -209,7 +215,8 @@ def _clustered_calibration(binary: bool, seed: int = 0):
 
 
 ESTIMATE_KEYS = ("criterion", "judge", "attribute", "group", "metric")
-# ppi_py's own intervals ("ppi", "ppi_isotonic") assume independent items: not compared
+# the sampled-PPI intervals ("ppi", "ppi_isotonic") treat items as independent given the
+# queries (their estimand conditions on them): not compared
 CLUSTER_ESTIMATORS = ("judge_only", "human_only", "ppi_cluster_bootstrap")
 
 

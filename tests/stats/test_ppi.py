@@ -1,19 +1,12 @@
-"""PPI++ wrappers against ppi_py on the same data."""
+"""PPI++ for a labelled sample of the judged items: against ppi_py, scipy and planted truth."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from ppi_py import ppi_mean_ci, ppi_mean_pointestimate, ppi_ols_ci, ppi_ols_pointestimate
+from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
 
-from judge.stats.ppi import (
-    gap_design,
-    implied_lam,
-    ppi_gap_cluster_bootstrap,
-    ppi_gaps,
-    ppi_mean,
-    pure_python_ols,
-)
+from judge.stats.ppi import ppi_gap_cluster_bootstrap, sampled_ppi_gap, sampled_ppi_mean
 
 
 def _data(seed=0, N=900, n=200):
@@ -25,42 +18,6 @@ def _data(seed=0, N=900, n=200):
     lab = rng.choice(N, n, replace=False)
     y = q[lab] + rng.normal(0, 0.5, n)
     return y, yhat_u[lab], gu[lab], cu[lab], yhat_u, gu, cu
-
-
-def test_ppi_mean_equals_ppi_py():
-    y, yh, gl, _, yu, gu, _ = _data()
-    point, lo, hi = ppi_mean(y, yh, yu, alpha=0.05)
-    ref_lo, ref_hi = ppi_mean_ci(y, yh, yu, alpha=0.05)
-    assert (lo, hi) == pytest.approx((float(ref_lo[0]), float(ref_hi[0])), rel=1e-12)
-    assert point == pytest.approx(float(ppi_mean_pointestimate(y, yh, yu)[0]), rel=1e-12)
-
-
-def test_weighted_ppi_mean_equals_ppi_py():
-    y, yh, gl, _, yu, gu, _ = _data(1)
-    w = np.random.default_rng(0).uniform(1, 3, len(y))
-    _, lo, hi = ppi_mean(y, yh, yu, w=w, alpha=0.05)
-    ref_lo, ref_hi = ppi_mean_ci(y, yh, yu, alpha=0.05, w=w)
-    assert (lo, hi) == pytest.approx((float(ref_lo[0]), float(ref_hi[0])), rel=1e-12)
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_ppi_gaps_equal_ppi_ols_ci(weighted):
-    y, yh, gl, _, yu, gu, _ = _data(2)
-    w = np.random.default_rng(1).uniform(1, 3, len(y)) if weighted else None
-    got = ppi_gaps(y, yh, gl, yu, gu, "a", w=w, alpha=0.05)
-    X, Xu = gap_design(gl, ["b", "c"]), gap_design(gu, ["b", "c"])
-    with pure_python_ols():  # same source as the jitted helper, minus an 18 s compile
-        lo, hi = ppi_ols_ci(X, y, yh, Xu, yu, alpha=0.05, w=w)
-    assert list(got) == ["b", "c"]
-    for k, g in enumerate(["b", "c"], start=1):
-        assert got[g][1:] == pytest.approx((lo[k], hi[k]), rel=1e-12)
-    if not weighted:
-        # the reported point is ppi_py's point estimate at the lam its interval used
-        lam = implied_lam(got["b"][0], y, yh, gl, yu, gu, "b", "a")
-        with pure_python_ols():
-            est = ppi_ols_pointestimate(X, y, yh, Xu, yu, lam=lam)
-        assert got["b"][0] == pytest.approx(est[1], rel=1e-9)
-        assert got["c"][0] == pytest.approx(est[2], rel=1e-9)
 
 
 def test_cluster_bootstrap_gap_limits_and_seed():
@@ -78,10 +35,79 @@ def test_cluster_bootstrap_gap_limits_and_seed():
     assert ppi_gap_cluster_bootstrap(*args, 1.0, B=300, seed=6) != r1
 
 
-def test_pure_python_ols_restores_the_jitted_helper():
-    import ppi_py.ppi as mod
+# ---------------------------------------------------------------- labelled items a sample of the judged
 
-    orig = mod._ols_get_stats
-    with pure_python_ols():
-        assert mod._ols_get_stats is getattr(orig, "py_func", orig)
-    assert mod._ols_get_stats is orig
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sampled_ppi_mean_point_is_ppi_pys_point_at_its_lam(weighted):
+    y, yh, _, _, yu, _, _ = _data(3)  # the labelled items are among ``yu``, as in a run
+    w = np.random.default_rng(2).uniform(1, 4, len(y)) if weighted else None
+    e = sampled_ppi_mean(y, yh, yu, w=w)
+    assert 0 < e.lam <= 1 and e.n_labelled == len(y) and e.n_items == len(yu)
+    ref = float(np.ravel(ppi_mean_pointestimate(y, yh, yu, lam=e.lam, w=w))[0])
+    assert e.value == pytest.approx(ref, rel=1e-12)
+    assert (e.ci_low + e.ci_high) / 2 == pytest.approx(e.value, rel=1e-12)
+
+
+def test_sampled_ppi_mean_of_fully_labelled_items_is_the_t_interval():
+    """Every item labelled: the judge adds nothing and the interval is Student's."""
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    y = rng.normal(3, 1, 40)
+    e = sampled_ppi_mean(y, y + rng.normal(0.5, 0.3, 40), y + 0.0)
+    lo, hi = stats.t.interval(0.95, 39, loc=y.mean(), scale=stats.sem(y))
+    assert (e.value, e.ci_low, e.ci_high) == pytest.approx((y.mean(), lo, hi), rel=1e-12)
+
+
+def test_sampled_ppi_gap_of_fully_labelled_groups_is_welchs_interval():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(3.4, 1.2, 30), rng.normal(3.0, 0.7, 45)
+    ea, eb = sampled_ppi_mean(a, a + 1, a), sampled_ppi_mean(b, b - 1, b)
+    d = sampled_ppi_gap(ea, eb)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (d.value, d.ci_low, d.ci_high) == pytest.approx((a.mean() - b.mean(), ci.low,
+                                                             ci.high), rel=1e-10)
+
+
+def test_sampled_ppi_mean_covers_where_ppi_py_given_overlapping_sets_does_not():
+    """A stratified sample of the judged items (inclusion 1.0 and 0.8): passing all items to
+    ``ppi_py`` as "unlabelled" counts the labelled ones twice and under-covers; the sampled
+    estimator's interval covers the planted mean at its nominal rate."""
+    rng = np.random.default_rng(0)
+    truth, reps, new, old = 3.25, 1000, 0, 0
+    for _ in range(reps):
+        stratum = rng.random(240) < 0.5
+        q = 3 + 0.5 * stratum + rng.normal(0, 1, 240)
+        y, yhat = q + rng.normal(0, 0.5, 240), q + 0.4 + rng.normal(0, 0.6, 240)
+        pi = np.where(stratum, 1.0, 0.8)
+        lab = rng.random(240) < pi
+        e = sampled_ppi_mean(y[lab], yhat[lab], yhat, w=1 / pi[lab])
+        lo, hi = (float(v[0]) for v in ppi_mean_ci(y[lab], yhat[lab], yhat, alpha=0.05,
+                                                    w=1 / pi[lab]))
+        new += e.ci_low <= truth <= e.ci_high
+        old += lo <= truth <= hi
+    assert 0.93 <= new / reps <= 0.97
+    assert old / reps < 0.92
+
+
+def test_sampled_ppi_mean_refuses_what_it_cannot_use():
+    with pytest.raises(ValueError, match="at least 2 labelled"):
+        sampled_ppi_mean([3.0], [3.0], [3.0, 4.0])
+    with pytest.raises(ValueError, match="positive and finite"):
+        sampled_ppi_mean([3.0, 4.0], [3.0, 4.0], [3.0, 4.0, 5.0], w=[1.0, 0.0])
+
+
+def test_sampled_ppi_mean_degrees_of_freedom_follow_the_sample_design():
+    """A stratum with two labelled items of weight 10 carries most of the design variance:
+    its interval gets few degrees of freedom (Satterthwaite), not n - 1."""
+    rng = np.random.default_rng(6)
+    y_all = rng.normal(3, 1, 60)
+    yhat_all = y_all + rng.normal(0, 0.8, 60)
+    lab = np.r_[np.arange(40), 40, 41]  # 40 of 40 in one stratum, 2 of 20 in the other
+    w = np.r_[np.ones(40), 10.0, 10.0]
+    e = sampled_ppi_mean(y_all[lab], yhat_all[lab], yhat_all, w=w)
+    assert 1 <= e.df < 30 < len(lab) - 1
+    assert sampled_ppi_mean(y_all[:40], yhat_all[:40], yhat_all).df == 39  # one stratum
