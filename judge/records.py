@@ -204,9 +204,10 @@ class HumanLabel(Record):
         return content_id("h", [target_id, criterion, rater, rubric_id])
 
 
-def now_iso() -> str:
-    """The current UTC time, to the second (for ``CallInfo.created_at``)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def now_iso(timespec: str = "seconds") -> str:
+    """The current UTC time in ISO 8601, to the second by default (``CallInfo.created_at``);
+    labelling timestamps use ``"milliseconds"`` (answers seconds apart stay ordered)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
 def is_final(obj: dict[str, Any]) -> bool:

@@ -17,7 +17,6 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from judge.labelling._model import (
     SheetRow,
 )
 from judge.labelling._sheet import Sheets
-from judge.records import HumanLabel
+from judge.records import HumanLabel, now_iso
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 RATER_DIR = "raters"
@@ -55,10 +54,6 @@ def unneutralise(cell: str) -> str:
     if cell.startswith("'") and cell[1:].startswith(FORMULA_START):
         return cell[1:]
     return cell
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def describe_scale(c: CriterionSpec) -> str:
@@ -113,7 +108,8 @@ def write_sheets(sheets: Sheets, out_dir: str | Path, *, seed: int, overlap: flo
         sheet_id=content_id("sheet", [k.model_dump(mode="json") for k in sheets.key]),
         seed=seed, raters=tuple(sheets.copies), overlap=overlap,
         raters_per_overlap_item=per_item, n_items=len(sheets.key),
-        files={k: str(v.relative_to(out)) for k, v in paths.items()}, created_at=now_iso(),
+        files={k: str(v.relative_to(out)) for k, v in paths.items()},
+        created_at=now_iso("milliseconds"),
         meta={**(meta or {}), "criteria": criteria})
     (out / "sheet.json").write_text(json.dumps(manifest.model_dump(mode="json"), indent=2,
                                                ensure_ascii=False) + "\n", encoding="utf-8")
@@ -293,7 +289,8 @@ def read_filled_csv(path: str | Path, manifest: Any, *, default_rater: str | Non
             secs = row.get("seconds") or ""
             out.append(Answer(row_id=unneutralise(row["row_id"]), rater=rater, scores=scores,
                               skipped=not scores, skip_reason=reason or None,
-                              answered_at=now_iso(), seconds=float(secs) if secs else None,
+                              answered_at=now_iso("milliseconds"),
+                              seconds=float(secs) if secs else None,
                               source="sheet", sheet=manifest.sheet_id))
     return out
 

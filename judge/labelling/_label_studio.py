@@ -16,8 +16,9 @@ from xml.sax.saxutils import quoteattr
 
 from judge.calibration import read_label_studio
 from judge.errors import DataError
-from judge.labelling._io import now_iso, specs_by_rubric
+from judge.labelling._io import specs_by_rubric
 from judge.labelling._model import Answer, CriterionSpec, SheetRow
+from judge.records import now_iso
 
 QUERY, RESPONSE = "query", "response"
 
@@ -92,7 +93,7 @@ def import_label_studio(path: str | Path, manifest, key) -> list[Answer]:
         except ValueError as err:
             raise DataError(str(err), path=path, line=rec.get("_line")) from err
         merged.setdefault((rec["rater"], row_id), {})[crit] = val
-    stamp = now_iso()
+    stamp = now_iso("milliseconds")
     return [Answer(row_id=row_id, rater=rater, scores=scores, answered_at=stamp,
                    source="label_studio", sheet=manifest.sheet_id)
             for (rater, row_id), scores in sorted(merged.items())]

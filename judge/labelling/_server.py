@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from judge.labelling._io import AnswerLog, latest_answers, now_iso, read_answers, read_sheet
+from judge.labelling._io import AnswerLog, latest_answers, read_answers, read_sheet
 from judge.labelling._model import Answer, SheetRow
 from judge.labelling._page import CSP, CSS, HTML, JS
+from judge.records import now_iso
 
 MAX_BODY = 64 * 1024
 MAX_NAME, MAX_REASON = 100, 500
@@ -44,7 +45,8 @@ def validate_answer(body: Any, rows: dict[str, SheetRow], sheet_id: str | None) 
         secs = None
     shown = body.get("shown_at") if isinstance(body.get("shown_at"), str) else None
     common = {"row_id": row.row_id, "rater": rater.strip(), "shown_at": shown,
-              "answered_at": now_iso(), "seconds": secs, "source": "page", "sheet": sheet_id}
+              "answered_at": now_iso("milliseconds"), "seconds": secs, "source": "page",
+              "sheet": sheet_id}
     if body.get("skipped"):
         reason = body.get("skip_reason")
         if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:

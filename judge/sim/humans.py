@@ -23,8 +23,7 @@ from judge.labelling import (
     rubric_specs,
     write_sheets,
 )
-from judge.labelling._io import now_iso
-from judge.records import HumanLabel
+from judge.records import HumanLabel, now_iso
 from judge.sim import world as w
 from judge.sim.provider import SimWorld
 
@@ -121,8 +120,8 @@ def answer_sheet(world: SimWorld, rows: list[SheetRow], rubrics: list[Any], seed
             v, signal, spec = views[row.rubric][c.id]
             rng = w.rng_for("human", seed, row.rater, row.row_id, row.rubric, c.id)
             scores[c.id] = w.human_rating(hprof, v, signal, sig, spec.get("map"), rng)
-        yield Answer(row_id=row.row_id, rater=row.rater, scores=scores, answered_at=now_iso(),
-                     source="sim")
+        yield Answer(row_id=row.row_id, rater=row.rater, scores=scores,
+                     answered_at=now_iso("milliseconds"), source="sim")
 
 
 def simulate_labels(world: SimWorld, picks: list[tuple[dict[str, Any], float]], rubrics: list[Any],
