@@ -74,6 +74,9 @@ def sigmoid(x: float) -> float:
 # ---------------------------------------------------------------- attribute detection
 
 
+MEMO_TEXTS = 16384  # texts a Detector remembers (a plain dict: the world stays picklable)
+
+
 class Detector:
     """Finds which sensitive attribute values a text expresses, from surface cues.
 
@@ -84,13 +87,24 @@ class Detector:
     def __init__(self, cues: Iterable[Any]):
         self.cues = tuple(c if isinstance(c, Cue) else Cue(*c) for c in cues)
         self._matcher = CueMatcher(self.cues)
+        # a query is read by its generator, its judges and the planted-truth oracle
+        self._memo: dict[str, tuple] = {}
 
     @classmethod
     def from_cues(cls, cues: Iterable[Any]) -> Detector:
         return cls(cues)
 
     def detect(self, text: str) -> tuple[dict[str, str], dict[str, str]]:
-        """``(attributes, modes)``: the most-cued value per axis and how it was expressed."""
+        """``(attributes, modes)``: the most-cued value per axis and how it was expressed
+        (memoised per text; the caller gets its own dicts)."""
+        hit = self._memo.get(text)
+        if hit is None:
+            if len(self._memo) >= MEMO_TEXTS:
+                self._memo.clear()
+            hit = self._memo[text] = self._detect(text)
+        return dict(hit[0]), dict(hit[1])
+
+    def _detect(self, text: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
         counts: dict[tuple[str, str], int] = {}
         modes: dict[tuple[str, str], str] = {}
         for c in self._matcher.find(text):
@@ -101,7 +115,7 @@ class Detector:
         for (axis, value), n in sorted(counts.items()):
             if n > best.get(axis, 0):
                 best[axis], attrs[axis] = n, value
-        return attrs, {a: modes[(a, v)] for a, v in attrs.items()}
+        return tuple(attrs.items()), tuple((a, modes[(a, v)]) for a, v in attrs.items())
 
 
 # ---------------------------------------------------------------- generator

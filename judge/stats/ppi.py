@@ -150,11 +150,10 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05) -> Sampl
     # Satterthwaite degrees of freedom: the design variance of each set of items with one
     # inclusion probability (a stratum of the sample) has n_h - 1, the items' own n - 1 (at
     # most n - 1 in all: both are estimated from the same items)
-    strata = pd.Series(u).groupby(np.round(w, 9)).agg(["sum", "size"])
-    v_design = float(strata["sum"].sum())
-    var = v_design + v_items
-    denom = float((strata["sum"] ** 2 / np.maximum(strata["size"] - 1, 1)).sum()) \
-        + v_items**2 / (n - 1)
+    _, stratum = np.unique(np.round(w, 9), return_inverse=True)
+    v_h, n_h = np.bincount(stratum, weights=u), np.bincount(stratum)
+    var = float(v_h.sum()) + v_items
+    denom = float((v_h**2 / np.maximum(n_h - 1, 1)).sum()) + v_items**2 / (n - 1)
     df = min(var**2 / denom, n - 1.0) if denom > 0 else float(n - 1)
     se = math.sqrt(var)
     q = float(t_dist.ppf(1 - alpha / 2, df))
