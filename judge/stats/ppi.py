@@ -108,7 +108,8 @@ class SampledEstimate(NamedTuple):
     n_items: int
 
 
-def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05) -> SampledEstimate:
+def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05,
+                     lam: float | None = None) -> SampledEstimate:
     """PPI++ mean of ``y`` over a set of judged items, a sample of which humans labelled.
 
     ``y``, ``yhat``: human and judge scores of the labelled items; ``yhat_all``: the judge's
@@ -120,10 +121,11 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05) -> Sampl
     ``r = y - lam * yhat`` and ``c = (1 - pi) * w**2``: the point is
     ``lam * mean(yhat_all) + sum(w * r) / N``; its variance is the sampling variance of the
     rectifier, ``sum(c * (r - rbar)**2) / N**2`` (zero when every item is labelled), plus
-    ``var_w(y) / N`` for the items' own mean. ``lam`` in [0, 1] minimises the first term
-    (weighted least squares of ``y`` on ``yhat`` with weights ``c``). The interval uses a t
-    quantile with ``n_labelled - 1`` degrees of freedom; both variance terms get the
-    ``n / (n - 1)`` correction.
+    ``var_w(y) / N`` for the items' own mean, both with the ``n / (n - 1)`` correction.
+    ``lam`` (default) in [0, 1] minimises the first term (weighted least squares of ``y`` on
+    ``yhat`` with weights ``c``); ``lam=0`` is the weighted human mean. The interval uses a t
+    quantile with Satterthwaite degrees of freedom (each set of labelled items sharing an
+    inclusion probability, a stratum, has ``n_h - 1``), at most ``n - 1``.
     """
     from scipy.stats import t as t_dist
 
@@ -140,7 +142,8 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05) -> Sampl
     dy = y - np.average(y, weights=w)
     dx = yhat - np.average(yhat, weights=w)
     sxx = float((c * dx * dx).sum())
-    lam = float(np.clip((c * dx * dy).sum() / sxx, 0.0, 1.0)) if sxx > 0 else 0.0
+    if lam is None:
+        lam = float(np.clip((c * dx * dy).sum() / sxx, 0.0, 1.0)) if sxx > 0 else 0.0
     r = y - lam * yhat
     rbar = float((w * r).sum() / N)
     point = lam * float(yhat_all.mean()) + rbar

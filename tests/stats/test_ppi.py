@@ -111,3 +111,10 @@ def test_sampled_ppi_mean_degrees_of_freedom_follow_the_sample_design():
     e = sampled_ppi_mean(y_all[lab], yhat_all[lab], yhat_all, w=w)
     assert 1 <= e.df < 30 < len(lab) - 1
     assert sampled_ppi_mean(y_all[:40], yhat_all[:40], yhat_all).df == 39  # one stratum
+
+
+def test_sampled_ppi_mean_at_lam_zero_is_the_weighted_human_mean():
+    y, yh, _, _, yu, _, _ = _data(7)
+    w = np.random.default_rng(3).uniform(1, 4, len(y))
+    e = sampled_ppi_mean(y, yh, yu, w=w, lam=0.0)
+    assert e.lam == 0.0 and e.value == pytest.approx(np.average(y, weights=w), rel=1e-12)
