@@ -31,6 +31,7 @@ from judge.sim.server_log import (
     retry_after_violations,
 )
 from judge.tasks.generate import generation_params
+from tests.fixtures.cli import CliProcess, start_cli
 from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 
@@ -153,12 +154,18 @@ def _run_cli(cfg: Path, env: dict, out: Path, command: str = "run") -> subproces
                                 stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
 
 
+def _fork_cli(cfg: Path, env: dict, out: Path, command: str = "run") -> CliProcess:
+    """``judge COMMAND CONFIG --no-progress`` forked with litellm already imported
+    (tests/fixtures/cli.py): a process of its own, without ~7 s of CPU to start."""
+    return start_cli([command, str(cfg), "--no-progress"], env=env, cwd=ROOT, out=out)
+
+
 def _kill_at(srv, cfg: Path, env: dict, out: Path, threshold: int) -> int | None:
     """Run the CLI; SIGKILL it once the server has seen ``threshold`` distinct bodies.
 
     Returns the kill time (``time.monotonic_ns()``, comparable with the server log's
     ``mono_ns``), or None if the run finished first."""
-    proc = _run_cli(cfg, env, out)
+    proc = _fork_cli(cfg, env, out)
     seen = _BodiesSeen(srv)
     try:
         while proc.poll() is None:
@@ -205,7 +212,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(
     assert len(kills) >= 5, f"only {len(kills)} kills landed mid-run"
     # The resume: the stages the kills interrupted (the report stage would only add time).
     for stage in ("generate", "score"):
-        final = _run_cli(crash_path, env, out, stage)
+        final = _fork_cli(crash_path, env, out, stage)
         assert final.wait(timeout=300) == 0, out.read_text()[-2000:]
 
     # Same ids and same contents (minus the run-dependent `call`) as the uninterrupted run;
