@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,22 @@ def tiny_run(tmp_path_factory) -> Path:
         human_labels={"simulate": {"raters": 2, "items": 24}}, report={"bootstrap": 100}))
     judge.run(cfg)
     return cfg.run_dir
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory) -> dict:
+    """Paths to chromium and chromedriver (installed by tests/report/ensure_chromium.sh,
+    root + apt) or a skip: the report and labelling pages are tested in headless Chromium."""
+    script = Path(__file__).resolve().parent / "report" / "ensure_chromium.sh"
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                              timeout=900)
+        if proc.returncode != 0:
+            lines = (proc.stdout + proc.stderr).strip().splitlines() or ["no reason given"]
+            pytest.skip(f"headless Chromium unavailable: {lines[-1]}")
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver):
+        pytest.skip("headless Chromium unavailable: chromium/chromedriver not on PATH after "
+                    "tests/report/ensure_chromium.sh")
+    return {"binary": binary, "driver": driver,
+            "profile": tmp_path_factory.mktemp("chromium-profile")}

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from judge.labelling import CriterionSpec
 
@@ -36,16 +32,3 @@ def judged_items(n: int = 40) -> pd.DataFrame:
     df.attrs.update(criteria=[HELPFUL, SAFE], rubric_version="1.0.0",
                     instructions="Rate the answer.")
     return df
-
-
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory) -> dict:
-    """chromium + chromedriver (installed by tests/report/ensure_chromium.sh) or a skip."""
-    script = Path(__file__).resolve().parents[1] / "report" / "ensure_chromium.sh"
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                              timeout=900)
-        if proc.returncode != 0:
-            lines = (proc.stdout + proc.stderr).strip().splitlines() or ["no reason given"]
-            pytest.skip(f"headless Chromium unavailable: {lines[-1]}")
-    return {"binary": shutil.which("chromium"), "driver": shutil.which("chromedriver")}

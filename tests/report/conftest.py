@@ -9,8 +9,6 @@ test_report_run.py, which reads a real run of a tiny sim config.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -208,21 +206,3 @@ def fixture_report(tmp_path_factory) -> Path:
     return write_html_report(run_dir, {"schema_version": 1, "run": "fixture",
                                        "metrics": metric_rows()},
                              calibration_sections(), manifest_dict())
-
-
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory) -> dict:
-    """Paths to chromium and chromedriver; installs them (root + apt) or skips the test."""
-    script = HERE / "ensure_chromium.sh"
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
-                              timeout=900)
-        if proc.returncode != 0:
-            lines = (proc.stdout + proc.stderr).strip().splitlines() or ["no reason given"]
-            pytest.skip(f"headless Chromium unavailable: {lines[-1]}")
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver):
-        pytest.skip("headless Chromium unavailable: chromium/chromedriver not on PATH after "
-                    "tests/report/ensure_chromium.sh")
-    return {"binary": binary, "driver": driver,
-            "profile": tmp_path_factory.mktemp("chromium-profile")}
