@@ -48,7 +48,7 @@ test: venv
 	@rm -f .docs-tests.log; \
 	$(BIN)/python -m pytest -q -p no:xdist tests/test_docs.py > .docs-tests.log 2>&1 & docs=$$!; \
 	trap "kill $$docs 2>/dev/null" INT TERM; \
-	$(BIN)/python -m pytest -q -n 4 --dist worksteal --durations=25 --ignore=tests/test_docs.py; main=$$?; \
+	$(BIN)/python -m pytest -q -n 3 --dist worksteal --durations=25 --ignore=tests/test_docs.py; main=$$?; \
 	wait $$docs; d=$$?; echo "--- tests/test_docs.py (ran alongside)"; cat .docs-tests.log; \
 	rm -f .docs-tests.log; test $$main -eq 0 -a $$d -eq 0
 
