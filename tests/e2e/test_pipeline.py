@@ -56,6 +56,18 @@ def _run_cli(cfg_path: Path, env: dict, out: Path, command: str = "run") -> CliP
     return start_cli([command, str(cfg_path), *flags], env=env, cwd=Path.cwd(), out=out)
 
 
+def test_forked_cli_exits_with_the_commands_code(make_config, tmp_path):
+    """The crash tests' forked CLI (tests/fixtures/cli.py) keeps the command's exit code:
+    a usage error is 2 and its message reaches the output file, a SIGKILL is -9."""
+    out = tmp_path / "out.txt"
+    proc = _run_cli(tmp_path / "missing.yaml", dict(os.environ), out)
+    assert proc.wait(timeout=120) == 2
+    assert "missing.yaml" in out.read_text()
+    proc = _run_cli(make_config("forked"), dict(os.environ), out)
+    proc.kill()  # at once: long before a run could finish
+    assert proc.wait(timeout=60) == -9
+
+
 def _lines(p: Path) -> int:
     return len(p.read_bytes().splitlines()) if p.exists() else 0
 
