@@ -41,9 +41,10 @@ report: venv
 # docs run alone; its output is shown when both are done, and either failing fails `make test`.
 # Three xdist workers on CI's two cores: many tests wait on subprocesses, local servers and
 # simulated latency, and a third worker fills those waits; idle workers steal queued tests
-# (worksteal). Measured on a fresh clone: 12:13 with -n 2, 10:50 with -n 3 --dist
-# worksteal. Handing the slowest tests out first (load scheduling) was slower, 13:40: it
-# split modules whose fixtures are the slow part across workers.
+# (worksteal). Measured on a fresh clone: 12:13 with -n 2, 10:30-10:50 with -n 3 --dist
+# worksteal, 10:45 with -n 4 (no gain). Handing the slowest tests out first (load
+# scheduling) was slower, 13:40: it split modules whose fixtures are the slow part across
+# workers.
 test: venv
 	@rm -f .docs-tests.log; \
 	$(BIN)/python -m pytest -q -p no:xdist tests/test_docs.py > .docs-tests.log 2>&1 & docs=$$!; \

@@ -175,19 +175,35 @@ def correction_section(key, items, group_cols, reference, B, seed, alpha, min_la
         cal_l, cal_u, cmap = calibrate_scores(lab["x"], lab["y"], gl, lab["cluster"], allx["x"],
                                               gu, w=w, folds=folds, min_labels=min_labels,
                                               seed=seed, attribute=attr)
+        means = _sampled_means(lab, allx, gu, gl, w, cal_l, cal_u, alpha)
         if col is None:
             maps += [{**key, **r} for r in cmap[cmap["attribute"] == ALL].drop_duplicates(
                 ["attribute", "group", "score"]).to_dict("records")]
-            rows += _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B,
-                                     seed, alpha)
+            rows += _corrected_means(key, attr, allx, lab, gu, gl, w, means, B, seed, alpha)
             continue
         maps += [{**key, **r} for r in cmap[cmap["group"] != ALL].to_dict("records")]
-        rows += _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha)
-        rows += _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha)
+        rows += _corrected_means(key, attr, allx, lab, gu, gl, w, means, B, seed, alpha)
+        rows += _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, means, B, seed, alpha)
     return rows, maps
 
 
-def _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha):
+def _sampled_means(lab, allx, gu, gl, w, cal_l, cal_u, alpha) -> dict:
+    """``{(estimator, group): SampledEstimate}`` for ``ppi`` (raw judge scores) and
+    ``ppi_isotonic`` (calibrated ones), for each group with enough labelled items: the mean
+    rows and the gap rows read the same estimates."""
+    y, x_l, x_u = lab["y"].to_numpy(), lab["x"].to_numpy(), allx["x"].to_numpy()
+    out = {}
+    for g in sorted(set(gu)):
+        ml, mu = gl == g, gu == g
+        if ml.sum() < sp.MIN_LABELLED:
+            continue
+        for est, yl, yu in (("ppi", x_l, x_u), ("ppi_isotonic", cal_l, cal_u)):
+            out[est, g] = sp.sampled_ppi_mean(y[ml], yl[ml], yu[mu],
+                                              w=None if w is None else w[ml], alpha=alpha)
+    return out
+
+
+def _corrected_means(key, attr, allx, lab, gu, gl, w, means, B, seed, alpha):
     rows = []
     naive = sb.mean_by_group(allx["x"], gu, allx["cluster"], None, B, seed, alpha)
     human = sb.mean_by_group(lab["y"], gl, lab["cluster"], w, B, seed, alpha)
@@ -202,35 +218,26 @@ def _corrected_means(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed
         if e is not None:
             rows.append(_ppi_row(key, attr, g, None, "mean", "human_only", e.value, e.ci_low,
                                  e.ci_high, nl, 0, e.n_clusters, warning=e.warning))
-        for est, yl, yu in (("ppi", lab["x"].to_numpy(), allx["x"].to_numpy()),
-                            ("ppi_isotonic", cal_l, cal_u)):
-            if nl < sp.MIN_LABELLED:
+        for est in ("ppi", "ppi_isotonic"):
+            e = means.get((est, g))
+            if e is None:
                 rows.append(_ppi_row(key, attr, g, None, "mean", est, math.nan, math.nan,
                                      math.nan, nl, nu, nc,
                                      warning=f"fewer than {sp.MIN_LABELLED} labelled items"))
                 continue
-            e = sp.sampled_ppi_mean(lab["y"].to_numpy()[ml], yl[ml], yu[mu],
-                                    w=None if w is None else w[ml], alpha=alpha)
             rows.append(_ppi_row(key, attr, g, None, "mean", est, e.value, e.ci_low, e.ci_high,
                                  nl, nu, nc, lam=e.lam))
     return rows
 
 
-def _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, cal_l, cal_u, B, seed, alpha):
+def _corrected_gaps(key, attr, ref, allx, lab, gu, gl, w, means, B, seed, alpha):
     """Each level's corrected gap to ``ref``: the difference of the two groups'
     :func:`~judge.stats.ppi.sampled_ppi_mean` (so a gap is the difference of the mean rows),
     and a cluster bootstrap of the same point with both groups' ``lam`` held fixed."""
     rows = []
-    counts = pd.Series(gl).value_counts()
-    ok = [g for g in sorted(set(gu)) if counts.get(g, 0) >= sp.MIN_LABELLED]
+    ok = {g for _, g in means}
     levels = [g for g in sorted(set(gu)) if g != ref]
     y, x_l, x_u = lab["y"].to_numpy(), lab["x"].to_numpy(), allx["x"].to_numpy()
-    means = {}
-    for est, yl, yu in (("ppi", x_l, x_u), ("ppi_isotonic", cal_l, cal_u)):
-        for g in ok:
-            ml, mu = gl == g, gu == g
-            means[est, g] = sp.sampled_ppi_mean(y[ml], yl[ml], yu[mu],
-                                                w=None if w is None else w[ml], alpha=alpha)
     for g in levels:
         m2u, m2l = np.isin(gu, [g, ref]), np.isin(gl, [g, ref])
         nl, nu = int(m2l.sum()), int(m2u.sum())

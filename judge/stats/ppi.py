@@ -11,7 +11,7 @@ are *other* items than the labelled ones. In a run they are not: the labelled it
 sample of the judged items, and the judge's mean runs over all of them. Passing all items
 to ``ppi_py`` as "unlabelled" counts the labelled ones twice, and its interval is too
 narrow by up to ``rho**2 / 2`` of the variance (``rho``: judge-human correlation). In the
-pipeline's 10+-cluster cells those intervals covered 0.88-0.90 instead of 0.95.
+pipeline's 10+-cluster cells those intervals covered 0.88 instead of 0.95 (bench_findings).
 :func:`sampled_ppi_mean` and :func:`sampled_ppi_gap` are the estimator for this design: the
 same PPI++ point as ``ppi_py`` at a given ``lam`` (``lam * mean_all(yhat) +
 hajek_mean_lab(y - lam * yhat)``), with the variance of a survey difference estimator

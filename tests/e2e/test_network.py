@@ -31,7 +31,7 @@ from judge.sim.server_log import (
     retry_after_violations,
 )
 from judge.tasks.generate import generation_params
-from tests.fixtures.cli import CliProcess, start_cli
+from tests.fixtures.cli import CliProcess, start_command
 from tests.fixtures.runs import jsonl_lines, once_per_id, without_call
 from tests.fixtures.server import sim_server_factory  # noqa: F401
 
@@ -157,7 +157,7 @@ def _run_cli(cfg: Path, env: dict, out: Path, command: str = "run") -> subproces
 def _fork_cli(cfg: Path, env: dict, out: Path, command: str = "run") -> CliProcess:
     """``judge COMMAND CONFIG --no-progress`` forked with litellm already imported
     (tests/fixtures/cli.py): a process of its own, without ~7 s of CPU to start."""
-    return start_cli([command, str(cfg), "--no-progress"], env=env, cwd=ROOT, out=out)
+    return start_command(command, cfg, env=env, cwd=ROOT, out=out)
 
 
 def _kill_at(srv, cfg: Path, env: dict, out: Path, threshold: int) -> int | None:

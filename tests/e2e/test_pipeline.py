@@ -12,7 +12,7 @@ import pytest
 
 import judge
 from judge.config import load_config
-from tests.fixtures.cli import CliProcess, start_cli
+from tests.fixtures.cli import CliProcess, start_command
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +52,7 @@ def test_small_run_end_to_end_and_rerun_makes_zero_calls(make_config):
 def _run_cli(cfg_path: Path, env: dict, out: Path, command: str = "run") -> CliProcess:
     """``judge COMMAND CONFIG --no-progress``, a process of its own forked with litellm
     already imported (tests/fixtures/cli.py); its output is appended to ``out``."""
-    flags = [] if command == "calibrate" else ["--no-progress"]  # calibrate shows none
-    return start_cli([command, str(cfg_path), *flags], env=env, cwd=Path.cwd(), out=out)
+    return start_command(command, cfg_path, env=env, cwd=Path.cwd(), out=out)
 
 
 def test_forked_cli_exits_with_the_commands_code(make_config, tmp_path):
