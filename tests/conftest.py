@@ -54,19 +54,21 @@ def small_config_fn():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The run directory of one finished tiny sim run (lending decisions and answer
-    quality, an attribute-swap probe, simulated labels), made once per session: read it,
-    never write to it."""
+    quality, an attribute-swap probe, simulated labels), made once per session and shared
+    by the xdist workers (tests/fixtures/shared.py): read it, never write to it."""
     import judge
     from judge.config import load_config
+    from tests.fixtures.shared import once_per_session
 
-    tmp = tmp_path_factory.mktemp("tiny-run")
-    cfg = load_config(small_config(
-        tmp, "tiny", rubrics=["lending_decision", "answer_quality"], probes=["attribute_swap"],
-        queries={"scenarios": [str(ROOT / "datasets/scenarios/loan_decision.yaml")],
-                 "limit": 6, "design": {"kind": "single_swap"}},
-        human_labels={"simulate": {"raters": 2, "items": 24}}, report={"bootstrap": 100}))
-    judge.run(cfg)
-    return cfg.run_dir
+    def build(tmp: Path) -> None:
+        judge.run(load_config(small_config(
+            tmp, "tiny", rubrics=["lending_decision", "answer_quality"],
+            probes=["attribute_swap"],
+            queries={"scenarios": [str(ROOT / "datasets/scenarios/loan_decision.yaml")],
+                     "limit": 6, "design": {"kind": "single_swap"}},
+            human_labels={"simulate": {"raters": 2, "items": 24}}, report={"bootstrap": 100})))
+
+    return once_per_session(tmp_path_factory, "tiny-run", build) / "runs" / "tiny"
 
 
 @pytest.fixture(scope="session")

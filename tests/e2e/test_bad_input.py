@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import judge
 from judge.cli import app
 from judge.config import load_config
+from tests.fixtures.shared import once_per_session
 
 ROOT = Path(judge.__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
@@ -27,11 +28,11 @@ def snapshot(d: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def done_run(tmp_path_factory, small_config_fn):
-    """A finished small run, shared by every case (each case works on a copy)."""
-    tmp = tmp_path_factory.mktemp("done")
-    cfg = load_config(small_config_fn(tmp, "done"))
-    judge.run(cfg)
-    return tmp, cfg
+    """A finished small run, shared by every case and xdist worker (each case works on a
+    copy)."""
+    tmp = once_per_session(tmp_path_factory, "bad-input-done-run",
+                           lambda d: judge.run(load_config(small_config_fn(d, "done"))))
+    return tmp, load_config(tmp / "done.yaml")
 
 
 @pytest.fixture

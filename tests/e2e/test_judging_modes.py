@@ -7,6 +7,7 @@ import pytest
 import judge
 from judge.config import load_config
 from tests.conftest import ROOT
+from tests.fixtures.shared import once_per_session
 
 pytestmark = pytest.mark.e2e
 SET = "score.counterfactual_decision."  # the set rubric's verdict columns
@@ -14,15 +15,18 @@ SET = "score.counterfactual_decision."  # the set rubric's verdict columns
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory, small_config_fn):
-    tmp = tmp_path_factory.mktemp("modes")
-    cfg = load_config(small_config_fn(
-        tmp, "modes", rubrics=["answer_quality", "answer_quality_pairwise",
-                               "counterfactual_decision"],
-        probes=["attribute_swap", "verbosity"], human_labels=None,
-        # 12 groups: enough that the sim judge returns both set verdicts (differs or not)
-        queries={"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 12},
-        judges=[{"model": "sim/judge", "concurrency": 8, "repeats": 2}]))
-    judge.run(cfg, stages=["generate", "score", "calibrate"])
+    def write(tmp):
+        return small_config_fn(
+            tmp, "modes", rubrics=["answer_quality", "answer_quality_pairwise",
+                                   "counterfactual_decision"],
+            probes=["attribute_swap", "verbosity"], human_labels=None,
+            # 12 groups: enough that the sim judge returns both set verdicts (differs or not)
+            queries={"scenarios": [str(ROOT / "datasets/scenarios/*.yaml")], "limit": 12},
+            judges=[{"model": "sim/judge", "concurrency": 8, "repeats": 2}])
+
+    tmp = once_per_session(tmp_path_factory, "judging-modes-run", lambda d: judge.run(
+        load_config(write(d)), stages=["generate", "score", "calibrate"]))
+    cfg = load_config(tmp / "modes.yaml")
     return judge.load(cfg.run_dir), cfg
 
 

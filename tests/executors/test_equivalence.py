@@ -19,6 +19,7 @@ from judge.config import load_config
 from judge.pipeline import open_run, run_stages
 from tests.conftest import small_config
 from tests.fixtures.runs import FILES, once_per_id, without_call
+from tests.fixtures.shared import once_per_session
 
 RUBRICS = ["decision_dev", "answer_quality_pairwise", "counterfactual_decision"]
 #: manifest keys that describe where and how fast a run ran, not what it made
@@ -34,6 +35,10 @@ EXECUTORS = [
 ]
 
 
+#: each run's stage results (``run_stages``'s return), by run directory
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
 def _run(tmp_path: Path, name: str, executor: dict[str, Any]) -> Path:
     cfg = load_config(small_config(
         tmp_path, name, rubrics=RUBRICS, probes=["attribute_swap", "verbosity",
@@ -41,7 +46,7 @@ def _run(tmp_path: Path, name: str, executor: dict[str, Any]) -> Path:
         generators=[{"model": "sim/generator", "samples": 2, "concurrency": 8}],
         judges=[{"model": "sim/judge", "concurrency": 8, "repeats": 2}],
         human_labels=None, executor=executor, flush_every=4))
-    run_stages(open_run(cfg), ["generate", "score"])
+    RESULTS[str(cfg.run_dir)] = run_stages(open_run(cfg), ["generate", "score"])
     return cfg.run_dir
 
 
@@ -70,7 +75,9 @@ def _stage_counts(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _run(tmp_path_factory.mktemp("local"), "eq", {"kind": "local"})
+    """The reference run, by the local executor (once per session)."""
+    return once_per_session(tmp_path_factory, "equivalence-local-run",
+                            lambda tmp: _run(tmp, "eq", {"kind": "local"})) / "runs" / "eq"
 
 
 @pytest.mark.parametrize("executor", EXECUTORS[1:])
@@ -87,6 +94,14 @@ def test_every_executor_makes_the_local_runs_records_and_manifest(executor, tmp_
     assert _manifest(local_run)["rubric_lock"] and _manifest(local_run)["rubrics_resolved"]
     counts = _stage_counts(other)
     ref_counts = _stage_counts(local_run)
+    if executor["kind"] == "ray":  # the cluster it ran on is recorded, and no shard failed
+        import ray
+
+        m = json.loads((other / "manifest.json").read_text())
+        assert m["cluster"]["ray_version"] == ray.__version__
+        assert m["cluster"]["nodes"] == 1 and m["cluster"]["shards"] == 3
+        assert m["cluster"]["cpus"] >= 1
+        assert RESULTS[str(other)]["generate"]["extra"]["ray"]["failed_shards"] == []
     if executor.get("overlap"):  # generate judged its answers: score wrote only the rest
         assert counts["generate"] == ref_counts["generate"]
         assert counts["score"]["planned"] == ref_counts["score"]["planned"]
@@ -94,12 +109,18 @@ def test_every_executor_makes_the_local_runs_records_and_manifest(executor, tmp_
         assert counts == ref_counts
 
 
-def test_rerun_of_a_finished_run_calls_nothing_and_never_imports_litellm(local_run):
+def test_rerun_of_a_finished_run_calls_nothing_and_never_imports_litellm(local_run, tmp_path):
     """Resume is free: every id is final, no task runs, no provider is set up."""
+    import shutil
     import subprocess
     import sys
 
-    cfg = local_run.parent.parent / "eq.yaml"
+    import yaml
+
+    shutil.copytree(local_run, tmp_path / "runs" / "eq")  # the shared run stays as it was
+    data = yaml.safe_load((local_run.parent.parent / "eq.yaml").read_text())
+    cfg = tmp_path / "eq.yaml"
+    cfg.write_text(yaml.safe_dump({**data, "output_dir": str(tmp_path / "runs")}))
     code = ("import sys, judge; r = judge.run(sys.argv[1], stages=['generate', 'score']); "
             "print(r['generate']['written'] + r['score']['written'], "
             "r['score']['skipped'] > 0, 'litellm' in sys.modules)")

@@ -42,6 +42,7 @@ from tests.fixtures.runs import (  # noqa: E402
     without_call,
 )
 from tests.fixtures.server import sim_server_factory  # noqa: E402,F401
+from tests.fixtures.shared import once_per_session
 
 ROOT = Path(__file__).resolve().parents[2]
 # pointwise, pairwise (anchor vs member, both orders) and counterfactual-set rubrics
@@ -89,10 +90,11 @@ def contents(run_dir: Path, stage: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("local")
-    cfg = load_config(write_config(tmp, "ref"))
-    run_stages(open_run(cfg), STAGES)
-    return cfg.run_dir
+    """The reference: the shared config run by the local executor (once per session)."""
+    def build(tmp: Path) -> None:
+        run_stages(open_run(load_config(write_config(tmp, "ref"))), STAGES)
+
+    return once_per_session(tmp_path_factory, "processes-local-run", build) / "runs" / "ref"
 
 
 def test_caps_are_divided_so_the_totals_stay_as_configured(tmp_path: Path) -> None:

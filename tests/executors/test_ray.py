@@ -2,6 +2,8 @@
 
 Tests marked ``ray_cluster`` run against one real local Ray cluster per module (2 CPUs) and
 are skipped when Ray is not installed (``pip install 'judge[ray]'``). The rest need no Ray.
+That a whole Ray run makes the local run's records and manifest byte for byte (and records
+its cluster) is tests/executors/test_equivalence.py's ray case.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from judge.ids import shard_of  # noqa: E402
 from judge.pipeline import open_run, run_stages  # noqa: E402
 from judge.tasks import StageResult, pending, stage_tasks  # noqa: E402
 from tests.fixtures.runs import FILES, STAGES  # noqa: E402
+from tests.fixtures.shared import once_per_session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,11 +67,11 @@ def contents(run_dir: Path, stage: str) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference: the small config run by the local executor."""
-    tmp = tmp_path_factory.mktemp("local")
-    cfg = load_config(write_config(tmp, "ref"))
-    run_stages(open_run(cfg), STAGES)
-    return cfg.run_dir
+    """The reference: the small config run by the local executor (once per session)."""
+    def build(tmp: Path) -> None:
+        run_stages(open_run(load_config(write_config(tmp, "ref"))), STAGES)
+
+    return once_per_session(tmp_path_factory, "ray-local-run", build) / "runs" / "ref"
 
 
 @pytest.fixture(scope="module")
@@ -195,22 +198,6 @@ def test_unknown_model_in_cluster_cap_is_a_usage_error(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ on a real Ray cluster
-
-
-def test_ray_run_matches_local_run(tmp_path: Path, local_run: Path, ray_cluster: str) -> None:
-    cfg = load_config(write_config(tmp_path, "onray", executor={"kind": "ray", "shards": 3}))
-    res = run_stages(open_run(cfg), STAGES)
-    for stage in FILES:
-        recs = lines(cfg.run_dir, stage)
-        assert len(recs) == len({r[FILES[stage]] for r in recs})  # no duplicates
-        assert contents(cfg.run_dir, stage) == contents(local_run, stage)
-    assert res["generate"]["extra"]["ray"]["failed_shards"] == []
-    assert res["generate"]["written"] == len(lines(local_run, "generations"))
-    cluster = json.loads((cfg.run_dir / "manifest.json").read_text())["cluster"]
-    import ray
-
-    assert cluster["ray_version"] == ray.__version__
-    assert cluster["nodes"] == 1 and cluster["cpus"] == 2.0 and cluster["shards"] == 3
 
 
 KILL_SCRIPT = """

@@ -103,7 +103,10 @@ def test_simulate_shapes_and_truth():
 
 def test_coverage_fast_in_sim_world():
     sim = partial(simulate_sim_world, n_groups=60)
-    res = coverage_study(sim, 60, B=400)
+    # 40 seeds x 3 gaps: a coverage's standard error is about 0.02, so the 0.88-0.99 band is
+    # three of them either side of 0.95 (measured: ppi 0.933, ppi_cluster_bootstrap 0.917,
+    # ppi_isotonic 0.942, differential bias 0.958); bench/calibration_coverage.py runs 200
+    res = coverage_study(sim, 40, B=400)
     print(format_coverage(res, by_group=True))
     assert 0.88 <= res["differential_bias"]["coverage"] <= 0.99
     for est in ("ppi", "ppi_cluster_bootstrap", "ppi_isotonic"):
