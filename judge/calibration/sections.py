@@ -192,6 +192,7 @@ def _sampled_means(lab, allx, gu, gl, w, cal_l, cal_u, alpha) -> dict:
     ``ppi_isotonic`` (calibrated ones), for each group with enough labelled items: the mean
     rows and the gap rows read the same estimates."""
     y, x_l, x_u = lab["y"].to_numpy(), lab["x"].to_numpy(), allx["x"].to_numpy()
+    c_l = lab["cluster"].to_numpy()
     out = {}
     for g in sorted(set(gu)):
         ml, mu = gl == g, gu == g
@@ -199,7 +200,8 @@ def _sampled_means(lab, allx, gu, gl, w, cal_l, cal_u, alpha) -> dict:
             continue
         for est, yl, yu in (("ppi", x_l, x_u), ("ppi_isotonic", cal_l, cal_u)):
             out[est, g] = sp.sampled_ppi_mean(y[ml], yl[ml], yu[mu],
-                                              w=None if w is None else w[ml], alpha=alpha)
+                                              w=None if w is None else w[ml],
+                                              clusters=c_l[ml], alpha=alpha)
     return out
 
 

@@ -18,9 +18,9 @@ hajek_mean_lab(y - lam * yhat)``), with the variance of a survey difference esti
 (Sarndal, Swensson & Wretman 1992, ch. 6) plus that of the items' own mean, ``lam`` chosen
 to minimise it, and a t quantile.
 
-These intervals treat items as independent given the queries. :func:`ppi_gap_cluster_bootstrap`
-resamples clusters instead, with both groups' ``lam`` held fixed; the calibration report
-gives both.
+Given the items' clusters, the items' own term is cluster-robust (the larger of the
+item-level and the CR1 variance). :func:`ppi_gap_cluster_bootstrap` resamples clusters
+instead, with both groups' ``lam`` held fixed; the calibration report gives both.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class SampledEstimate(NamedTuple):
     n_items: int
 
 
-def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05,
+def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, clusters=None, alpha: float = 0.05,
                      lam: float | None = None) -> SampledEstimate:
     """PPI++ mean of ``y`` over a set of judged items, a sample of which humans labelled.
 
@@ -126,6 +126,15 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05,
     ``yhat`` with weights ``c``); ``lam=0`` is the weighted human mean. The interval uses a t
     quantile with Satterthwaite degrees of freedom (each set of labelled items sharing an
     inclusion probability, a stratum, has ``n_h - 1``), at most ``n - 1``.
+
+    ``clusters`` (the labelled items' cluster ids: template or counterfactual group) allows
+    labels that are correlated within a cluster (one rater sees a counterfactual group
+    side by side; a template makes every answer to it easier). The items' term is then the
+    larger of the item-level one and the cluster-robust (CR1) variance of the weighted
+    deviations, ``G / (G - 1) * sum_c (sum_{i in c} w_i * dy_i)**2 / N**2`` with ``G - 1``
+    degrees of freedom: the conservative "larger of the two" rule (Angrist & Pischke 2009,
+    ch. 8), since a few clusters make the robust variance itself noisy. With every item
+    labelled and one item per cluster the two are equal.
     """
     from scipy.stats import t as t_dist
 
@@ -149,15 +158,24 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, alpha: float = 0.05,
     point = lam * float(yhat_all.mean()) + rbar
     ddof = n / (n - 1)
     u = c * (r - rbar) ** 2 / N**2 * ddof  # each labelled item's share of the design variance
-    v_items = float((w * dy * dy).sum()) / N / N * ddof
+    v_items, df_items = float((w * dy * dy).sum()) / N / N * ddof, n - 1.0
+    if clusters is not None:
+        cl = np.asarray(clusters).ravel()
+        if len(cl) != n:
+            raise ValueError("clusters must give one cluster id per labelled item")
+        totals = pd.Series(w * dy).groupby(pd.factorize(cl)[0]).sum().to_numpy()
+        g = len(totals)
+        v_cl = float((totals**2).sum()) / N / N * g / (g - 1) if g > 1 else 0.0
+        if v_cl > v_items:  # one cluster: no robust variance to compare with
+            v_items, df_items = v_cl, max(g - 1.0, 1.0)
     # Satterthwaite degrees of freedom: the design variance of each set of items with one
     # inclusion probability (a stratum of the sample) has n_h - 1, the items' own n - 1 (at
     # most n - 1 in all: both are estimated from the same items)
     _, stratum = np.unique(np.round(w, 9), return_inverse=True)
     v_h, n_h = np.bincount(stratum, weights=u), np.bincount(stratum)
     var = float(v_h.sum()) + v_items
-    denom = float((v_h**2 / np.maximum(n_h - 1, 1)).sum()) + v_items**2 / (n - 1)
-    df = min(var**2 / denom, n - 1.0) if denom > 0 else float(n - 1)
+    denom = float((v_h**2 / np.maximum(n_h - 1, 1)).sum()) + v_items**2 / df_items
+    df = min(var**2 / denom, n - 1.0) if denom > 0 else df_items
     se = math.sqrt(var)
     q = float(t_dist.ppf(1 - alpha / 2, df))
     return SampledEstimate(point, point - q * se, point + q * se, se, float(df), lam, n, N)

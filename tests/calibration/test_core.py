@@ -72,7 +72,7 @@ def test_weights_reach_the_corrected_estimates(sim):
     lab = ja[ja.item_id.isin(y.index)]
     w = 1 / pi[lab.item_id].to_numpy()
     args = (y[lab.item_id].to_numpy(float), lab.score.to_numpy(float), ja.score.to_numpy(float))
-    e = sampled_ppi_mean(*args, w=w)
+    e = sampled_ppi_mean(*args, w=w, clusters=lab["cluster"].to_numpy())
     assert (row.value, row.ci_low, row.ci_high, row.lam) == pytest.approx(
         (e.value, e.ci_low, e.ci_high, e.lam), rel=1e-12)
     # the point is ppi_py's PPI++ point at that lam, with the weights
