@@ -19,7 +19,7 @@ hajek_mean_lab(y - lam * yhat)``), with the variance of a survey difference esti
 to minimise it, and a t quantile.
 
 Given the items' clusters, the items' own term is cluster-robust (the larger of the
-item-level and the CR1 variance). :func:`ppi_gap_cluster_bootstrap` resamples clusters
+item-level and a CR1 variance). :func:`ppi_gap_cluster_bootstrap` resamples clusters
 instead, with both groups' ``lam`` held fixed; the calibration report gives both.
 """
 
@@ -130,11 +130,13 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, clusters=None, alpha: float =
     ``clusters`` (the labelled items' cluster ids: template or counterfactual group) allows
     labels that are correlated within a cluster (one rater sees a counterfactual group
     side by side; a template makes every answer to it easier). The items' term is then the
-    larger of the item-level one and the cluster-robust (CR1) variance of the weighted
-    deviations, ``G / (G - 1) * sum_c (sum_{i in c} w_i * dy_i)**2 / N**2`` with ``G - 1``
-    degrees of freedom: the conservative "larger of the two" rule (Angrist & Pischke 2009,
-    ch. 8), since a few clusters make the robust variance itself noisy. With every item
-    labelled and one item per cluster the two are equal.
+    larger of the item-level one and a cluster-robust (CR1) one with ``G - 1`` degrees of
+    freedom, ``G / (G - 1) * (sum_c That_c**2 - sum c_i * dy_i**2) / N**2``, where
+    ``That_c = sum_{i in c} w_i * dy_i`` is the sample's estimate of a cluster's total
+    deviation and the subtracted sum is its own sampling part (so ``That_c**2`` estimates
+    ``T_c**2`` without counting the labelling sample's variance twice). Taking the larger of
+    the two is the conservative rule of Angrist & Pischke (2009, ch. 8): with few clusters the
+    robust variance is itself noisy. With one item per cluster the two are equal.
     """
     from scipy.stats import t as t_dist
 
@@ -165,7 +167,10 @@ def sampled_ppi_mean(y, yhat, yhat_all, *, w=None, clusters=None, alpha: float =
             raise ValueError("clusters must give one cluster id per labelled item")
         totals = pd.Series(w * dy).groupby(pd.factorize(cl)[0]).sum().to_numpy()
         g = len(totals)
-        v_cl = float((totals**2).sum()) / N / N * g / (g - 1) if g > 1 else 0.0
+        # sum_c T_c**2 over all N items, estimated from the sample: the squared weighted
+        # totals less their own sampling part (Poisson sampling: sum (1 - pi) w**2 dy**2)
+        t2 = float((totals**2).sum()) - float((c * dy * dy).sum())
+        v_cl = t2 / N / N * g / (g - 1) if g > 1 else 0.0
         if v_cl > v_items:  # one cluster: no robust variance to compare with
             v_items, df_items = v_cl, max(g - 1.0, 1.0)
     # Satterthwaite degrees of freedom: the design variance of each set of items with one

@@ -135,8 +135,8 @@ def test_clustered_sampled_ppi_mean_covers_a_planted_mean_with_cluster_effects()
         f = sampled_ppi_mean(y[lab], yhat[lab], yhat, **kw)
         with_cl += e.ci_low <= 3 <= e.ci_high
         without += f.ci_low <= 3 <= f.ci_high
-    # 0.967 here (the larger-of-two rule is a little conservative); item-level 0.805
-    assert 0.93 <= with_cl / reps <= 0.98
+    # 0.948 here; item-level 0.805
+    assert 0.93 <= with_cl / reps <= 0.97
     assert without / reps < 0.90
 
 
