@@ -71,7 +71,13 @@ def _expand(df: pd.DataFrame, col: str, prefix: str) -> pd.DataFrame:
 
 
 def _frame(path: Path, id_field: str) -> pd.DataFrame:
-    return pd.DataFrame(list(latest_dicts(path, id_field).values()))
+    """The latest record per id, in id order: a run's files are in completion order, which
+    concurrency makes differ between two runs of one config, and every statistic computed
+    from the frames (bootstrap draws included) must not depend on it."""
+    df = pd.DataFrame(list(latest_dicts(path, id_field).values()))
+    if df.empty or id_field not in df:
+        return df
+    return df.sort_values(id_field, kind="stable").reset_index(drop=True)
 
 
 def load(run_dir: str | Path) -> RunFrames:
@@ -88,6 +94,9 @@ def load(run_dir: str | Path) -> RunFrames:
     - ``human_labels``: one row per label, with ``inclusion_prob`` and ``weight``.
     - ``metrics``: the metric table (metrics.json); ``calibration``: calibration.json's
       tables by name (empty when those stages have not run).
+
+    Rows are in id order, not in the files' completion order, so two runs of one config
+    give the same frames (and the same bootstrap draws downstream).
 
     >>> # f = judge.load("runs/default")
     >>> # f.judgments.groupby("attr.race")["score.answer_quality.helpfulness"].mean()

@@ -143,3 +143,35 @@ def test_calibration_tables_have_the_documented_columns(tiny_run):
     bad = [(k, c.name) for k, df in cal.items() for c in CALIBRATION_COLUMNS
            if c.name in df and not _has_dtype(df[c.name], c.dtype)]
     assert bad == []
+
+
+def test_results_do_not_depend_on_the_order_of_a_runs_records(tiny_run, tmp_path):
+    """Concurrency writes records in completion order, so two runs of one config hold the
+    same records in different orders: metrics and calibration (bootstrap draws included)
+    must be the same either way."""
+    import random
+    import shutil
+
+    import yaml
+
+    def rerun(name: str, shuffle: bool) -> tuple[dict, dict]:
+        out = tmp_path / name
+        shutil.copytree(tiny_run, out / "runs" / "tiny")
+        run = out / "runs" / "tiny"
+        if shuffle:
+            for f in ("queries", "generations", "judgments", "human_labels"):
+                path = run / f"{f}.jsonl"
+                lines = path.read_text().splitlines(keepends=True)
+                random.Random(3).shuffle(lines)
+                path.write_text("".join(lines))
+        data = yaml.safe_load((tiny_run.parent.parent / "tiny.yaml").read_text())
+        cfg = out / "tiny.yaml"
+        cfg.write_text(yaml.safe_dump({**data, "output_dir": str(out / "runs")}))
+        judge.run(str(cfg), stages=["calibrate", "report"])
+        metrics = json.loads((run / "metrics.json").read_text())
+        calibration = json.loads((run / "calibration.json").read_text())
+        for doc in (metrics, calibration):
+            doc.pop("meta", None)
+        return metrics, calibration
+
+    assert rerun("shuffled", True) == rerun("ordered", False)

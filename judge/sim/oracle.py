@@ -23,9 +23,19 @@ from judge.stats.agreement import ALL
 
 def planted_metrics(cfg: Any, profile: str, frames: Any, scored: pd.DataFrame,
                     table: pd.DataFrame) -> pd.DataFrame | None:
-    """``table`` with ``planted`` on the rows whose planted value is known."""
+    """``table`` with ``planted`` on the rows whose planted value is known: decision-rate
+    differences (the generator's planted decision probabilities) and judged-quality
+    differences (the planted human score plus the judge's planted bias)."""
     oracle = _oracle(cfg, profile, frames)
-    return _attach_planted(table, scored, oracle) if oracle else None
+    if not oracle:
+        return None
+    table = _attach_planted(table, scored, oracle)
+    if (table["metric"] == "quality_diff").any():
+        rubrics = {rb.id: rb for rb in (load_rubric(ref) for ref in cfg.rubrics)}
+        planted = _planted(cfg, profile, frames, rubrics)
+        if planted is not None:
+            table = _attach_planted_quality(table, scored, planted)
+    return table
 
 
 def planted_calibration(cfg: Any, profile: str, frames: Any, out: dict[str, Any],
@@ -84,6 +94,34 @@ def _attach_planted(table: pd.DataFrame, scored: pd.DataFrame, oracle: dict) -> 
                       dtype=float)
         lvl, ref = sub[col] == r["level"], sub[col] == r["reference"]
         if lvl.any() and ref.any():
+            table.at[i, "planted"] = float(p[lvl].mean() - p[ref].mean())
+    return table
+
+
+def _attach_planted_quality(table: pd.DataFrame, scored: pd.DataFrame,
+                            planted: pd.DataFrame) -> pd.DataFrame:
+    """``planted`` for ``quality_diff``: E[judge score | level] - E[... | reference] over the
+    row's judged items, each item's E[judge score] being E[human score | its query] (over the
+    generator's answers) plus the judge's planted bias on its answer."""
+    known = planted.dropna(subset=["planted_human", "planted_bias"])
+    expected = (known["planted_human"] + known["planted_bias"]).to_numpy()
+    e = pd.Series(expected, index=pd.MultiIndex.from_frame(
+        known[["item_id", "judge", "criterion"]]))
+    e = e[~e.index.duplicated()]
+    for i, r in table[table["metric"] == "quality_diff"].iterrows():
+        if not (isinstance(r["attribute"], str) and isinstance(r.get("rubric_id"), str)
+                and isinstance(r.get("criterion"), str)):
+            continue
+        col, scol = ATTR_PREFIX + r["attribute"], score_column(r["rubric_id"], r["criterion"])
+        if col not in scored or scol not in scored:
+            continue
+        sub = scored[(scored["generator"] == r.get("generator"))
+                     & (scored["judge"] == r.get("judge")) & scored[scol].notna()]
+        idx = pd.MultiIndex.from_arrays([sub["item_id"], sub["judge"],
+                                         [f"{r['rubric_id']}.{r['criterion']}"] * len(sub)])
+        p = pd.Series(e.reindex(idx).to_numpy(), index=sub.index)
+        lvl, ref = sub[col] == r["level"], sub[col] == r["reference"]
+        if lvl.any() and ref.any() and p[lvl | ref].notna().all():
             table.at[i, "planted"] = float(p[lvl].mean() - p[ref].mean())
     return table
 
