@@ -43,7 +43,7 @@ from judge.stats.bootstrap import (
     resampled_sums,
 )
 from judge.stats.counterfactual import SET_DIFFERS, SET_DIMENSION
-from judge.stats.ppi import ppi_gap_cluster_bootstrap
+from judge.stats.ppi import ppi_gap_cluster_bootstrap, sampled_ppi_mean
 from judge.stats.probes import probe_effects
 from tests.stats._clustered import (
     assert_estimate_wider,
@@ -368,6 +368,21 @@ def test_ppi_gap_cluster_bootstrap_resamples_clusters():
                                          0.5, B=B)
     (_, lo, hi, nc), (_, rlo, rhi, _) = run(c.astype(str)), run(ids)
     assert nc == 20 and (hi - lo) > 1.5 * (rhi - rlo)
+
+
+
+def test_sampled_ppi_mean_allows_for_clusters():
+    """Not a bootstrap, but a public interval: human scores that move together within a
+    cluster give a clearly wider interval than the same scores as independent items."""
+    rng = np.random.default_rng(4)
+    c = np.repeat(np.arange(20), 30)
+    eff = rng.normal(0, 1, 20)[c]
+    yhat = eff + rng.normal(0, 0.5, len(c))
+    lab = np.arange(len(c))[::2]
+    y = eff[lab] + rng.normal(0, 0.3, len(lab))
+    clustered = sampled_ppi_mean(y, yhat[lab], yhat, clusters=c[lab])
+    items = sampled_ppi_mean(y, yhat[lab], yhat, clusters=np.arange(len(lab)))
+    assert (clustered.ci_high - clustered.ci_low) > 1.5 * (items.ci_high - items.ci_low)
 
 
 # ---------------------------------------------------------------- probes
