@@ -359,6 +359,14 @@ class CacheConfig(_Cfg):
     dir: str = ".cache/llm"
 
 
+#: The conventional reference level per attribute, used where ``report.reference`` names
+#: none and the data has it (the full rule: :func:`judge.stats.reference.choose_reference`).
+#: Here, in the leaf config module, so the task code that orders counterfactual sets needs
+#: no statistics (pandas) import.
+CONVENTIONAL_REFERENCE: dict[str, str] = {"race": "White", "gender": "male", "dialect": "SAE",
+                                          "religion": "Christian", "disability": "none"}
+
+
 class ReportConfig(_Cfg):
     bootstrap: int = Field(1000, ge=100, le=MAX_BOOTSTRAP)
     min_cell: int = Field(30, ge=1)

@@ -75,6 +75,9 @@ LAZY_IN = {
                                             "every CLI start; a hook imports what it runs",
     ("judge/sim/server.py", "judge.sim.provider"): "plugin boundary: a UsageError when the sim "
                                                     "backend cannot be imported",
+    ("judge/pipeline.py", "judge.stages"): "the analysis stages (calibrate, report) load "
+                                          "pandas and the statistics: a generate/score run "
+                                          "and its worker processes start without them",
     ("judge/stages/report.py", "judge.report"): "the report package draws with matplotlib "
                                                 "(HEAVY): generate and score do not load it",
 }
@@ -132,3 +135,20 @@ def test_the_allow_list_check_catches_a_new_lazy_import(tmp_path):
     found = function_level_imports(tmp_path / "judge")
     assert [(line, m) for _, line, m in found] == [(4, "json"), (5, "scipy")]
     assert [_allowed("judge/stats/x.py", m) for _, _, m in found] == [None, "scipy"]
+
+
+def test_the_model_calling_path_loads_no_analysis_packages():
+    """What a generate/score run and its worker processes import (the driver's
+    judge.pipeline, the workers' task code and the forkserver's preload) loads neither
+    pandas nor matplotlib: their ~0.3 s would delay the first call of every run (measured
+    in docs/BENCHMARKS.md), and the analysis stages import them when they run."""
+    import subprocess
+    import sys
+
+    code = ("import sys, judge.config, judge.pipeline, judge.tasks, judge.executors.processes; "
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'scipy', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

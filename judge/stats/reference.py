@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DEFAULT_REFERENCE: dict[str, str] = {"race": "White", "gender": "male", "dialect": "SAE",
-                                     "religion": "Christian", "disability": "none"}
+from judge.config import CONVENTIONAL_REFERENCE
+
+DEFAULT_REFERENCE: dict[str, str] = CONVENTIONAL_REFERENCE
 MISSING_LABELS = frozenset({"", "(missing)", "nan", "NaN", "None", "<NA>"})
 
 SOURCE_CONFIGURED = "configured"

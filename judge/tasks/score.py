@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from judge.config import ModelSpec, RunConfig
+from judge.config import CONVENTIONAL_REFERENCE, ModelSpec, RunConfig
 from judge.llm.structured import (
     decisions,
     default_max_tokens,
@@ -27,7 +27,6 @@ from judge.rubrics import (
     repair_messages,
     restore_order,
 )
-from judge.stats.reference import DEFAULT_REFERENCE
 from judge.tasks._model import Reader, StageInput, Task
 from judge.tasks.judging import (
     JudgeTask,
@@ -123,7 +122,7 @@ class ScoreTasks:
 
     def reference(self) -> dict[str, str]:
         """Levels the pairwise anchor is chosen by (configured over conventional)."""
-        return {**DEFAULT_REFERENCE, **self.cfg.report.reference}
+        return {**CONVENTIONAL_REFERENCE, **self.cfg.report.reference}
 
     def pointwise(self, gen: dict[str, Any], partner: dict[str, Any] | None = None
                   ) -> Iterator[Task]:
