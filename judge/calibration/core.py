@@ -39,6 +39,7 @@ from judge.stats import ppi as sp
 from judge.stats.agreement import agreement_table
 from judge.stats.bootstrap import DEFAULT_B
 from judge.stats.calibration_map import DEFAULT_MIN_LABELS
+from judge.stats.reference import MISSING_LABELS, is_missing, missing_note
 
 SECTIONS = ("agreement", "bias", "classifier", "correction", "inter_judge")
 KEYS = ["criterion", "judge"]
@@ -104,6 +105,12 @@ def _weights_column(items: pd.DataFrame, weights) -> pd.Series:
     return (1.0 / got).where(labelled)
 
 
+#: The tables whose per-group rows are fitted jointly across an attribute's groups: for an
+#: attribute some items lack, they are fitted again on the items that have it.
+JOINT_TABLES = ("bias", "differential_bias", "joint_tests", "corrected", "calibration_map")
+JOINT_SECTIONS = ("bias", "correction")
+
+
 def calibrate_frames(judgments: pd.DataFrame, labels: pd.DataFrame, *,
                      scale: ScaleSpec | Mapping[str, ScaleSpec] | None = None,
                      B: int = DEFAULT_B, seed: int = 0, weights=None,
@@ -117,7 +124,52 @@ def calibrate_frames(judgments: pd.DataFrame, labels: pd.DataFrame, *,
     ``item_id``, or a frame with ``item_id, inclusion_prob``); labelled items are then
     weighted by ``1 / inclusion_prob``. ``reference``: reference group per attribute
     (default: the first level in sorted order). Reproducible from ``seed``.
+
+    A missing attribute value is never a group, level or reference. Items that lack an
+    attribute (a scenario that does not vary it) are a different scenario mix, not a
+    group: every item counts in the overall rows and in the per-group rows of the
+    attributes it has (agreement, error rates, bias by group); the sections fitted jointly
+    across groups (differential bias and its joint test, corrected gaps, calibration maps)
+    are fitted again, per attribute some items lack, on the items that have it. The items
+    left out per attribute are in ``meta["missing_attributes"]`` and ``meta["missing_note"]``.
     """
+    kw = {"scale": scale, "B": B, "seed": seed, "weights": weights, "reference": reference,
+          "alpha": alpha, "sections": sections, "min_labels": min_labels, "folds": folds}
+    res = _calibrate_all(judgments, labels, **kw)
+    group_cols = sorted(c for c in judgments.columns if str(c).startswith("group."))
+    counts: dict[str, int] = {}
+    joint = tuple(s for s in JOINT_SECTIONS if s in sections)
+    for col in group_cols:
+        miss = is_missing(judgments[col])
+        if not miss.any():
+            continue
+        attr = attr_name(col)
+        counts[attr] = int(judgments.loc[miss, "item_id"].nunique())
+        keep = judgments.loc[~miss].drop(columns=[c for c in group_cols if c != col])
+        sub = labels[labels["item_id"].astype(str).isin(set(keep["item_id"].astype(str)))]
+        fresh = (_calibrate_all(keep, sub, **{**kw, "sections": joint})
+                 if len(keep) and len(sub) and joint else None)
+        for t in JOINT_TABLES:
+            df = getattr(res, t)
+            parts = [df[df["attribute"] != attr]]
+            if fresh is not None:
+                f = getattr(fresh, t)
+                parts.append(f[f["attribute"] == attr])
+            parts = [x for x in parts if len(x)]
+            setattr(res, t, pd.concat(parts, ignore_index=True) if parts else df.iloc[0:0])
+    for t in CalibrationResult.TABLES:
+        setattr(res, t, _without_missing_groups(getattr(res, t)))
+    res.meta["missing_attributes"] = counts
+    res.meta["missing_note"] = missing_note(counts, unit="items")
+    return res
+
+
+def _calibrate_all(judgments: pd.DataFrame, labels: pd.DataFrame, *,
+                   scale: ScaleSpec | Mapping[str, ScaleSpec] | None, B: int, seed: int,
+                   weights, reference: Mapping[str, str] | None, alpha: float,
+                   sections: Sequence[str], min_labels: int, folds: int) -> CalibrationResult:
+    """Every section on every item (the arguments of :func:`calibrate_frames`); a missing
+    group value is the group "(missing)", which :func:`calibrate_frames` removes."""
     j, h, scales, issues = validate_inputs(judgments, labels, scale)
     group_cols = sorted(c for c in j.columns if c.startswith("group."))
     reference = dict(reference or {})
@@ -160,6 +212,16 @@ def calibrate_frames(judgments: pd.DataFrame, labels: pd.DataFrame, *,
               "n_judgments": len(j), "n_labels": len(h), "group_attributes":
               [attr_name(c) for c in group_cols], "reference": reference},
     )
+
+
+def _without_missing_groups(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without rows whose group, level or reference is a missing-value label."""
+    labels = MISSING_LABELS - {""}
+    bad = pd.Series(False, index=df.index)
+    for c in ("group", "reference", "level"):
+        if c in df:
+            bad |= df[c].map(lambda v: isinstance(v, str) and v.strip() in labels)
+    return df[~bad].reset_index(drop=True) if bad.any() else df
 
 
 def _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha, sections,

@@ -343,10 +343,11 @@ def validate_inputs(judgments: pd.DataFrame, labels: pd.DataFrame,
         groups = [c for c in df.columns if c.startswith("group.")]
         nogroup = df[groups].isna().any(axis=1) if groups else pd.Series(False, index=df.index)
         _issue(issues, file, "rows with a missing group value (a missing value is never a "
-                             "group level)", df[nogroup & ~gone], "excluded",
+                             "group level)", df[nogroup & ~gone],
+               "kept: left out of that attribute's comparisons only",
                cols=("item_id", *groups))
         if name == "judgments":
-            judgments = df[~gone & ~nogroup].copy()
+            judgments = df[~gone].copy()
         else:
             labels = df[~gone].copy()
     labels = _match_criteria_case(judgments, labels, lfile, issues)

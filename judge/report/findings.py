@@ -471,8 +471,15 @@ def _match(c: Mapping[str, Any], r: Mapping[str, Any], group: Any) -> bool:
         return False
     if str(c.get("group", c.get("level"))) != str(group):
         return False
-    for k in ("judge", "criterion"):
-        if not missing(c.get(k)) and not missing(r.get(k)) and str(c[k]) != str(r[k]):
+    if not missing(c.get("judge")) and not missing(r.get("judge")) \
+            and str(c["judge"]) != str(r["judge"]):
+        return False
+    if not missing(c.get("criterion")) and not missing(r.get("criterion")):
+        # calibration names a run's criteria "<rubric>.<criterion>"; a metric row has
+        # rubric_id and criterion apart (a standalone calibration may name it bare)
+        qualified = (f"{r['rubric_id']}.{r['criterion']}" if not missing(r.get("rubric_id"))
+                     else str(r["criterion"]))
+        if str(c["criterion"]) not in (qualified, str(r["criterion"])):
             return False
     return not (not missing(c.get("generator")) and not missing(r.get("generator"))
                 and str(c["generator"]) != str(r["generator"]))

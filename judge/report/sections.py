@@ -142,6 +142,23 @@ def by_metric(df: pd.DataFrame) -> list[tuple[str, str | None, pd.DataFrame]]:
             df.groupby([df["metric"], scale.rename("_scale")], sort=False)]
 
 
+def in_title_units(df: pd.DataFrame, metric: str, scale: str | None, null: float
+                   ) -> tuple[pd.DataFrame, float]:
+    """Rows and null line in the units :func:`plain_title` names: proportions x 100 for
+    percentage points and percent, anything else unchanged.
+
+    >>> d, null = in_title_units(pd.DataFrame({"value": [-0.125]}), "selection_rate_diff",
+    ...                          None, 0.0)
+    >>> float(d["value"].iloc[0]), null
+    (-12.5, 0.0)
+    """
+    if units_of(metric, scale) not in ("pp", "pct"):
+        return df, null
+    cols = [c for c in ("value", "ci_low", "ci_high", "planted") if c in df]
+    return df.assign(**{c: pd.to_numeric(df[c], errors="coerce") * 100 for c in cols}), \
+        null * 100
+
+
 def headline(df: pd.DataFrame, min_cell: int) -> str:
     """Forest plots of level-vs-reference disparities, one per metric, titled in plain
     language with units; all-zero rows and empty plots left out."""
@@ -159,6 +176,7 @@ def headline(df: pd.DataFrame, min_cell: int) -> str:
             break
         null = null_value(metric)
         title = plain_title(metric, scale)
+        g, null = in_title_units(g, metric, scale, null)
         for start in range(0, len(g), plots.MAX_ROWS):
             chunk = g.iloc[start:start + plots.MAX_ROWS]
             out.append(figure_html(plots.forest_plot(chunk, title, null=null,

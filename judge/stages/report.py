@@ -55,6 +55,28 @@ def _ci(r: dict[str, Any]) -> str:
     return f"{_fmt(r.get('value'))} [{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]"
 
 
+def _in_units(r: dict[str, Any], x: Any) -> str:
+    """``x`` (a value of row ``r``) in the units its title names: proportions as
+    percentage points or percent (x 100, one decimal), scores and ratios as they are."""
+    from judge.report.findings import units_of
+
+    scale = r.get("scale") if isinstance(r.get("scale"), str) and r.get("scale") else None
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x \
+            and units_of(str(r["metric"]), scale) in ("pp", "pct"):
+        return f"{100 * x:.1f}"
+    return _fmt(float(x) if isinstance(x, int) and not isinstance(x, bool) else x)
+
+
+def _ci_in_units(r: dict[str, Any]) -> str:
+    return (f"{_in_units(r, r.get('value'))} [{_in_units(r, r.get('ci_low'))}, "
+            f"{_in_units(r, r.get('ci_high'))}]")
+
+
+def _criterion(r: dict[str, Any]) -> str:
+    rubric, crit = r.get("rubric_id"), r.get("criterion")
+    return ".".join(str(x) for x in (rubric, crit) if isinstance(x, str) and x)
+
+
 def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
                     calibration: dict[str, Any] | None, labelling: str | None = None) -> str:
     """The Markdown report: summary paragraph, findings, what the run cannot say, details
@@ -90,28 +112,32 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
     n_zero = len(headline_rows(all_rows)) - len(rows)
     has_planted = any(r.get("planted") is not None for r in rows)
     lines += ["## Details: disparities by group (level vs reference, 95% CI)", "",
-              "Single attributes only; rates are proportions (0.05 = 5 percentage points), "
-              "scores are on the rubric's scale. Every metric, intersection and cell is in "
-              "metrics.csv. Scores here are raw judge scores: see the calibration section "
-              "for judge-corrected gaps."
+              "Single attributes only. Each estimate is in the units its *what* names: "
+              "rate differences in percentage points (metrics.csv keeps proportions: 0.05 = "
+              "5 percentage points), scores in points on the criterion's scale. Every "
+              "metric, intersection and cell is in metrics.csv. Scores here are raw judge "
+              "scores: see the calibration section for judge-corrected gaps."
               + (f" {n_zero} all-zero rows are left out (they are in metrics.csv)."
                  if n_zero else ""), ""]
-    head = "| what | generator | attribute | level vs ref | estimate [95% CI] | n | p (adj) |"
-    sep = "|---|---|---|---|---|---|---|"
+    judges = len({r.get("judge") for r in rows if r.get("judge")}) > 1
+    head = ("| what | generator |" + (" judge |" if judges else "")
+            + " criterion | attribute | level vs ref | estimate [95% CI] | n | p (adj) |")
+    sep = "|---|---|---|" + ("---|" if judges else "") + "---|---|---|---|---|"
     if has_planted:
         head += " planted | covered |"
         sep += "---|---|"
     lines += [head + " note |", sep + "---|"]
     for r in rows:
         ref = f" vs {md(r['reference'])}" if r.get("reference") else ""
-        line = (f"| {md(_title(r['metric'], r.get('scale')))} | {md(r.get('generator', ''))} | "
-                f"{md(r['attribute'])} | {md(r['level'])}{ref} | {_ci(r)} | "
-                f"{r['n']} | {_fmt(r.get('p_adj'))} |")
+        line = (f"| {md(_title(r['metric'], r.get('scale')))} | {md(r.get('generator') or '')} |"
+                + (f" {md(r.get('judge') or '')} |" if judges else "")
+                + f" {md(_criterion(r))} | {md(r['attribute'])} | {md(r['level'])}{ref} | "
+                f"{_ci_in_units(r)} | {r['n']} | {_fmt(r.get('p_adj'))} |")
         if has_planted:
             p = r.get("planted")
             cov = "" if p is None or r.get("ci_low") is None else (
                 "yes" if r["ci_low"] <= p <= r["ci_high"] else "no")
-            line += f" {_fmt(p)} | {cov} |"
+            line += f" {_in_units(r, p) if p is not None else 'n/a'} | {cov} |"
         lines.append(line + f" {md(r.get('warning') or '')} |")
     lines.append("")
     if calibration:

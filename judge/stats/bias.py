@@ -85,9 +85,11 @@ def differential_bias(d, groups, clusters, reference: str, weights=None, alpha: 
     codes = pd.factorize(pd.Series(clusters))[0]
     model = sm.OLS(d, X) if weights is None else sm.WLS(d, X, weights=w)
     res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
-    ci = np.asarray(res.conf_int(alpha))
-    p = np.asarray(res.pvalues)[1:].astype(float)
-    se = np.asarray(res.bse, dtype=float)
+    with warnings.catch_warnings():  # a negative robust variance (few clusters): NaN SE,
+        warnings.simplefilter("ignore", RuntimeWarning)  # handled as "no interval" below
+        ci = np.asarray(res.conf_int(alpha))
+        p = np.asarray(res.pvalues)[1:].astype(float)
+        se = np.asarray(res.bse, dtype=float)
     # With no more clusters than parameters the cluster-robust covariance is singular: its
     # SEs collapse towards 0 (p ~ 1e-70 on noise). No interval and no test then.
     degenerate = n_cl <= X.shape[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from judge.calibration import ScaleSpec, calibrate_frames, simulate_basic
 from judge.calibration.missing import calibrate_excluding_missing
 
 LIKERT = ScaleSpec(kind="likert", min=1, max=5)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +70,46 @@ def test_gender_comparison_equals_a_run_on_the_items_that_have_gender(world):
                            sections=("bias", "correction")).to_json()
     want = [r for r in ref["differential_bias"] if r["attribute"] == "gender"]
     assert [r for r in out["differential_bias"] if r["attribute"] == "gender"] == want
+
+
+def test_items_lacking_an_attribute_still_count_overall_and_for_the_others(world):
+    """An item without gender is in the overall agreement and bias rows and in its other
+    attribute's groups; only gender's rows leave it out. (Dropping every row with any
+    missing group value left a multi-scenario run with no agreement table at all.)"""
+    j, h, gcol, lacking = world
+    res = calibrate_frames(j, h, scale=LIKERT, B=100, seed=1, reference={"gender": "male"})
+    labelled = set(h["item_id"])
+    n_all = j["item_id"].isin(labelled).sum()
+    n_gender = (j["item_id"].isin(labelled) & j["group.gender"].notna()).sum()
+    kappa = res.agreement[res.agreement["metric"] == "exact_agreement"]
+    (overall,) = kappa.loc[kappa["attribute"] == "all", "n"].tolist()  # labels, not items
+    assert kappa.loc[kappa["attribute"] == gcol.removeprefix("group."), "n"].sum() == overall
+    gender = kappa.loc[kappa["attribute"] == "gender", "n"].sum()
+    assert gender * n_all == overall * n_gender and n_gender < n_all  # 3 labels an item
+    assert res.meta["n_judgments"] == len(j)
+    assert res.meta["missing_attributes"] == {"gender": j.loc[j["group.gender"].isna(),
+                                                              "item_id"].nunique()}
+
+
+def test_a_run_over_scenarios_with_different_attributes_has_agreement_by_group(
+        small_config_fn, tmp_path):
+    """Every scenario varies some attributes and lacks the others, so every item lacks
+    one: the run's calibration still has agreement overall and by group."""
+    import judge
+    from judge.config import load_config
+
+    cfg = small_config_fn(tmp_path, "multi", rubrics=["answer_quality"],
+                          queries={"scenarios": [
+                              str(ROOT / "datasets/scenarios/loan_decision.yaml"),
+                              str(ROOT / "datasets/scenarios/workplace_email.yaml"),
+                              str(ROOT / "datasets/scenarios/general_knowledge.yaml")],
+                              "limit": 4},
+                          human_labels={"simulate": {"raters": 2, "items": 60}},
+                          report={"bootstrap": 100})
+    judge.run(load_config(cfg), stages=["generate", "score", "calibrate"])
+    cal = json.loads((tmp_path / "runs" / "multi" / "calibration.json").read_text())
+    assert cal["missing_attributes"], "the premise: items that lack an attribute"
+    kappa = [r for r in cal["agreement"] if r["metric"] == "cohen_kappa"]
+    attrs = {r["attribute"] for r in kappa}
+    assert "all" in attrs and len(attrs - {"all"}) >= 2, attrs
+    assert not any(str(r.get("group")) in ("(missing)", "None", "nan") for r in kappa)

@@ -579,7 +579,7 @@ def test_report_md_has_no_raw_html_and_one_row_per_metric():
     assert "<img" not in text and "<script" not in text and "<b>" not in text
     row = next(ln for ln in text.splitlines()
                if ln.startswith("| Difference in positive-decision rate"))  # selection_rate_diff
-    assert row.replace("\\|", "").count("|") == 9  # 8 cells: the pipe in the level is escaped
+    assert row.replace("\\|", "").count("|") == 10  # 9 cells: the pipe in the level is escaped
 
 
 def test_metrics_csv_cells_are_neutralised():
@@ -726,13 +726,33 @@ def test_null_judge_is_not_a_judge_named_none():
     assert "None" not in set(jj["judge"]) and any("missing" in i.kind for i in issues)
 
 
-def test_null_group_is_never_a_level():
+def test_null_group_is_never_a_level(tmp_path):
+    """The item without the attribute stays (it counts overall) but is in no group."""
+    from judge.calibration.core import calibrate_files
     from judge.calibration.io import validate_inputs
 
-    j, h = _frames([1, 2, 3, 4], groups=["a", "b", None, "a"])
+    j, h = _frames([1, 2, 3, 4, 5, 1, 2, 3] * 3,
+                   groups=["a", "b", None, "a", "b", "a", None, "b"] * 3)
+    j["cluster"] = [f"c{k}" for k in range(len(j))]
     jj, _, _, issues = validate_inputs(j, h)
-    assert "(missing)" not in set(jj["group.race"].astype(str)) and len(jj) == 3
+    assert len(jj) == 24 and jj["group.race"].isna().sum() == 6  # kept, still missing
     assert any("never a group level" in i.kind for i in issues)
+    d = tmp_path
+    j.to_json(d / "j.jsonl", orient="records", lines=True)
+    h.to_json(d / "h.jsonl", orient="records", lines=True)
+    res = calibrate_files(d / "j.jsonl", d / "h.jsonl", d / "out", B=100)
+    overall = res.agreement[(res.agreement["attribute"] == "all")
+                            & (res.agreement["metric"] == "exact_agreement")]
+    assert overall["n"].tolist() == [24]  # every item counts overall
+    for t in res.TABLES:
+        df = getattr(res, t)
+        for c in ("group", "reference", "level"):
+            if c in df:
+                assert not df[c].astype(str).isin(["(missing)", "nan", "None"]).any(), (t, c)
+    assert res.meta["missing_attributes"] == {"race": 6}
+    by_group = res.agreement[(res.agreement["attribute"] == "race")
+                             & (res.agreement["metric"] == "exact_agreement")]
+    assert sorted(by_group["group"]) == ["a", "b"] and by_group["n"].sum() == 18
 
 
 def test_ground_truth_false_is_false():

@@ -179,3 +179,27 @@ def test_noise_floor_matches_across_optional_keys_and_says_when_unmeasured():
                       warning="no same-query sample pairs (one sample per query)")
     (f,) = select_findings([flip, unmeasured])
     assert "the same-query noise floor is not measured (one sample per query)" in f.sentence
+
+
+def test_trust_matches_the_runs_rubric_qualified_criteria_and_only_its_own_rubric():
+    """A run's calibration names criteria "<rubric>.<criterion>" while a metric row keeps
+    rubric_id and criterion apart: the finding must find its judge's kappa, differential
+    bias and corrected gap there (it said "not calibrated" on every run), and never take
+    another rubric's criterion of the same name."""
+    import copy
+
+    def qualify(cal, rubric):
+        cal = copy.deepcopy(cal)
+        for rows in cal.values():
+            for r in rows:
+                r["criterion"] = f"{rubric}.{r['criterion']}"
+        return cal
+
+    (quality,) = [f.sentence for f in select_findings(PLANTED, qualify(CAL, "decision_dev"))
+                  if f.row["metric"] == "quality_diff"]
+    assert "judge-human kappa 0.41 for female and 0.78 for male" in quality
+    assert "differential judge bias -0.30 points" in quality
+    assert "-0.42 → -0.12" in quality
+    (other,) = [f.sentence for f in select_findings(PLANTED, qualify(CAL, "hiring_screening"))
+                if f.row["metric"] == "quality_diff"]
+    assert "kappa" not in other and "not calibrated against human labels" in other

@@ -80,3 +80,43 @@ def test_markdown_details_table_titles_carry_the_scale():
 def test_a_row_without_a_scale_does_not_claim_one(scale):
     (f,) = select_findings([row(scale=scale)])
     assert "points on the rubric's scale" in f.sentence and "1-5" not in f.sentence
+
+
+def test_markdown_details_table_values_are_in_the_titles_units_and_name_the_criterion():
+    """A rate difference titled in percentage points shows -12.5, not -0.125; a score
+    difference stays in points; rows of two rubrics' criteria are told apart."""
+    rows = [row(metric="selection_rate_diff", value=-0.125, lo=-0.444, hi=0.125, scale="0-1",
+                rubric_id="hiring_screening", criterion="decision", planted=-0.1),
+            row(metric="selection_rate_diff", value=0.2, lo=0.05, hi=0.35, scale="0-1",
+                rubric_id="lending_decision", criterion="decision"),
+            row(value=-0.9, lo=-1.3, hi=-0.5)]
+    md = render_markdown({"name": "t"}, {"metrics": rows}, None)
+    lines = {ln.split(" | ")[2]: ln for ln in md.splitlines()
+             if ln.startswith("| Difference in")}
+    assert "| -12.5 [-44.4, 12.5] |" in lines["hiring_screening.decision"]
+    assert "| -10.0 | yes |" in lines["hiring_screening.decision"]  # planted, same units
+    assert "| 20.0 [5.0, 35.0] |" in lines["lending_decision.decision"]
+    assert "| -0.900 [-1.300, -0.500] |" in lines["r.c"]
+    assert "| criterion |" in md and "| judge |" not in md  # one judge: no judge column
+
+
+def test_forest_plots_are_drawn_in_the_titles_units():
+    """The plot titled "(percentage points)" gets x 100 values, its null line too; a ratio
+    and a score are left as they are (and the module's doctests pass)."""
+    import doctest
+
+    import pandas as pd
+
+    import judge.report.sections as sections
+    from judge.report.sections import in_title_units
+
+    assert doctest.testmod(sections).failed == 0
+    df = pd.DataFrame({"value": [-0.125], "ci_low": [-0.4], "ci_high": [0.1],
+                       "planted": [None]})
+    pp, null = in_title_units(df, "selection_rate_diff", "0-1", 0.0)
+    assert pp[["value", "ci_low", "ci_high"]].iloc[0].tolist() == [-12.5, -40.0, 10.0]
+    assert null == 0.0 and pp["planted"].isna().all()
+    ratio, rnull = in_title_units(df, "selection_rate_ratio", None, 1.0)
+    assert ratio["value"].iloc[0] == -0.125 and rnull == 1.0
+    pts, _ = in_title_units(df, "quality_diff", "1-5", 0.0)
+    assert pts["value"].iloc[0] == -0.125
