@@ -135,28 +135,26 @@ def calibrate_frames(judgments: pd.DataFrame, labels: pd.DataFrame, *,
     """
     kw = {"scale": scale, "B": B, "seed": seed, "weights": weights, "reference": reference,
           "alpha": alpha, "sections": sections, "min_labels": min_labels, "folds": folds}
-    res = _calibrate_all(judgments, labels, **kw)
     group_cols = sorted(c for c in judgments.columns if str(c).startswith("group."))
+    incomplete = [c for c in group_cols if is_missing(judgments[c]).any()]
+    res = _calibrate_all(judgments, labels, **kw,
+                         joint_cols=[c for c in group_cols if c not in incomplete])
     counts: dict[str, int] = {}
     joint = tuple(s for s in JOINT_SECTIONS if s in sections)
-    for col in group_cols:
+    for col in incomplete:
         miss = is_missing(judgments[col])
-        if not miss.any():
-            continue
         attr = attr_name(col)
         counts[attr] = int(judgments.loc[miss, "item_id"].nunique())
         keep = judgments.loc[~miss].drop(columns=[c for c in group_cols if c != col])
         sub = labels[labels["item_id"].astype(str).isin(set(keep["item_id"].astype(str)))]
         fresh = (_calibrate_all(keep, sub, **{**kw, "sections": joint})
                  if len(keep) and len(sub) and joint else None)
-        for t in JOINT_TABLES:
-            df = getattr(res, t)
-            parts = [df[df["attribute"] != attr]]
-            if fresh is not None:
-                f = getattr(fresh, t)
-                parts.append(f[f["attribute"] == attr])
-            parts = [x for x in parts if len(x)]
-            setattr(res, t, pd.concat(parts, ignore_index=True) if parts else df.iloc[0:0])
+        for t in JOINT_TABLES if fresh is not None else ():
+            df, f = getattr(res, t), getattr(fresh, t)
+            f = f[f["attribute"] == attr]
+            if len(f):
+                setattr(res, t, pd.concat([df, f], ignore_index=True) if len(df) else
+                        f.reset_index(drop=True))
     for t in CalibrationResult.TABLES:
         setattr(res, t, _without_missing_groups(getattr(res, t)))
     res.meta["missing_attributes"] = counts
@@ -167,9 +165,12 @@ def calibrate_frames(judgments: pd.DataFrame, labels: pd.DataFrame, *,
 def _calibrate_all(judgments: pd.DataFrame, labels: pd.DataFrame, *,
                    scale: ScaleSpec | Mapping[str, ScaleSpec] | None, B: int, seed: int,
                    weights, reference: Mapping[str, str] | None, alpha: float,
-                   sections: Sequence[str], min_labels: int, folds: int) -> CalibrationResult:
+                   sections: Sequence[str], min_labels: int, folds: int,
+                   joint_cols: Sequence[str] | None = None) -> CalibrationResult:
     """Every section on every item (the arguments of :func:`calibrate_frames`); a missing
-    group value is the group "(missing)", which :func:`calibrate_frames` removes."""
+    group value is the group "(missing)", which :func:`calibrate_frames` removes.
+    ``joint_cols``: the group columns the jointly fitted sections (bias, correction) are
+    fitted for (default: all); the others get only their overall rows there."""
     j, h, scales, issues = validate_inputs(judgments, labels, scale)
     group_cols = sorted(c for c in j.columns if c.startswith("group."))
     reference = dict(reference or {})
@@ -184,7 +185,8 @@ def _calibrate_all(judgments: pd.DataFrame, labels: pd.DataFrame, *,
             items = items.join(hs, on="item_id")
             items["w"] = _weights_column(items, weights)
             _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha,
-                          sections, min_labels, folds)
+                          sections, min_labels, folds,
+                          group_cols if joint_cols is None else list(joint_cols))
         if "inter_judge" in sections and len(set(per_judge) - {PANEL}) > 1:
             out["inter_judge"] += inter_judge_section(crit, per_judge, sc, group_cols, B, seed,
                                                        alpha)
@@ -225,7 +227,7 @@ def _without_missing_groups(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha, sections,
-                  min_labels, folds) -> None:
+                  min_labels, folds, joint_cols) -> None:
     labelled = items["n_raters"].notna()
     if "agreement" in sections and labelled.any():
         ji = items[labelled & items["score"].notna()]
@@ -234,7 +236,7 @@ def _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha
                               B=B, seed=seed, alpha=alpha)
         out["agreement"] += [{**key, **r} for r in tab.to_dict("records")]
     if "bias" in sections and sc.numeric:
-        rows, drows, joint = bias_section(key, items, group_cols, reference, B, seed, alpha)
+        rows, drows, joint = bias_section(key, items, joint_cols, reference, B, seed, alpha)
         out["bias"] += rows
         out["differential_bias"] += drows
         out["joint_tests"] += joint
@@ -243,7 +245,7 @@ def _run_sections(out, key, items, hc, sc, group_cols, reference, B, seed, alpha
         out["confusion"] += conf
         out["error_rates"] += rates
     if "correction" in sections and sc.numeric and labelled.any():
-        rows, maps = correction_section(key, items, group_cols, reference, B, seed, alpha,
+        rows, maps = correction_section(key, items, joint_cols, reference, B, seed, alpha,
                                          min_labels, folds)
         out["corrected"] += rows
         out["calibration_map"] += maps

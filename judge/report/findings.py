@@ -196,10 +196,23 @@ def amount(x: float, units: str, signed: bool = True, *, scale: str | None = Non
     return f"{x:{sign}.3f}"
 
 
-def _bare(x: float, units: str) -> str:
-    if missing(x):
+def display_factor(units: str) -> float:
+    """What a stored value is multiplied by to be shown in ``units``: 100 for percentage
+    points and percent (stored as proportions), else 1."""
+    return 100.0 if units in ("pp", "pct") else 1.0
+
+
+def bare(x: Any, units: str, digits: int = 2) -> str:
+    """``x`` in ``units`` without the unit's name: ``-12.5`` for -0.125 in percentage
+    points, scores and ratios with ``digits`` decimals; ``n/a`` when missing.
+
+    >>> bare(-0.125, "pp"), bare(-0.9, "points", digits=3), bare(None, "pp")
+    ('-12.5', '-0.900', 'n/a')
+    """
+    v = num(x)
+    if missing(v):
         return "n/a"
-    return f"{100 * x:.1f}" if units in ("pp", "pct") else f"{x:.2f}"
+    return f"{100 * v:.1f}" if display_factor(units) == 100 else f"{v:.{digits}f}"
 
 
 def ci_text(lo: float, hi: float, units: str) -> str:
@@ -207,7 +220,7 @@ def ci_text(lo: float, hi: float, units: str) -> str:
     if missing(lo) or missing(hi):
         return "no CI"
     u = {"pp": " pp", "pct": "%", "points": " points"}.get(units, "")
-    return f"95% CI {_bare(lo, units)} to {_bare(hi, units)}{u}"
+    return f"95% CI {bare(lo, units)} to {bare(hi, units)}{u}"
 
 
 @dataclass

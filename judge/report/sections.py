@@ -22,7 +22,7 @@ from judge.report.elements import (
     note,
     table_html,
 )
-from judge.report.findings import TITLES, units_of
+from judge.report.findings import TITLES, display_factor, units_of
 from judge.report.rows import (
     is_all_level,
     null_value,
@@ -152,11 +152,11 @@ def in_title_units(df: pd.DataFrame, metric: str, scale: str | None, null: float
     >>> float(d["value"].iloc[0]), null
     (-12.5, 0.0)
     """
-    if units_of(metric, scale) not in ("pp", "pct"):
+    f = display_factor(units_of(metric, scale))
+    if f == 1:
         return df, null
     cols = [c for c in ("value", "ci_low", "ci_high", "planted") if c in df]
-    return df.assign(**{c: pd.to_numeric(df[c], errors="coerce") * 100 for c in cols}), \
-        null * 100
+    return df.assign(**{c: pd.to_numeric(df[c], errors="coerce") * f for c in cols}), null * f
 
 
 def headline(df: pd.DataFrame, min_cell: int) -> str:

@@ -56,15 +56,12 @@ def _ci(r: dict[str, Any]) -> str:
 
 
 def _in_units(r: dict[str, Any], x: Any) -> str:
-    """``x`` (a value of row ``r``) in the units its title names: proportions as
-    percentage points or percent (x 100, one decimal), scores and ratios as they are."""
-    from judge.report.findings import units_of
+    """``x`` (a value of row ``r``) in the units its title names (``-12.5`` percentage
+    points for a stored -0.125; scores and ratios as they are, 3 decimals)."""
+    from judge.report.findings import bare, units_of
 
     scale = r.get("scale") if isinstance(r.get("scale"), str) and r.get("scale") else None
-    if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x \
-            and units_of(str(r["metric"]), scale) in ("pp", "pct"):
-        return f"{100 * x:.1f}"
-    return _fmt(float(x) if isinstance(x, int) and not isinstance(x, bool) else x)
+    return bare(x, units_of(str(r["metric"]), scale), digits=3)
 
 
 def _ci_in_units(r: dict[str, Any]) -> str:
@@ -137,7 +134,7 @@ def render_markdown(manifest: dict[str, Any], metrics: dict[str, Any],
             p = r.get("planted")
             cov = "" if p is None or r.get("ci_low") is None else (
                 "yes" if r["ci_low"] <= p <= r["ci_high"] else "no")
-            line += f" {_in_units(r, p) if p is not None else 'n/a'} | {cov} |"
+            line += f" {_in_units(r, p)} | {cov} |"
         lines.append(line + f" {md(r.get('warning') or '')} |")
     lines.append("")
     if calibration:

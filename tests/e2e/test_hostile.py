@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,6 +31,9 @@ from judge.errors import ConfigError, DataError, JudgeError, StoreError
 
 ROOT = Path(judge.__file__).resolve().parents[1]
 SECRET = "hunter2-VERY-secret-4711"  # the value of every key variable in these tests
+# key-shaped values, made at run time so that no key-like literal sits in the repository
+KEY_SHAPED = "sk-" + secrets.token_hex(10)
+RANDOM_KEY = "k" + secrets.token_hex(12) + "7"  # lower case and digits, no "_"
 pytestmark = pytest.mark.e2e
 
 
@@ -100,7 +104,7 @@ SECRET_CONFIGS = {
     "params.x-api-key header": (_gen(params={"headers": {"x-api-key": SECRET}}),
                                 "params.headers.x-api-key"),
     "key-shaped value under an innocent name": (
-        _gen(params={"user": "sk-abcdefghijklmnop1234"}), "params.user"),
+        _gen(params={"user": KEY_SHAPED}), "params.user"),
     "credentialed URL inside params": (
         _gen(params={"base_url": f"http://bob:{SECRET}@h/v1"}), "params.base_url"),
     "key in a list of params": (_gen(params={"metadata": [{"token": SECRET}]}), "token"),
@@ -108,9 +112,9 @@ SECRET_CONFIGS = {
                           "api_base"),
     "api_base ?api_key=": (_gen(api_base=f"http://localhost:8000/v1?api_key={SECRET}"),
                            "api_base"),
-    "api_key_env holds a pasted key": (_gen(api_key_env="sk-proj-" + SECRET),
+    "api_key_env holds a pasted key": (_gen(api_key_env="sk-proj-" + secrets.token_hex(12)),
                                        "api_key_env"),
-    "api_key_env holds a random key": (_gen(api_key_env="a8Fk29dkQm3LxP0qZ7vTw"),
+    "api_key_env holds a random key": (_gen(api_key_env=RANDOM_KEY),
                                        "api_key_env"),
     "judge params api_key": ({"judges": [{"model": "sim/judge", "params": {"api_key": SECRET}}]},
                              "judges[0].params: params.api_key"),
@@ -125,7 +129,7 @@ def test_secret_in_config_is_refused_and_never_echoed(case, tmp_path):
     assert code == 2, err
     line = one_line(err)
     assert needle in line and "api_key_env" in line, line
-    assert "sk-abcdefghijklmnop1234" not in line and "a8Fk29dkQm3LxP0qZ7vTw" not in line
+    assert KEY_SHAPED not in line and RANDOM_KEY not in line
     no_secret_anywhere(tmp_path / "runs", texts=(err, out))
     assert not (tmp_path / "runs").exists()  # refused before the run directory is made
 

@@ -42,9 +42,12 @@ def test_retry_after_header_is_read():
 
 
 def test_redact_removes_keys(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-abcdef123456")
-    out = redact("Incorrect API key provided: sk-test-abcdef123456 and sk-other-zzzzzzzz")
-    assert "sk-test-abcdef123456" not in out and "sk-other" not in out
+    import secrets
+
+    key, other = "sk-test-" + secrets.token_hex(6), "sk-other-" + secrets.token_hex(4)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    out = redact(f"Incorrect API key provided: {key} and {other}")
+    assert key not in out and "sk-other" not in out
 
 
 def test_missing_api_key_names_the_env_var(monkeypatch):
